@@ -1,0 +1,31 @@
+// Package sink defines what every sink provides: applying batches of
+// ready, mutually independent transactions, replay-safely. Engines live in
+// subpackages (sink/mysql; Redis, MongoDB and Kafka follow).
+package sink
+
+import (
+	"context"
+
+	"github.com/hamal-replication/hamal/event"
+)
+
+// Sink applies batches of Txns to one target.
+//
+// Apply is called concurrently by up to the configured number of workers.
+// Every Txn of one batch is independent of the others (disjoint conflict
+// keys), so the sink may coalesce them into one target transaction in any
+// order; changes inside one Txn keep their order. A barrier Txn (DDL) always
+// arrives alone in its batch. Apply returns only after the batch is durable
+// on the target; on error nothing of the batch may be assumed applied. An
+// error marked retry.Transient may be retried with the same batch; any other
+// error is fatal and should name the table, the Txn's position and the cause.
+//
+// Replaying any suffix of already-applied Txns in DAG order must converge to
+// the same target state (DESIGN.md guarantee 2).
+//
+// Close releases connections and the fencing lease; call it after the last
+// Apply has returned.
+type Sink interface {
+	Apply(ctx context.Context, batch []*event.Txn) error
+	Close() error
+}
