@@ -1,0 +1,273 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is one channel: one source, one sink.
+type Config struct {
+	Name       string     `yaml:"name"`
+	Source     Source     `yaml:"source"`
+	Sink       Sink       `yaml:"sink"`
+	Apply      Apply      `yaml:"apply"`
+	Checkpoint Checkpoint `yaml:"checkpoint"`
+	Admin      Admin      `yaml:"admin"`
+	Log        Log        `yaml:"log"`
+}
+
+// Source names the upstream Hamal reads as a replica.
+type Source struct {
+	Kind         string   `yaml:"kind"` // mysql
+	Addr         string   `yaml:"addr"`
+	User         string   `yaml:"user"`
+	Password     string   `yaml:"password"`
+	PasswordFile string   `yaml:"password_file"`
+	ServerID     uint32   `yaml:"server_id"`
+	Flavor       string   `yaml:"flavor"` // mysql | mariadb | "" (auto)
+	Start        string   `yaml:"start"`  // current | earliest | GTID set | file:pos
+	Tables       []string `yaml:"tables"`
+	Exclude      []string `yaml:"exclude"`
+}
+
+// Sink names the target Hamal applies to.
+type Sink struct {
+	Kind               string   `yaml:"kind"` // mysql
+	Addr               string   `yaml:"addr"`
+	User               string   `yaml:"user"`
+	Password           string   `yaml:"password"`
+	PasswordFile       string   `yaml:"password_file"`
+	AllowKeylessTables []string `yaml:"allow_keyless_tables"`
+}
+
+// Apply tunes the parallel applier.
+type Apply struct {
+	Workers     int   `yaml:"workers"`      // concurrent target transactions
+	BatchTxns   int   `yaml:"batch_txns"`   // max source Txns coalesced into one target transaction
+	BatchBytes  int   `yaml:"batch_bytes"`  // max bytes of one coalesced batch
+	WindowTxns  int   `yaml:"window_txns"`  // max Txns read ahead of the applier
+	WindowBytes int64 `yaml:"window_bytes"` // max bytes read ahead of the applier
+}
+
+// Checkpoint says where and how often the resume position is persisted.
+type Checkpoint struct {
+	Dir      string        `yaml:"dir"`
+	Interval time.Duration `yaml:"interval"`
+}
+
+// Admin configures the HTTP admin endpoint.
+type Admin struct {
+	Listen string `yaml:"listen"` // host:port; loopback by default; "off" disables
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+// Defaults.
+const (
+	DefaultWorkers     = 16
+	DefaultBatchTxns   = 256
+	DefaultBatchBytes  = 4 << 20
+	DefaultWindowTxns  = 20000
+	DefaultWindowBytes = 128 << 20
+	DefaultInterval    = time.Second
+	DefaultAdminListen = "127.0.0.1:9650"
+)
+
+// Load reads, expands, decodes and validates a config file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(data, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes and validates config text. Relative *_file paths and
+// checkpoint.dir stay as written (relative to the working directory, as an
+// operator running the binary expects); baseDir is used for nothing else.
+func Parse(data []byte, baseDir string) (*Config, error) {
+	_ = baseDir
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("invalid YAML: %w", err)
+	}
+	if len(root.Content) == 0 {
+		return nil, errors.New("empty config")
+	}
+	var problems []string
+	checkKeys(root.Content[0], reflect.TypeOf(Config{}), "", &problems)
+	expandEnv(root.Content[0], "", &problems)
+	if len(problems) > 0 {
+		return nil, joinProblems(problems)
+	}
+	var cfg Config
+	if err := root.Content[0].Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// checkKeys walks the YAML tree against the struct's yaml tags and reports
+// every unknown key with its full path.
+func checkKeys(n *yaml.Node, t reflect.Type, path string, problems *[]string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if t == reflect.TypeOf(time.Duration(0)) {
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+				return
+			}
+			*problems = append(*problems, fmt.Sprintf("%s: expected a mapping (line %d)", orRoot(path), n.Line))
+			return
+		}
+		fields := map[string]reflect.StructField{}
+		var names []string
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if name == "" || name == "-" {
+				continue
+			}
+			fields[name] = f
+			names = append(names, name)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			child := join(path, key)
+			f, ok := fields[key]
+			if !ok {
+				msg := fmt.Sprintf("%s: unknown key (line %d)", child, n.Content[i].Line)
+				if s := suggest(key, names); s != "" {
+					msg += fmt.Sprintf("; did you mean %q?", join(path, s))
+				} else {
+					sort.Strings(names)
+					msg += "; known keys here: " + strings.Join(names, ", ")
+				}
+				*problems = append(*problems, msg)
+				continue
+			}
+			checkKeys(n.Content[i+1], f.Type, child, problems)
+		}
+	case reflect.Slice:
+		if n.Kind == yaml.SequenceNode {
+			for i, c := range n.Content {
+				checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), problems)
+			}
+		}
+	}
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// expandEnv replaces ${VAR} and ${VAR:-default} in scalar values. An unset
+// variable without a default is an error naming the key and the variable.
+func expandEnv(n *yaml.Node, path string, problems *[]string) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			expandEnv(n.Content[i+1], join(path, n.Content[i].Value), problems)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			expandEnv(c, fmt.Sprintf("%s[%d]", path, i), problems)
+		}
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "${") {
+			return
+		}
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+			m := envRef.FindStringSubmatch(ref)
+			if v, ok := os.LookupEnv(m[1]); ok {
+				return v
+			}
+			if m[2] != "" {
+				return m[3]
+			}
+			*problems = append(*problems, fmt.Sprintf("%s: environment variable %s is not set (line %d); export it, or write ${%s:-default}", path, m[1], n.Line, m[1]))
+			return ""
+		})
+		// An expanded value is always a string (a password "123" stays a
+		// string; numbers written literally are not affected).
+		if n.Tag == "!!int" || n.Tag == "!!float" || n.Tag == "!!bool" || n.Tag == "!!null" {
+			n.Tag = "!!str"
+		}
+		n.Style = yaml.DoubleQuotedStyle
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "(top level)"
+	}
+	return path
+}
+
+// suggest returns the known name closest to key, if it is close.
+func suggest(key string, names []string) string {
+	best, bestDist := "", 3
+	for _, n := range names {
+		if d := editDistance(key, n); d < bestDist {
+			best, bestDist = n, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func joinProblems(problems []string) error {
+	if len(problems) == 1 {
+		return errors.New(problems[0])
+	}
+	return errors.New(strings.Join(problems, "\n  "))
+}

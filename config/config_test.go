@@ -1,0 +1,126 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// issueExample is the config the README and configs/demo.yaml promise works
+// exactly as written.
+const issueExample = `name: demo
+source:
+  kind: mysql
+  addr: 127.0.0.1:23306
+  user: repl
+  password: ${SRC_PASSWORD}
+  server_id: 1001
+  start: current
+  tables: ["app.*"]
+sink:
+  kind: mysql
+  addr: 127.0.0.1:23307
+  user: root
+  password: ""
+apply:
+  workers: 16
+checkpoint:
+  dir: ./var/demo
+admin:
+  listen: 127.0.0.1:9650
+`
+
+func TestParseIssueExample(t *testing.T) {
+	t.Setenv("SRC_PASSWORD", "s3cr:et#1")
+	cfg, err := Parse([]byte(issueExample), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Source.Password != "s3cr:et#1" || cfg.Source.ServerID != 1001 || cfg.Source.Tables[0] != "app.*" {
+		t.Fatalf("source = %+v", cfg.Source)
+	}
+	if cfg.Sink.Password != "" || cfg.Apply.Workers != 16 || cfg.Apply.BatchTxns != DefaultBatchTxns {
+		t.Fatalf("sink/apply = %+v %+v", cfg.Sink, cfg.Apply)
+	}
+	if cfg.Checkpoint.Interval != time.Second || cfg.Admin.Listen != "127.0.0.1:9650" || cfg.Log.Level != "info" {
+		t.Fatalf("defaults = %+v %+v %+v", cfg.Checkpoint, cfg.Admin, cfg.Log)
+	}
+	if r := cfg.Redacted(); r.Source.Password != "***" || cfg.Source.Password == "***" {
+		t.Fatalf("redaction: %q / %q", r.Source.Password, cfg.Source.Password)
+	}
+}
+
+func TestConfigsDirectoryParses(t *testing.T) {
+	t.Setenv("SRC_PASSWORD", "x")
+	files, _ := filepath.Glob("../configs/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no example configs in configs/")
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	os.Unsetenv("HAMAL_TEST_UNSET")
+	cases := []struct {
+		name string
+		edit func(string) string
+		want []string
+	}{
+		{"unknown key with path and suggestion", func(s string) string {
+			return strings.Replace(s, "  user: repl", "  user: repl\n  passwrd: x", 1)
+		}, []string{"source.passwrd: unknown key", `did you mean "source.password"`}},
+		{"unknown top-level key", func(s string) string { return s + "sinks: {}\n" },
+			[]string{"sinks: unknown key", `did you mean "sink"`}},
+		{"unknown key without near match lists known keys", func(s string) string {
+			return strings.Replace(s, "  workers: 16", "  workers: 16\n  zzzzzz: 1", 1)
+		}, []string{"apply.zzzzzz: unknown key", "known keys here: batch_bytes"}},
+		{"unset env var", func(s string) string {
+			return strings.Replace(s, "${SRC_PASSWORD}", "${HAMAL_TEST_UNSET}", 1)
+		}, []string{"source.password: environment variable HAMAL_TEST_UNSET is not set"}},
+		{"missing server id", func(s string) string { return strings.Replace(s, "  server_id: 1001\n", "", 1) },
+			[]string{"source.server_id: required"}},
+		{"bad addr", func(s string) string { return strings.Replace(s, "127.0.0.1:23307", "localhost", 1) },
+			[]string{`sink.addr: "localhost" is not host:port`}},
+		{"unsupported kind", func(s string) string { return strings.Replace(s, "kind: mysql\n  addr: 127.0.0.1:23307", "kind: kafka\n  addr: 127.0.0.1:23307", 1) },
+			[]string{`sink.kind: "kafka" is not supported yet`}},
+		{"bad glob", func(s string) string { return strings.Replace(s, `["app.*"]`, `["app"]`, 1) },
+			[]string{`source.tables[0]: "app" is not a schema.table glob`}},
+		{"wrong type", func(s string) string { return strings.Replace(s, "workers: 16", "workers: many", 1) },
+			[]string{"decode", "many"}},
+	}
+	t.Setenv("SRC_PASSWORD", "x")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.edit(issueExample)), ".")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestEnvDefaultAndPasswordFile(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte("from-file\n"), 0o600)
+	text := strings.Replace(issueExample, "  password: ${SRC_PASSWORD}\n", "  password_file: "+pw+"\n", 1)
+	text = strings.Replace(text, "user: root", "user: ${HAMAL_TEST_UNSET:-admin}", 1)
+	cfg, err := Parse([]byte(text), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Source.Password != "from-file" || cfg.Sink.User != "admin" {
+		t.Fatalf("password %q user %q", cfg.Source.Password, cfg.Sink.User)
+	}
+}
