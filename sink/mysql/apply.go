@@ -1,0 +1,606 @@
+package mysql
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/retry"
+)
+
+// tablePlan is everything needed to write rows of one source table
+// description to the target, built once per *event.Table.
+type tablePlan struct {
+	ns      string // schema.table
+	cols    []columnPlan
+	keyCols []int // row key (PK or NOT NULL UK); nil when keyless
+	keyless bool
+	allowed bool // keyless and listed in Config.AllowKeyless
+
+	replacePrefix string // REPLACE INTO `s`.`t` (`a`,`b`) VALUES
+	insertPrefix  string // INSERT INTO `s`.`t` (`a`,`b`) VALUES
+	deletePrefix  string // DELETE FROM `s`.`t` WHERE (`a`,`b`) IN (
+	matchPrefix   string // DELETE FROM `s`.`t` WHERE
+}
+
+// binaryDataTypes are the target types whose values are raw bytes.
+var binaryDataTypes = map[string]bool{
+	"binary": true, "varbinary": true, "tinyblob": true, "blob": true, "mediumblob": true, "longblob": true,
+	"geometry": true, "point": true, "linestring": true, "polygon": true, "multipoint": true,
+	"multilinestring": true, "multipolygon": true, "geometrycollection": true,
+}
+
+func literalKindOf(src event.Column, tc targetColumn) (literalKind, string) {
+	switch tc.dataType {
+	case "decimal":
+		return kindDecimal, ""
+	case "date", "time", "datetime", "timestamp":
+		return kindTemporal, ""
+	case "bit", "set":
+		return kindBits, ""
+	}
+	switch {
+	case tc.charset == "binary" || binaryDataTypes[tc.dataType]:
+		return kindBinary, ""
+	case tc.charset == "utf8mb4":
+		return kindUTF8, ""
+	case tc.charset != "":
+		return kindCharsetHex, tc.charset
+	case src.Binary:
+		return kindBinary, ""
+	}
+	return kindPlain, ""
+}
+
+// plan returns the cached plan of tbl, building it (and reading the
+// target's columns) on first use. Schema mismatches are fatal errors that
+// name the table and the fix.
+func (s *Sink) plan(slot *pooledConn, tbl *event.Table) (*tablePlan, error) {
+	s.mu.Lock()
+	p, ok := s.plans[tbl]
+	s.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p = &tablePlan{ns: tbl.Namespace(), cols: make([]columnPlan, len(tbl.Columns))}
+	// A cached description may predate a fix made on the target: on a
+	// mismatch, read information_schema again before failing.
+	for attempt := 0; ; attempt++ {
+		tt, err := s.target(slot, tbl.Schema, tbl.Name)
+		if err != nil {
+			return nil, &stmtError{table: p.ns, err: err, server: true}
+		}
+		if tt == nil {
+			return nil, &stmtError{table: p.ns, err: missingTableError(tbl.Schema, tbl.Name)}
+		}
+		var missing []string
+		for i, c := range tbl.Columns {
+			tc, ok := tt.columns[strings.ToLower(c.Name)]
+			if !ok {
+				missing = append(missing, c.Name)
+				continue
+			}
+			kind, charset := literalKindOf(c, tc)
+			p.cols[i] = columnPlan{quotedName: quoteIdent(c.Name), kind: kind, charset: charset, generated: tc.generated}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		s.forgetTarget(p.ns)
+		if attempt > 0 {
+			return nil, &stmtError{table: p.ns, err: missingColumnsError(tbl.Schema, tbl.Name, missing)}
+		}
+	}
+	quoted := quoteIdent(tbl.Schema) + "." + quoteIdent(tbl.Name)
+	var list []string
+	for _, c := range p.cols {
+		if !c.generated {
+			list = append(list, c.quotedName)
+		}
+	}
+	colList := " (" + strings.Join(list, ",") + ") VALUES "
+	p.replacePrefix = "REPLACE INTO " + quoted + colList
+	p.insertPrefix = "INSERT INTO " + quoted + colList
+	p.matchPrefix = "DELETE FROM " + quoted + " WHERE "
+	if key, ok := tbl.RowKey(); ok {
+		p.keyCols = key
+		names := make([]string, len(key))
+		for i, k := range key {
+			if k >= len(p.cols) {
+				return nil, &stmtError{table: p.ns, err: fmt.Errorf("key column index %d out of range", k)}
+			}
+			names[i] = p.cols[k].quotedName
+		}
+		if len(names) == 1 {
+			p.deletePrefix = p.matchPrefix + names[0] + " IN ("
+		} else {
+			p.deletePrefix = p.matchPrefix + "(" + strings.Join(names, ",") + ") IN ("
+		}
+	} else {
+		p.keyless = true
+		p.allowed = s.keylessAllowed(p.ns)
+	}
+	s.mu.Lock()
+	if len(s.plans) >= 4096 { // bound the cache if a source hands out fresh Tables
+		clear(s.plans)
+	}
+	s.plans[tbl] = p
+	s.mu.Unlock()
+	return p, nil
+}
+
+// applyState is the per-connection scratch of Apply, reused across calls.
+//
+// Net effect: index maps the folded row key (namespace + the key values as
+// event.AppendKeyValue encodes them, the DAG's notion of "same key") to
+// the entry holding that row's last image in the batch: an upsert (the
+// after-image) or a delete (the before-image, for its key). When two
+// changes fold to one key but differ exactly ('a' vs 'A' in a binary
+// column), or describe one table with two *event.Table values, the sink
+// cannot tell whether the target sees one row or two, so it executes what
+// it has so far (in the same transaction) and starts over: order is kept,
+// merging is only skipped.
+type applyState struct {
+	buf     []byte // statement being built
+	folded  []byte
+	exact   []byte
+	arena   []byte // exact keys of entries
+	index   map[string]int32
+	entries []rowEntry
+	groups  []rowGroup
+}
+
+type rowEntry struct {
+	group      int32
+	exactStart int32
+	exactEnd   int32
+	del        bool
+	image      []any // after-image, or before-image for a delete
+}
+
+type rowGroup struct {
+	plan    *tablePlan
+	entries []int32 // in order of first change
+}
+
+func (st *applyState) reset() {
+	if st.index == nil {
+		st.index = make(map[string]int32)
+	}
+	clear(st.index)
+	clear(st.entries) // drop references to row images
+	st.entries = st.entries[:0]
+	for i := range st.groups {
+		st.groups[i].plan = nil
+	}
+	st.groups = st.groups[:0]
+	st.arena = st.arena[:0]
+	if cap(st.buf) > 4*maxBytesPerStatement {
+		st.buf = nil // a huge row grew it; do not keep that much per connection
+	}
+}
+
+// applier runs one batch on one connection.
+type applier struct {
+	s    *Sink
+	slot *pooledConn
+	st   *applyState
+}
+
+func (a *applier) exec(b []byte, table string) error {
+	_, err := a.slot.c.Execute(unsafe.String(unsafe.SliceData(b), len(b)))
+	if err != nil {
+		return &stmtError{table: table, err: err, server: true}
+	}
+	return nil
+}
+
+// run applies the DML of the batch and commits.
+func (a *applier) run(batch []*event.Txn) error {
+	a.st.reset()
+	defer a.st.reset()
+	for _, txn := range batch {
+		if txn.Kind == event.KindHeartbeat {
+			continue
+		}
+		for i := range txn.Changes {
+			if err := a.change(&txn.Changes[i]); err != nil {
+				return err
+			}
+		}
+	}
+	if err := a.flush(); err != nil {
+		return err
+	}
+	if err := a.s.lease.check(); err != nil {
+		return err
+	}
+	if _, err := a.slot.c.Execute("COMMIT"); err != nil {
+		return &stmtError{err: fmt.Errorf("commit: %w", err), server: true}
+	}
+	return nil
+}
+
+func (a *applier) change(c *event.Change) error {
+	if c.Table == nil {
+		return &stmtError{table: c.Namespace, err: errors.New("row change without a table description")}
+	}
+	p, err := a.s.plan(a.slot, c.Table)
+	if err != nil {
+		return err
+	}
+	n := len(c.Table.Columns)
+	for _, img := range [2][]any{c.Before, c.After} {
+		if img != nil && len(img) != n {
+			return &stmtError{table: p.ns, err: fmt.Errorf("%s row image has %d values for %d columns", c.Op, len(img), n)}
+		}
+	}
+	switch c.Op {
+	case event.OpInsert:
+		if c.After == nil {
+			return &stmtError{table: p.ns, err: errors.New("insert without an after-image")}
+		}
+	case event.OpDelete:
+		if c.Before == nil {
+			return &stmtError{table: p.ns, err: errors.New("delete without a before-image")}
+		}
+	case event.OpUpdate:
+		if c.Before == nil || c.After == nil {
+			return &stmtError{table: p.ns, err: errors.New("update without both images")}
+		}
+	default:
+		return &stmtError{table: p.ns, err: fmt.Errorf("unexpected operation %s for a table", c.Op)}
+	}
+	if p.keyless {
+		return a.keyless(p, c)
+	}
+	switch c.Op {
+	case event.OpInsert:
+		return a.setRow(p, c.After, false)
+	case event.OpDelete:
+		return a.setRow(p, c.Before, true)
+	}
+	// Update: when the row key changed, the old key is deleted and the new
+	// image upserted; otherwise the new image is upserted.
+	before := appendExactKey(a.st.exact[:0], p, c.Before)
+	mid := len(before)
+	both := appendExactKey(before, p, c.After)
+	a.st.exact = both
+	if !bytes.Equal(both[:mid], both[mid:]) {
+		if err := a.setRow(p, c.Before, true); err != nil {
+			return err
+		}
+	}
+	return a.setRow(p, c.After, false)
+}
+
+// setRow records image as the latest state of its row in the batch.
+func (a *applier) setRow(p *tablePlan, image []any, del bool) error {
+	st := a.st
+	st.folded = appendFoldedKey(st.folded[:0], p, image)
+	st.exact = appendExactKey(st.exact[:0], p, image)
+	if idx, ok := st.index[string(st.folded)]; ok {
+		e := &st.entries[idx]
+		if st.groups[e.group].plan == p && bytes.Equal(st.arena[e.exactStart:e.exactEnd], st.exact) {
+			e.image, e.del = image, del
+			return nil
+		}
+		if err := a.flush(); err != nil {
+			return err
+		}
+	}
+	g := st.group(p)
+	idx := int32(len(st.entries))
+	start := int32(len(st.arena))
+	st.arena = append(st.arena, st.exact...)
+	st.entries = append(st.entries, rowEntry{group: g, exactStart: start, exactEnd: int32(len(st.arena)), del: del, image: image})
+	st.index[string(st.folded)] = idx
+	st.groups[g].entries = append(st.groups[g].entries, idx)
+	return nil
+}
+
+func (st *applyState) group(p *tablePlan) int32 {
+	for i := range st.groups {
+		if st.groups[i].plan == p {
+			return int32(i)
+		}
+	}
+	if len(st.groups) < cap(st.groups) {
+		st.groups = st.groups[:len(st.groups)+1]
+		g := &st.groups[len(st.groups)-1]
+		g.plan, g.entries = p, g.entries[:0]
+	} else {
+		st.groups = append(st.groups, rowGroup{plan: p})
+	}
+	return int32(len(st.groups) - 1)
+}
+
+func appendFoldedKey(b []byte, p *tablePlan, image []any) []byte {
+	b = append(b, p.ns...)
+	b = append(b, 0)
+	for _, k := range p.keyCols {
+		b = event.AppendKeyValue(b, image[k])
+	}
+	return b
+}
+
+// appendExactKey encodes the key values byte-exactly (text unfolded).
+func appendExactKey(b []byte, p *tablePlan, image []any) []byte {
+	for _, k := range p.keyCols {
+		switch v := image[k].(type) {
+		case string:
+			b = append(b, 's')
+			b = binary.AppendUvarint(b, uint64(len(v)))
+			b = append(b, v...)
+		case []byte:
+			b = append(b, 's')
+			b = binary.AppendUvarint(b, uint64(len(v)))
+			b = append(b, v...)
+		default:
+			b = event.AppendKeyValue(b, v)
+		}
+	}
+	return b
+}
+
+// flush executes the net effect collected so far: per table, the deletes
+// (by row key) and then the upserts (REPLACE of full after-images).
+func (a *applier) flush() error {
+	st := a.st
+	for gi := range st.groups {
+		g := &st.groups[gi]
+		if err := a.emit(g, true); err != nil {
+			return err
+		}
+		if err := a.emit(g, false); err != nil {
+			return err
+		}
+	}
+	clear(st.index)
+	clear(st.entries)
+	st.entries = st.entries[:0]
+	st.groups = st.groups[:0]
+	st.arena = st.arena[:0]
+	return nil
+}
+
+// emit writes the deletes (del) or the upserts of one table as multi-row
+// statements of at most maxRowsPerStatement rows and about maxStmtBytes.
+func (a *applier) emit(g *rowGroup, del bool) error {
+	p := g.plan
+	b := a.st.buf[:0]
+	rows := 0
+	var err error
+	for _, idx := range g.entries {
+		e := &a.st.entries[idx]
+		if e.del != del {
+			continue
+		}
+		switch {
+		case rows > 0:
+			b = append(b, ',')
+		case del:
+			b = append(b, p.deletePrefix...)
+		default:
+			b = append(b, p.replacePrefix...)
+		}
+		if del {
+			b, err = p.appendKey(b, e.image)
+		} else {
+			b, err = p.appendRow(b, e.image)
+		}
+		if err != nil {
+			a.st.buf = b
+			return &stmtError{table: p.ns, err: err}
+		}
+		rows++
+		if rows >= maxRowsPerStatement || len(b) >= a.s.maxStmtBytes {
+			if del {
+				b = append(b, ')')
+			}
+			if err := a.exec(b, p.ns); err != nil {
+				a.st.buf = b
+				return err
+			}
+			b, rows = b[:0], 0
+		}
+	}
+	if rows > 0 {
+		if del {
+			b = append(b, ')')
+		}
+		err = a.exec(b, p.ns)
+	}
+	a.st.buf = b[:0]
+	return err
+}
+
+// appendKey appends the row key of image: v or (v1,v2).
+func (p *tablePlan) appendKey(b []byte, image []any) ([]byte, error) {
+	var err error
+	if len(p.keyCols) == 1 {
+		k := p.keyCols[0]
+		return appendLiteral(b, image[k], &p.cols[k], true)
+	}
+	b = append(b, '(')
+	for i, k := range p.keyCols {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b, err = appendLiteral(b, image[k], &p.cols[k], true); err != nil {
+			return b, err
+		}
+	}
+	return append(b, ')'), nil
+}
+
+// appendRow appends (v1,v2,…) over the columns the target does not
+// generate.
+func (p *tablePlan) appendRow(b []byte, image []any) ([]byte, error) {
+	var err error
+	b = append(b, '(')
+	first := true
+	for i := range p.cols {
+		cp := &p.cols[i]
+		if cp.generated {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		if b, err = appendLiteral(b, image[i], cp, false); err != nil {
+			return b, err
+		}
+	}
+	return append(b, ')'), nil
+}
+
+// keyless applies a change of a table without row key, in order, by
+// full-row match: DELETE … LIMIT 1 of the before-image, INSERT of the
+// after-image.
+func (a *applier) keyless(p *tablePlan, c *event.Change) error {
+	if !p.allowed {
+		return &stmtError{table: p.ns, err: fmt.Errorf(
+			"table %s has no primary key and no NOT NULL unique key, so its rows cannot be applied replay-safely: add a primary key (on source and target), or list it in sink.allow_keyless_tables to apply it by full-row match", p.ns)}
+	}
+	var err error
+	if c.Op == event.OpDelete || c.Op == event.OpUpdate {
+		b := append(a.st.buf[:0], p.matchPrefix...)
+		first := true
+		for i := range p.cols {
+			cp := &p.cols[i]
+			if cp.generated {
+				continue
+			}
+			if !first {
+				b = append(b, " AND "...)
+			}
+			first = false
+			b = append(b, cp.quotedName...)
+			b = append(b, " <=> "...)
+			if b, err = appendLiteral(b, c.Before[i], cp, true); err != nil {
+				a.st.buf = b[:0]
+				return &stmtError{table: p.ns, err: err}
+			}
+		}
+		b = append(b, " LIMIT 1"...)
+		a.st.buf = b[:0]
+		if err := a.exec(b, p.ns); err != nil {
+			return err
+		}
+	}
+	if c.Op == event.OpInsert || c.Op == event.OpUpdate {
+		b := append(a.st.buf[:0], p.insertPrefix...)
+		if b, err = p.appendRow(b, c.After); err != nil {
+			a.st.buf = b[:0]
+			return &stmtError{table: p.ns, err: err}
+		}
+		a.st.buf = b[:0]
+		if err := a.exec(b, p.ns); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Apply applies a batch of mutually independent Txns in one target
+// transaction, or a DDL Txn (alone in its batch) on its own connection. It
+// returns after COMMIT. Errors are transient (retry.IsTransient: deadlock,
+// lock wait timeout, lost connection, lease being re-acquired) or fatal,
+// and name the table, the position of the batch's first Txn and the cause.
+func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	if s.closed.Load() {
+		return errors.New("mysql sink: Apply after Close")
+	}
+	pos := batch[0].Pos.String()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("apply batch at %s: %w", pos, err)
+	}
+	if err := s.lease.check(); err != nil {
+		return fmt.Errorf("apply batch at %s: %w", pos, err)
+	}
+	rows := 0
+	for _, txn := range batch {
+		if txn.Kind == event.KindDDL {
+			if len(batch) != 1 {
+				return fmt.Errorf("apply batch at %s: a DDL Txn must be alone in its batch, got a batch of %d", pos, len(batch))
+			}
+			return s.applyDDL(txn)
+		}
+		if txn.Kind != event.KindHeartbeat {
+			rows += len(txn.Changes)
+		}
+	}
+	if rows == 0 {
+		return nil
+	}
+
+	slot, err := s.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("apply batch at %s: %w", pos, err)
+	}
+	defer s.release(slot)
+	if err := s.connect(ctx, slot); err != nil {
+		return fmt.Errorf("apply batch at %s: %w", pos, err)
+	}
+	// go-mysql has no context support: closing the socket is what
+	// interrupts a statement when ctx ends.
+	netConn := slot.c.Conn.Conn
+	stop := context.AfterFunc(ctx, func() { _ = netConn.Close() })
+	a := applier{s: s, slot: slot, st: &slot.st}
+	err = a.run(batch)
+	interrupted := !stop()
+	if interrupted {
+		s.drop(slot)
+	}
+	if err == nil {
+		slot.lastUsed = time.Now()
+		return nil
+	}
+	if interrupted {
+		return fmt.Errorf("apply batch at %s: %w", pos, context.Cause(ctx))
+	}
+	return s.batchError(slot, pos, err)
+}
+
+// batchError rolls back what the failed batch did and words the error.
+func (s *Sink) batchError(slot *pooledConn, pos string, err error) error {
+	class := classFatal
+	var se *stmtError
+	table := ""
+	if errors.As(err, &se) {
+		table = se.table
+		if se.server {
+			class = classify(se.err)
+		}
+	} else if retry.IsTransient(err) {
+		class = classTransient
+	}
+	if class == classConnLost {
+		s.log.Warn("target connection lost; reconnecting on next use", "err", err)
+		s.drop(slot)
+	} else if slot.c != nil {
+		if _, rbErr := slot.c.Execute("ROLLBACK"); rbErr != nil {
+			s.drop(slot)
+		}
+	}
+	if table != "" {
+		err = fmt.Errorf("apply batch at %s: table %s: %w", pos, table, err)
+	} else {
+		err = fmt.Errorf("apply batch at %s: %w", pos, err)
+	}
+	if class != classFatal {
+		return retry.Transient(err)
+	}
+	return err
+}

@@ -1,0 +1,60 @@
+package mysql
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hamal-replication/hamal/event"
+)
+
+// BenchmarkApply applies batches of one-row independent Txns (inserts into
+// the sysbench-like table of FACTS.md) and reports rows/s, with one or
+// several concurrent workers.
+func BenchmarkApply(b *testing.B) {
+	createSchema(b, "bench", "CREATE TABLE %[1]s.t (id INT PRIMARY KEY, k INT, c VARCHAR(120), pad VARCHAR(60), KEY k (k))")
+	tbl := table("bench", "t", []string{"id", "k?", "c?", "pad?"}, []int{0})
+	c := "12345678901-12345678901-12345678901-12345678901-12345678901-12345678901-12345678901-12345678901-123456789"
+	pad := "12345678901-12345678901-12345678901-12345678901-1234567"
+	for _, bc := range []struct{ batch, workers int }{{1, 1}, {1, 8}, {100, 1}, {100, 8}} {
+		b.Run(fmt.Sprintf("batch=%d/workers=%d", bc.batch, bc.workers), func(b *testing.B) {
+			mustExec(b, "TRUNCATE TABLE bench.t")
+			s := openSink(b, Config{Workers: bc.workers, Channel: b.Name()})
+			var mu sync.Mutex
+			next := 0
+			take := func() []*event.Txn {
+				mu.Lock()
+				defer mu.Unlock()
+				if next >= b.N {
+					return nil
+				}
+				n := min(bc.batch, b.N-next)
+				batch := make([]*event.Txn, n)
+				for i := range batch {
+					id := int32(next + i + 1)
+					batch[i] = &event.Txn{Kind: event.KindDML, Pos: event.Position("bench"),
+						Changes: []event.Change{ins(tbl, id, id%1000, c, pad)}}
+				}
+				next += n
+				return batch
+			}
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for range bc.workers {
+				wg.Go(func() {
+					for batch := take(); batch != nil; batch = take() {
+						if err := s.Apply(context.Background(), batch); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rows/s")
+		})
+	}
+}
