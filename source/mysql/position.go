@@ -1,0 +1,67 @@
+package mysql
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/hamal-replication/hamal/event"
+)
+
+// Position is the decoded resume position of the MySQL/MariaDB source: the
+// GTID set of everything read so far (MariaDB: one domain-server-seq per
+// domain, as @@gtid_binlog_pos prints it; MySQL: an executed GTID set) and
+// the binlog file and offset just after the last event group. GTID, when
+// set, is what a resume uses; File and Pos are a fallback for sources
+// without GTIDs and are shown to operators.
+type Position struct {
+	GTID string `json:"gtid,omitempty"`
+	File string `json:"file,omitempty"`
+	Pos  uint32 `json:"pos,omitempty"`
+}
+
+// String renders the position for logs and errors, e.g.
+// "gtid 0-1-42 (bin.000002:1234)".
+func (p Position) String() string {
+	var b strings.Builder
+	if p.GTID != "" || p.File == "" {
+		fmt.Fprintf(&b, "gtid %q", p.GTID)
+	}
+	if p.File != "" {
+		if b.Len() > 0 {
+			b.WriteString(" (")
+			fmt.Fprintf(&b, "%s:%d)", p.File, p.Pos)
+		} else {
+			fmt.Fprintf(&b, "%s:%d", p.File, p.Pos)
+		}
+	}
+	return b.String()
+}
+
+// EncodePosition encodes p as compact JSON, readable in status output:
+// {"gtid":"0-1-42","file":"bin.000002","pos":1234}.
+func EncodePosition(p Position) event.Position {
+	b, err := json.Marshal(p)
+	if err != nil {
+		// A struct of two strings and an integer always marshals.
+		return event.Position(fmt.Sprintf(`{"file":%q}`, p.File))
+	}
+	return event.Position(b)
+}
+
+// DecodePosition decodes a position written by EncodePosition.
+func DecodePosition(ep event.Position) (Position, error) {
+	var p Position
+	if len(ep) == 0 {
+		return p, fmt.Errorf("decode mysql position: empty")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(ep)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return Position{}, fmt.Errorf("decode mysql position %q: %w", string(ep), err)
+	}
+	if p.GTID == "" && p.File == "" {
+		return Position{}, fmt.Errorf("decode mysql position %q: neither gtid nor file set", string(ep))
+	}
+	return p, nil
+}
