@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/hamal-replication/hamal/admin"
+	"github.com/hamal-replication/hamal/checkpoint"
+	"github.com/hamal-replication/hamal/config"
+	"github.com/hamal-replication/hamal/dag"
+	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/pipeline"
+	"github.com/hamal-replication/hamal/sink"
+	sinkmysql "github.com/hamal-replication/hamal/sink/mysql"
+	"github.com/hamal-replication/hamal/source"
+	srcmysql "github.com/hamal-replication/hamal/source/mysql"
+)
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", "run --config FILE [flags]", stdout, stderr)
+	path := fs.String("config", "", "channel config file (YAML)")
+	exitOnError := fs.Bool("exit-on-error", false, "exit with status 1 on a fatal error instead of staying up in state \"error\" (for supervisors that restart)")
+	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM, how long to wait for in-flight transactions before persisting and exiting")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	cfg, ok := loadConfig(*path, stderr)
+	if !ok {
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+
+	store, err := checkpoint.Open(cfg.Checkpoint.Dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "hamal: checkpoint.dir: %v\n", err)
+		return 1
+	}
+	defer store.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ch, err := pipeline.New(pipeline.Options{
+		Name:               cfg.Name,
+		OpenSource:         sourceOpener(cfg, log),
+		OpenSink:           sinkOpener(cfg, log),
+		Store:              store,
+		Workers:            cfg.Apply.Workers,
+		BatchTxns:          cfg.Apply.BatchTxns,
+		BatchBytes:         cfg.Apply.BatchBytes,
+		Window:             dag.Options{MaxTxns: cfg.Apply.WindowTxns, MaxBytes: cfg.Apply.WindowBytes},
+		CheckpointInterval: cfg.Checkpoint.Interval,
+		DrainTimeout:       *drain,
+		ExitOnError:        *exitOnError,
+		Logger:             log,
+		Registerer:         reg,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "hamal: %v\n", err)
+		return 1
+	}
+	if cfg.Admin.Listen != "off" {
+		srv, err := admin.Listen(cfg.Admin.Listen, admin.Handler(ch, reg))
+		if err != nil {
+			fmt.Fprintf(stderr, "hamal: %v\n", err)
+			return 1
+		}
+		defer srv.Close()
+		log.Info("admin API listening", "addr", srv.Addr)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	log.Info("starting channel", "name", cfg.Name, "source", cfg.Source.Addr, "sink", cfg.Sink.Addr, "version", version)
+	if err := ch.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "hamal: channel %s: %v\n", cfg.Name, err)
+		return 1
+	}
+	return 0
+}
+
+func mysqlSourceConfig(cfg *config.Config) srcmysql.Config {
+	s := cfg.Source
+	return srcmysql.Config{Addr: s.Addr, User: s.User, Password: s.Password, ServerID: s.ServerID,
+		Flavor: s.Flavor, Start: s.Start, Tables: s.Tables, Exclude: s.Exclude}
+}
+
+func mysqlSinkConfig(cfg *config.Config) sinkmysql.Config {
+	s := cfg.Sink
+	return sinkmysql.Config{Addr: s.Addr, User: s.User, Password: s.Password, Channel: cfg.Name,
+		Workers: cfg.Apply.Workers, AllowKeyless: s.AllowKeylessTables}
+}
+
+func sourceOpener(cfg *config.Config, log *slog.Logger) func(context.Context, event.Position) (source.Source, error) {
+	return func(ctx context.Context, resume event.Position) (source.Source, error) {
+		c := mysqlSourceConfig(cfg)
+		c.Logger = log.With("side", "source")
+		return srcmysql.Open(ctx, c, resume)
+	}
+}
+
+func sinkOpener(cfg *config.Config, log *slog.Logger) func(context.Context) (sink.Sink, error) {
+	return func(ctx context.Context) (sink.Sink, error) {
+		c := mysqlSinkConfig(cfg)
+		c.Logger = log.With("side", "sink")
+		return sinkmysql.Open(ctx, c)
+	}
+}
