@@ -87,7 +87,9 @@ func TestParseErrors(t *testing.T) {
 			[]string{"source.server_id: required"}},
 		{"bad addr", func(s string) string { return strings.Replace(s, "127.0.0.1:23307", "localhost", 1) },
 			[]string{`sink.addr: "localhost" is not host:port`}},
-		{"unsupported kind", func(s string) string { return strings.Replace(s, "kind: mysql\n  addr: 127.0.0.1:23307", "kind: kafka\n  addr: 127.0.0.1:23307", 1) },
+		{"unsupported kind", func(s string) string {
+			return strings.Replace(s, "kind: mysql\n  addr: 127.0.0.1:23307", "kind: kafka\n  addr: 127.0.0.1:23307", 1)
+		},
 			[]string{`sink.kind: "kafka" is not supported yet`}},
 		{"bad glob", func(s string) string { return strings.Replace(s, `["app.*"]`, `["app"]`, 1) },
 			[]string{`source.tables[0]: "app" is not a schema.table glob`}},

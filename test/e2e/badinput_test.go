@@ -116,8 +116,7 @@ func TestMissingTargetTableAndColumn(t *testing.T) {
 			src, dst := startPair(t)
 			dst.MustExec(t, tc.breakT)
 			ch := newChannel(t, src, dst, channelOpts{})
-			p := ch.start(t)
-			ch.waitState(t, 30*time.Second, func(st pipeline.Status) bool { return st.State == pipeline.StateRunning })
+			p := ch.startRunning(t)
 			startPos := ch.waitState(t, 10*time.Second, func(st pipeline.Status) bool { return st.CheckpointPosition != "" }).CheckpointPosition
 
 			src.MustExec(t,
@@ -165,8 +164,7 @@ func TestPurgedPosition(t *testing.T) {
 	}
 	src, dst := startPair(t)
 	ch := newChannel(t, src, dst, channelOpts{})
-	p := ch.start(t)
-	ch.waitState(t, 30*time.Second, func(st pipeline.Status) bool { return st.State == pipeline.StateRunning })
+	p := ch.startRunning(t)
 	src.MustExec(t, "INSERT INTO app.users (id, email) VALUES (1, 'a@x')")
 	waitTablesEqual(t, src, dst, map[string]string{"app.users": "id"}, 30*time.Second)
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)

@@ -3,8 +3,6 @@ package e2e
 import (
 	"testing"
 	"time"
-
-	"github.com/hamal-replication/hamal/pipeline"
 )
 
 // TestDDLMidStream replicates ADD COLUMN followed by rows using it, CREATE
@@ -16,8 +14,7 @@ func TestDDLMidStream(t *testing.T) {
 	}
 	src, dst := startPair(t)
 	ch := newChannel(t, src, dst, channelOpts{workers: 4})
-	p := ch.start(t)
-	ch.waitState(t, 30*time.Second, func(st pipeline.Status) bool { return st.State == pipeline.StateRunning })
+	p := ch.startRunning(t)
 
 	src.MustExec(t,
 		"INSERT INTO app.users (id, email, name) VALUES (1, 'a@x', 'before')",

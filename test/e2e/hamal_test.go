@@ -163,6 +163,14 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// startRunning starts hamal and waits until the channel is running.
+func (c *channel) startRunning(t *testing.T) *proc {
+	t.Helper()
+	p := c.start(t)
+	c.waitState(t, 30*time.Second, func(st pipeline.Status) bool { return st.State == pipeline.StateRunning })
+	return p
+}
+
 // wait waits for the process to exit and returns its exit code.
 func (p *proc) wait(t *testing.T, timeout time.Duration) int {
 	t.Helper()

@@ -43,8 +43,7 @@ func TestMixedWorkloadSurvivesKill9(t *testing.T) {
 	}
 	src, dst := startPair(t)
 	ch := newChannel(t, src, dst, channelOpts{workers: 8})
-	p := ch.start(t)
-	ch.waitState(t, 30*time.Second, func(st pipeline.Status) bool { return st.State == pipeline.StateRunning })
+	p := ch.startRunning(t)
 
 	const workers, txnsPerWorker = 4, 5000
 	var done atomic.Int64
