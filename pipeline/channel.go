@@ -340,9 +340,11 @@ func (s *session) read(ctx context.Context, src source.Source) {
 			c.metrics.errors.WithLabelValues("transient").Inc()
 			src.Close()
 			c.sourceConnected.Store(false)
-			if src = s.reopen(ctx, err, &backoff); src == nil {
-				return
+			next := s.reopen(ctx, err, &backoff)
+			if next == nil {
+				return // the old source is closed; closing it again is a no-op
 			}
+			src = next
 			c.sourceConnected.Store(true)
 			continue
 		}
