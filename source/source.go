@@ -19,7 +19,7 @@ import (
 // Next is called from one goroutine only.
 //
 // Close releases the connection; it may be called concurrently with a
-// blocked Next, which then returns an error.
+// blocked Next, which then returns an error, and more than once.
 type Source interface {
 	Next(ctx context.Context) (*event.Txn, error)
 	Close() error
