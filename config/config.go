@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -92,7 +91,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	cfg, err := Parse(data, filepath.Dir(path))
+	cfg, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -100,10 +99,9 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes and validates config text. Relative *_file paths and
-// checkpoint.dir stay as written (relative to the working directory, as an
-// operator running the binary expects); baseDir is used for nothing else.
-func Parse(data []byte, baseDir string) (*Config, error) {
-	_ = baseDir
+// checkpoint.dir stay as written: relative to the working directory, as an
+// operator running the binary expects.
+func Parse(data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("invalid YAML: %w", err)

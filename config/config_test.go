@@ -34,7 +34,7 @@ admin:
 
 func TestParseIssueExample(t *testing.T) {
 	t.Setenv("SRC_PASSWORD", "s3cr:et#1")
-	cfg, err := Parse([]byte(issueExample), ".")
+	cfg, err := Parse([]byte(issueExample))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestParseErrors(t *testing.T) {
 	t.Setenv("SRC_PASSWORD", "x")
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.edit(issueExample)), ".")
+			_, err := Parse([]byte(tc.edit(issueExample)))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -118,7 +118,7 @@ func TestEnvDefaultAndPasswordFile(t *testing.T) {
 	os.WriteFile(pw, []byte("from-file\n"), 0o600)
 	text := strings.Replace(issueExample, "  password: ${SRC_PASSWORD}\n", "  password_file: "+pw+"\n", 1)
 	text = strings.Replace(text, "user: root", "user: ${HAMAL_TEST_UNSET:-admin}", 1)
-	cfg, err := Parse([]byte(text), ".")
+	cfg, err := Parse([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package event
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -153,7 +154,7 @@ func AppendKeyValue(b []byte, v any) []byte {
 	}
 	// Other types (e.g. decoded JSON) fall back to their Go syntax; stable
 	// for equal values, which is all a conflict key needs.
-	return appendText(b, strconv.Quote(fmtAny(v)))
+	return appendText(b, fmt.Sprintf("%#v", v))
 }
 
 func appendInt(b []byte, v int64) []byte {
