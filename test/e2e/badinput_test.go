@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -103,13 +105,14 @@ func TestMissingTargetTableAndColumn(t *testing.T) {
 		t.Skip("e2e: skipped with -short")
 	}
 	cases := []struct {
-		name   string
-		breakT string // statement run on the target to break it
-		fixT   string // statement that repairs it
-		want   []string
+		name    string
+		breakT  string // statement run on the target to break it
+		fixT    string // statement that repairs it
+		want    []string
+		failing int64 // which of the three source transactions fails (1-based)
 	}{
-		{"missing table", "DROP TABLE app.orders", workload.Schema[1], []string{"app.orders", "does not exist"}},
-		{"missing column", "ALTER TABLE app.users DROP COLUMN name", "ALTER TABLE app.users ADD COLUMN name VARCHAR(100) CHARACTER SET utf8mb4 AFTER email", []string{"app.users", "name"}},
+		{"missing table", "DROP TABLE app.orders", workload.Schema[1], []string{"app.orders", "does not exist"}, 1},
+		{"missing column", "ALTER TABLE app.users DROP COLUMN name", "ALTER TABLE app.users ADD COLUMN name VARCHAR(100) CHARACTER SET utf8mb4 AFTER email", []string{"app.users", "name"}, 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,7 +120,12 @@ func TestMissingTargetTableAndColumn(t *testing.T) {
 			dst.MustExec(t, tc.breakT)
 			ch := newChannel(t, src, dst, channelOpts{})
 			p := ch.startRunning(t)
-			startPos := ch.waitState(t, 10*time.Second, func(st pipeline.Status) bool { return st.CheckpointPosition != "" }).CheckpointPosition
+			ch.waitState(t, 10*time.Second, func(st pipeline.Status) bool { return st.CheckpointPosition != "" })
+			before, err := src.GTIDPos()
+			if err != nil {
+				t.Fatal(err)
+			}
+			failingSeq := gtidSeq(t, before) + tc.failing
 
 			src.MustExec(t,
 				"INSERT INTO app.orders VALUES (1, 1, 1, 9.99, 'first')",
@@ -128,8 +136,10 @@ func TestMissingTargetTableAndColumn(t *testing.T) {
 				t.Errorf("last_error %q, want it to name %q", st.LastError, tc.want)
 			}
 			// Readiness reports the error too.
-			if resp, err := http.Get("http://" + ch.adminAddr + "/readyz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
-				t.Errorf("/readyz in state error: %v %v", resp, err)
+			if resp, err := http.Get("http://" + ch.adminAddr + "/readyz"); err != nil {
+				t.Error(err)
+			} else if resp.Body.Close(); resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("/readyz in state error = %d, want 503", resp.StatusCode)
 			}
 			// Restart: the checkpoint did not move past what was applied.
 			_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -137,8 +147,8 @@ func TestMissingTargetTableAndColumn(t *testing.T) {
 				t.Errorf("SIGTERM in state error: exit %d", code)
 			}
 			pos, _ := ch.checkpointPos(t)
-			if pos != startPos && tc.name == "missing table" {
-				t.Errorf("checkpoint moved from %q to %q although the first transaction failed", startPos, pos)
+			if m := checkpointGTID.FindStringSubmatch(pos); m == nil || gtidSeq(t, m[1]) >= failingSeq {
+				t.Errorf("checkpoint %q reaches the failed transaction 1-1-%d", pos, failingSeq)
 			}
 			p = ch.start(t)
 			ch.waitState(t, 30*time.Second, func(st pipeline.Status) bool { return st.State == pipeline.StateError })
@@ -191,6 +201,20 @@ func TestPurgedPosition(t *testing.T) {
 	if n := dst.MustQuery(t, "SELECT COUNT(*) FROM app.users")[0][0]; n != "1" {
 		t.Errorf("target has %s users, want 1 (nothing applied past the purge)", n)
 	}
+}
+
+var checkpointGTID = regexp.MustCompile(`"gtid":"(1-1-[0-9]+)"`)
+
+// gtidSeq returns the sequence number of a single-domain MariaDB GTID
+// position "1-1-N".
+func gtidSeq(t *testing.T, gtid string) int64 {
+	t.Helper()
+	parts := strings.Split(gtid, "-")
+	n, err := strconv.ParseInt(parts[len(parts)-1], 10, 64)
+	if len(parts) != 3 || err != nil {
+		t.Fatalf("unexpected GTID position %q", gtid)
+	}
+	return n
 }
 
 func containsAll(s string, subs []string) bool {
