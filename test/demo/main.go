@@ -115,12 +115,10 @@ func run() error {
 	defer logf.Close()
 	hamal := exec.Command("bin/hamal", "run", "--config", "configs/demo.yaml")
 	hamal.Stdout, hamal.Stderr = logf, logf
-	hamal.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := hamal.Start(); err != nil {
+	exited, err := harness.Spawn(hamal)
+	if err != nil {
 		return err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- hamal.Wait() }()
 	defer func() {
 		_ = hamal.Process.Signal(syscall.SIGTERM)
 		select {
@@ -206,7 +204,7 @@ func runCmd(name string, args ...string) error {
 	return nil
 }
 
-func waitReady(exited chan error) error {
+func waitReady(exited <-chan error) error {
 	for i := 0; i < 300; i++ {
 		select {
 		case err := <-exited:

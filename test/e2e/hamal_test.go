@@ -136,11 +136,11 @@ func (c *channel) start(t *testing.T, args ...string) *proc {
 	cmd := exec.Command(hamalBin, append([]string{"run", "--config", c.path}, args...)...)
 	p := &proc{cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	waited, err := harness.Spawn(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.err = cmd.Wait(); close(p.exited) }()
+	go func() { p.err = <-waited; close(p.exited) }()
 	t.Cleanup(func() {
 		select {
 		case <-p.exited:

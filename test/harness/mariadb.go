@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -39,6 +40,10 @@ type Server struct {
 	exited  chan struct{}
 	logPath string
 	mu      sync.Mutex
+	// stopping is set when Stop or Kill signals the server, ready once it
+	// accepted a connection: an exit while ready and not stopping is a crash.
+	stopping atomic.Bool
+	ready    atomic.Bool
 }
 
 var installOnce sync.Once
@@ -209,13 +214,26 @@ func (s *Server) start() error {
 		"--log-error=" + s.logPath}
 	args = append(args, s.opts.Args...)
 	cmd := exec.Command(mariadbd, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	waited, err := Spawn(cmd)
+	if err != nil {
 		return fmt.Errorf("start mariadbd: %w", err)
 	}
 	s.cmd = cmd
-	s.exited = make(chan struct{})
-	go func() { _ = cmd.Wait(); close(s.exited) }()
+	s.stopping.Store(false)
+	exited := make(chan struct{})
+	s.exited = exited
+	go func() {
+		werr := <-waited
+		if !s.stopping.Load() && s.ready.Load() {
+			// Nothing asked it to stop: say so on stderr, with its log,
+			// since the test that trips over it sees only a refused
+			// connection.
+			fmt.Fprintf(os.Stderr, "harness: mariadbd on %s exited unexpectedly (%v); log %s:\n%s\n",
+				s.Addr, werr, s.logPath, tail(s.logPath))
+		}
+		close(exited)
+	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -226,6 +244,7 @@ func (s *Server) start() error {
 		c, err := client.Connect(s.Addr, "root", "", "")
 		if err == nil {
 			c.Close()
+			s.ready.Store(true)
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -254,6 +273,8 @@ func (s *Server) stop(sig syscall.Signal) error {
 	if s.cmd == nil {
 		return nil
 	}
+	s.stopping.Store(true)
+	s.ready.Store(false)
 	_ = s.cmd.Process.Signal(sig)
 	select {
 	case <-s.exited:
