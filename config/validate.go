@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -23,31 +24,17 @@ func (c *Config) Validate() error {
 		bad("name: %q may hold only letters, digits, '_', '.', '-' (at most 64)", c.Name)
 	}
 
-	checkKind(&p, "source.kind", c.Source.Kind)
-	checkAddr(&p, "source.addr", c.Source.Addr)
-	if c.Source.User == "" {
-		bad("source.user: required (a user with REPLICATION SLAVE, REPLICATION CLIENT and SELECT)")
+	checkKind(&p, "source", c.Source.Kind, func(k Kind) func(*Config, func(string, ...any)) { return k.Source })
+	checkKind(&p, "sink", c.Sink.Kind, func(k Kind) func(*Config, func(string, ...any)) { return k.Sink })
+	if k, ok := kinds[c.Source.Kind]; ok && k.Source != nil {
+		k.Source(c, bad)
 	}
-	if c.Source.ServerID == 0 {
-		bad("source.server_id: required; pick an id no other server or replica of the source uses, e.g. 1001")
-	}
-	switch c.Source.Flavor {
-	case "", "mysql", "mariadb":
-	default:
-		bad("source.flavor: %q is not one of mysql, mariadb (or leave it out to auto-detect)", c.Source.Flavor)
-	}
-	if c.Source.Start == "" {
-		c.Source.Start = "current"
+	if k, ok := kinds[c.Sink.Kind]; ok && k.Sink != nil {
+		k.Sink(c, bad)
 	}
 	checkGlobs(&p, "source.tables", c.Source.Tables)
 	checkGlobs(&p, "source.exclude", c.Source.Exclude)
 	readSecret(&p, "source", &c.Source.Password, c.Source.PasswordFile)
-
-	checkKind(&p, "sink.kind", c.Sink.Kind)
-	checkAddr(&p, "sink.addr", c.Sink.Addr)
-	if c.Sink.User == "" {
-		bad("sink.user: required")
-	}
 	checkGlobs(&p, "sink.allow_keyless_tables", c.Sink.AllowKeylessTables)
 	readSecret(&p, "sink", &c.Sink.Password, c.Sink.PasswordFile)
 
@@ -81,7 +68,7 @@ func (c *Config) Validate() error {
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = DefaultAdminListen
 	} else if c.Admin.Listen != "off" {
-		checkAddr(&p, "admin.listen", c.Admin.Listen)
+		checkAddr(bad, "admin.listen", c.Admin.Listen)
 	}
 
 	switch strings.ToLower(c.Log.Level) {
@@ -104,17 +91,28 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// checkKind accepts the engines implemented so far and names the others
-// as planned rather than unknown.
-func checkKind(p *[]string, key, kind string) {
-	switch kind {
-	case "mysql":
-	case "":
-		*p = append(*p, key+": required; supported: mysql")
-	case "redis", "mongo", "mongodb", "kafka":
-		*p = append(*p, fmt.Sprintf("%s: %q is not supported yet; supported: mysql", key, kind))
+// checkKind reports a missing, unknown or planned kind, or one that cannot
+// play this side (role is "source" or "sink").
+func checkKind(p *[]string, role, kind string, side func(Kind) func(*Config, func(string, ...any))) {
+	var can []string
+	for name, k := range kinds {
+		if side(k) != nil {
+			can = append(can, name)
+		}
+	}
+	sort.Strings(can)
+	supported := "supported: " + strings.Join(can, ", ")
+	k, known := kinds[kind]
+	switch {
+	case known && side(k) != nil:
+	case kind == "":
+		*p = append(*p, fmt.Sprintf("%s.kind: required; %s", role, supported))
+	case known:
+		*p = append(*p, fmt.Sprintf("%s.kind: %q cannot be a %s; %s", role, kind, role, supported))
+	case planned[kind]:
+		*p = append(*p, fmt.Sprintf("%s.kind: %q is not supported yet; %s", role, kind, supported))
 	default:
-		*p = append(*p, fmt.Sprintf("%s: unknown kind %q; supported: mysql", key, kind))
+		*p = append(*p, fmt.Sprintf("%s.kind: unknown kind %q; %s", role, kind, supported))
 	}
 }
 
@@ -124,13 +122,13 @@ func defaultInt(v *int, d int) {
 	}
 }
 
-func checkAddr(p *[]string, key, addr string) {
+func checkAddr(bad func(string, ...any), key, addr string) {
 	if addr == "" {
-		*p = append(*p, key+": required, as host:port, e.g. 127.0.0.1:3306")
+		bad("%s: required, as host:port, e.g. 127.0.0.1:3306", key)
 		return
 	}
 	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
-		*p = append(*p, fmt.Sprintf("%s: %q is not host:port, e.g. 127.0.0.1:3306", key, addr))
+		bad("%s: %q is not host:port, e.g. 127.0.0.1:3306", key, addr)
 	}
 }
 

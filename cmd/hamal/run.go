@@ -19,9 +19,7 @@ import (
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/sink"
-	sinkmysql "github.com/hamal-replication/hamal/sink/mysql"
 	"github.com/hamal-replication/hamal/source"
-	srcmysql "github.com/hamal-replication/hamal/source/mysql"
 )
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
@@ -86,30 +84,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func mysqlSourceConfig(cfg *config.Config) srcmysql.Config {
-	s := cfg.Source
-	return srcmysql.Config{Addr: s.Addr, User: s.User, Password: s.Password, ServerID: s.ServerID,
-		Flavor: s.Flavor, Start: s.Start, Tables: s.Tables, Exclude: s.Exclude}
-}
-
-func mysqlSinkConfig(cfg *config.Config) sinkmysql.Config {
-	s := cfg.Sink
-	return sinkmysql.Config{Addr: s.Addr, User: s.User, Password: s.Password, Channel: cfg.Name,
-		Workers: cfg.Apply.Workers, AllowKeyless: s.AllowKeylessTables}
-}
-
 func sourceOpener(cfg *config.Config, log *slog.Logger) func(context.Context, event.Position) (source.Source, error) {
+	open := sourceEngines[cfg.Source.Kind]
 	return func(ctx context.Context, resume event.Position) (source.Source, error) {
-		c := mysqlSourceConfig(cfg)
-		c.Logger = log.With("side", "source")
-		return srcmysql.Open(ctx, c, resume)
+		return open(ctx, cfg, log.With("side", "source"), resume)
 	}
 }
 
 func sinkOpener(cfg *config.Config, log *slog.Logger) func(context.Context) (sink.Sink, error) {
+	open := sinkEngines[cfg.Sink.Kind]
 	return func(ctx context.Context) (sink.Sink, error) {
-		c := mysqlSinkConfig(cfg)
-		c.Logger = log.With("side", "sink")
-		return sinkmysql.Open(ctx, c)
+		return open(ctx, cfg, log.With("side", "sink"))
 	}
 }
