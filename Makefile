@@ -15,9 +15,9 @@ build:
 # deps installs the servers the tests and the demo start (Debian/Ubuntu,
 # as root). The test harness does the same on demand; this is for humans.
 deps:
-	@command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || \
-	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client; } || \
-	  { echo "install MariaDB server: sudo apt-get install -y mariadb-server"; exit 1; }
+	@{ { command -v mariadbd || [ -x /usr/sbin/mariadbd ]; } && command -v redis-server; } >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client redis-server redis-tools; } || \
+	  { echo "install the test servers: sudo apt-get install -y mariadb-server redis-server"; exit 1; }
 
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
