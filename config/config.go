@@ -36,6 +36,13 @@ type Source struct {
 	Start        string   `yaml:"start"`  // current | earliest | GTID set | file:pos
 	Tables       []string `yaml:"tables"`
 	Exclude      []string `yaml:"exclude"`
+	// Site names the source's site for the loop guard (with sink.site).
+	Site string `yaml:"site"`
+	// Forward is "all" (default: local writes and ones this site relays)
+	// or "local" (only writes made at this site; for a full mesh).
+	Forward string `yaml:"forward"`
+	// HamalSchema is where the sink of the previous hop keeps its markers.
+	HamalSchema string `yaml:"hamal_schema"`
 }
 
 // Sink names the target Hamal applies to.
@@ -46,6 +53,11 @@ type Sink struct {
 	Password           string   `yaml:"password"`
 	PasswordFile       string   `yaml:"password_file"`
 	AllowKeylessTables []string `yaml:"allow_keyless_tables"`
+	// Site names the target's site: set, the sink stamps each transaction
+	// with an origin marker and the channel drops echoes (with source.site).
+	Site string `yaml:"site"`
+	// HamalSchema is the target schema for Hamal's own tables.
+	HamalSchema string `yaml:"hamal_schema"`
 }
 
 // Apply tunes the parallel applier.
@@ -83,6 +95,7 @@ const (
 	DefaultWindowBytes = 128 << 20
 	DefaultInterval    = time.Second
 	DefaultAdminListen = "127.0.0.1:9650"
+	DefaultHamalSchema = "hamal"
 )
 
 // Load reads, expands, decodes and validates a config file.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,5 +125,39 @@ func TestEnvDefaultAndPasswordFile(t *testing.T) {
 	}
 	if cfg.Source.Password != "from-file" || cfg.Sink.User != "admin" {
 		t.Fatalf("password %q user %q", cfg.Source.Password, cfg.Sink.User)
+	}
+}
+
+func TestSites(t *testing.T) {
+	base := "name: x\nsource: {kind: mysql, addr: 'h:1', user: u, server_id: 1%s}\nsink: {kind: mysql, addr: 'h:2', user: u%s}\ncheckpoint: {dir: d}\n"
+	cases := []struct {
+		name, src, snk, wantErr string
+	}{
+		{"none", "", "", ""},
+		{"both", ", site: sz", ", site: sh", ""},
+		{"local mesh", ", site: sz, forward: local", ", site: sh", ""},
+		{"only sink", "", ", site: sh", "source.site: required when sink.site is set"},
+		{"only source", ", site: sz", "", "sink.site: required when source.site is set"},
+		{"same", ", site: sz", ", site: sz", `both "sz"`},
+		{"bad name", ", site: 'a,b'", ", site: sh", `source.site: "a,b"`},
+		{"forward without sites", ", forward: local", "", "source.forward: needs source.site"},
+		{"bad schema", "", ", hamal_schema: 'x-y'", "sink.hamal_schema"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(fmt.Sprintf(base, tc.src, tc.snk)))
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cfg.Sink.HamalSchema != "hamal" || cfg.Source.HamalSchema != "hamal" {
+					t.Errorf("hamal_schema defaults: %q %q", cfg.Source.HamalSchema, cfg.Sink.HamalSchema)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("error %v, want %q", err, tc.wantErr)
+			}
+		})
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/hamal-replication/hamal/loopguard"
 )
 
 var channelName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -37,6 +39,7 @@ func (c *Config) Validate() error {
 	readSecret(&p, "source", &c.Source.Password, c.Source.PasswordFile)
 	checkGlobs(&p, "sink.allow_keyless_tables", c.Sink.AllowKeylessTables)
 	readSecret(&p, "sink", &c.Sink.Password, c.Sink.PasswordFile)
+	c.validateSites(bad)
 
 	a := &c.Apply
 	defaultInt(&a.Workers, DefaultWorkers)
@@ -115,6 +118,47 @@ func checkKind(p *[]string, role, kind string, side func(Kind) func(*Config, fun
 		*p = append(*p, fmt.Sprintf("%s.kind: unknown kind %q; %s", role, kind, supported))
 	}
 }
+
+// validateSites checks the loop guard keys: both sites or neither.
+func (c *Config) validateSites(bad func(string, ...any)) {
+	src, snk := c.Source.Site, c.Sink.Site
+	switch {
+	case src == "" && snk != "":
+		bad("source.site: required when sink.site is set; name the site the source is in, e.g. site: sz")
+	case src != "" && snk == "":
+		bad("sink.site: required when source.site is set; name the site the target is in, e.g. site: sh")
+	case src != "" && src == snk:
+		bad("source.site and sink.site are both %q: a channel connects two different sites", src)
+	}
+	for _, s := range []struct{ key, v string }{{"source.site", src}, {"sink.site", snk}} {
+		if s.v != "" && !loopguard.ValidSite(s.v) {
+			bad("%s: %q: use 1-32 letters, digits, '_' or '-'", s.key, s.v)
+		}
+	}
+	switch c.Source.Forward {
+	case "":
+		c.Source.Forward = "all"
+	case "all":
+	case "local":
+		if src == "" {
+			bad("source.forward: needs source.site and sink.site (the loop guard)")
+		}
+	default:
+		bad("source.forward: %q is not one of all, local", c.Source.Forward)
+	}
+	for _, s := range []struct {
+		key string
+		v   *string
+	}{{"source.hamal_schema", &c.Source.HamalSchema}, {"sink.hamal_schema", &c.Sink.HamalSchema}} {
+		if *s.v == "" {
+			*s.v = DefaultHamalSchema
+		} else if !schemaName.MatchString(*s.v) {
+			bad("%s: %q: use letters, digits and '_' (at most 64)", s.key, *s.v)
+		}
+	}
+}
+
+var schemaName = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
 
 func defaultInt(v *int, d int) {
 	if *v == 0 {

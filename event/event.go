@@ -71,9 +71,12 @@ type DDL struct {
 
 // Txn is one committed source transaction.
 type Txn struct {
-	Seq        uint64    // dense, engine-assigned
-	Pos        Position  // resume position after this Txn
-	Origin     string    // site that first wrote it; empty when local
+	Seq    uint64   // dense, engine-assigned
+	Pos    Position // resume position after this Txn
+	Origin string   // site that first wrote it; empty when local
+	// Path lists the sites that have applied this Txn or are applying it,
+	// origin first (loopguard maintains it; empty without a loop guard).
+	Path       []string
 	CommitTime time.Time // source commit time (second precision for binlog)
 	Kind       Kind
 	Changes    []Change

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/hamal-replication/hamal/checkpoint"
 	"github.com/hamal-replication/hamal/dag"
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/loopguard"
 	"github.com/hamal-replication/hamal/retry"
 	"github.com/hamal-replication/hamal/sink"
 	"github.com/hamal-replication/hamal/source"
@@ -54,6 +57,9 @@ type Options struct {
 	OpenSource func(ctx context.Context, resume event.Position) (source.Source, error)
 	OpenSink   func(ctx context.Context) (sink.Sink, error)
 	Store      *checkpoint.Store
+	// Guard, when set, stamps each Txn's path and drops echoes (see
+	// loopguard); batches are then split so each carries one path.
+	Guard *loopguard.Guard
 
 	Workers            int
 	BatchTxns          int
@@ -359,7 +365,12 @@ func (s *session) read(ctx context.Context, src source.Source) {
 		c.mu.Lock()
 		c.sourcePos = txn.Pos
 		c.mu.Unlock()
-		if txn.Kind == event.KindHeartbeat || (txn.Kind == event.KindDML && len(txn.Changes) == 0) {
+		skip := txn.Kind == event.KindHeartbeat || (txn.Kind == event.KindDML && len(txn.Changes) == 0)
+		if !skip && c.opts.Guard != nil && !c.opts.Guard.Admit(txn) {
+			skip = true
+			c.metrics.loopDropped.Inc()
+		}
+		if skip {
 			if err := s.tracker.Done(seq); err != nil {
 				s.fail(err)
 				return
@@ -437,15 +448,17 @@ func (s *session) work(ctx context.Context) {
 			txns = append(txns, e.Item)
 			rows += len(e.Item.Changes)
 		}
-		start := time.Now()
-		if err := s.apply(ctx, txns); err != nil {
-			if ctx.Err() == nil {
-				s.fail(err)
+		for part := range byPath(txns) {
+			start := time.Now()
+			if err := s.apply(ctx, part); err != nil {
+				if ctx.Err() == nil {
+					s.fail(err)
+				}
+				return
 			}
-			return
+			c.metrics.applySeconds.Observe(time.Since(start).Seconds())
+			c.metrics.batchTxns.Observe(float64(len(part)))
 		}
-		c.metrics.applySeconds.Observe(time.Since(start).Seconds())
-		c.metrics.batchTxns.Observe(float64(len(txns)))
 		for _, e := range batch {
 			if err := s.sched.Done(e.Seq); err != nil {
 				s.fail(err)
@@ -467,6 +480,41 @@ func (s *session) work(ctx context.Context) {
 				return
 			}
 			c.noteSaved(s.persister)
+		}
+	}
+}
+
+// byPath yields the Txns of a batch in groups of one loop guard path (all
+// of them at once without a guard, or when they share it): one target
+// transaction carries one origin marker. The Txns of a batch are
+// independent, so regrouping them changes no order that matters.
+func byPath(txns []*event.Txn) iter.Seq[[]*event.Txn] {
+	return func(yield func([]*event.Txn) bool) {
+		mixed := false
+		for _, t := range txns[1:] {
+			if !loopguard.SamePath(txns[0], t) {
+				mixed = true
+				break
+			}
+		}
+		if !mixed {
+			yield(txns)
+			return
+		}
+		rest := slices.Clone(txns)
+		for len(rest) > 0 {
+			var same, other []*event.Txn
+			for _, t := range rest {
+				if loopguard.SamePath(rest[0], t) {
+					same = append(same, t)
+				} else {
+					other = append(other, t)
+				}
+			}
+			if !yield(same) {
+				return
+			}
+			rest = other
 		}
 	}
 }

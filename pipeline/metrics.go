@@ -15,6 +15,7 @@ type metrics struct {
 	batchTxns    prometheus.Histogram
 	applySeconds prometheus.Histogram
 	checkpoints  prometheus.Counter
+	loopDropped  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, c *Channel) (*metrics, error) {
@@ -37,11 +38,13 @@ func newMetrics(reg prometheus.Registerer, c *Channel) (*metrics, error) {
 			ConstLabels: labels, Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		checkpoints: prometheus.NewCounter(prometheus.CounterOpts(f(prometheus.Opts{
 			Name: "hamal_checkpoint_saves_total", Help: "Checkpoints persisted."}))),
+		loopDropped: prometheus.NewCounter(prometheus.CounterOpts(f(prometheus.Opts{
+			Name: "hamal_loop_dropped_txns_total", Help: "Source transactions the loop guard dropped because the sink's site already has them (echoes)."}))),
 	}
 	gauge := func(name, help string, fn func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, fn)
 	}
-	collectors := []prometheus.Collector{m.appliedTxns, m.appliedRows, m.retries, m.errors, m.batchTxns, m.applySeconds, m.checkpoints,
+	collectors := []prometheus.Collector{m.appliedTxns, m.appliedRows, m.retries, m.errors, m.batchTxns, m.applySeconds, m.checkpoints, m.loopDropped,
 		gauge("hamal_replication_lag_seconds", "Seconds between now and the source commit time of the oldest transaction read but not yet applied; 0 when caught up.", func() float64 { return c.Status().LagSeconds }),
 		gauge("hamal_dag_inflight_txns", "Transactions read from the source and not yet applied.", func() float64 { return float64(c.Status().InFlight) }),
 		gauge("hamal_checkpoint_age_seconds", "Seconds since the checkpoint was last persisted.", func() float64 { return c.checkpointAge().Seconds() }),

@@ -29,13 +29,13 @@ func init() {
 func mysqlSourceConfig(cfg *config.Config) srcmysql.Config {
 	s := cfg.Source
 	return srcmysql.Config{Addr: s.Addr, User: s.User, Password: s.Password, ServerID: s.ServerID,
-		Flavor: s.Flavor, Start: s.Start, Tables: s.Tables, Exclude: s.Exclude}
+		Flavor: s.Flavor, Start: s.Start, Tables: s.Tables, Exclude: s.Exclude, HamalSchema: s.HamalSchema}
 }
 
 func mysqlSinkConfig(cfg *config.Config) sinkmysql.Config {
 	s := cfg.Sink
 	return sinkmysql.Config{Addr: s.Addr, User: s.User, Password: s.Password, Channel: cfg.Name,
-		Workers: cfg.Apply.Workers, AllowKeyless: s.AllowKeylessTables}
+		Workers: cfg.Apply.Workers, AllowKeyless: s.AllowKeylessTables, Site: s.Site, HamalSchema: s.HamalSchema}
 }
 
 func init() {

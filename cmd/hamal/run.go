@@ -17,6 +17,7 @@ import (
 	"github.com/hamal-replication/hamal/config"
 	"github.com/hamal-replication/hamal/dag"
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/loopguard"
 	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/sink"
 	"github.com/hamal-replication/hamal/source"
@@ -43,6 +44,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	defer store.Close()
 
+	guard, err := loopGuard(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "hamal: %v\n", err)
+		return 2
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ch, err := pipeline.New(pipeline.Options{
@@ -50,6 +57,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		OpenSource:         sourceOpener(cfg, log),
 		OpenSink:           sinkOpener(cfg, log),
 		Store:              store,
+		Guard:              guard,
 		Workers:            cfg.Apply.Workers,
 		BatchTxns:          cfg.Apply.BatchTxns,
 		BatchBytes:         cfg.Apply.BatchBytes,
@@ -96,4 +104,19 @@ func sinkOpener(cfg *config.Config, log *slog.Logger) func(context.Context) (sin
 	return func(ctx context.Context) (sink.Sink, error) {
 		return open(ctx, cfg, log.With("side", "sink"))
 	}
+}
+
+// loopGuard returns the channel's loop guard, nil when no sites are set.
+func loopGuard(cfg *config.Config) (*loopguard.Guard, error) {
+	if cfg.Source.Site == "" {
+		return nil, nil
+	}
+	g, err := loopguard.New(cfg.Source.Site, cfg.Sink.Site)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Source.Forward == "local" {
+		g = g.LocalOnly()
+	}
+	return g, nil
 }

@@ -205,6 +205,16 @@ func (a *applier) exec(b []byte, table string) error {
 func (a *applier) run(batch []*event.Txn) error {
 	a.st.reset()
 	defer a.st.reset()
+	if a.s.cfg.Site != "" {
+		if err := checkOnePath(batch); err != nil {
+			return &stmtError{err: err}
+		}
+		b := a.appendMarker(a.st.buf[:0], batch[0])
+		a.st.buf = b[:0]
+		if err := a.exec(b, a.s.cfg.HamalSchema+".origin_marker"); err != nil {
+			return err
+		}
+	}
 	for _, txn := range batch {
 		if txn.Kind == event.KindHeartbeat {
 			continue

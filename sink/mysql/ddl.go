@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/loopguard"
 	"github.com/hamal-replication/hamal/retry"
 )
 
@@ -20,6 +21,11 @@ func (s *Sink) applyDDL(txn *event.Txn) error {
 		return fmt.Errorf("apply DDL at %s: Txn of kind ddl without a statement", pos)
 	}
 	stmt := txn.DDL.Statement
+	if s.cfg.Site != "" && len(txn.Path) > 0 {
+		// A DDL commits on its own, with no transaction to hold a marker
+		// row: the path rides in a leading comment, which the binlog keeps.
+		stmt = loopguard.Comment(txn.Path) + stmt
+	}
 	defer s.forgetAll()
 	// DDL is not interrupted by ctx: a half-sent ALTER gains nothing, and
 	// the server would go on with it anyway.

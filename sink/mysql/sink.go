@@ -38,6 +38,12 @@ type Config struct {
 	// checks (hamal check) next to a running channel. Such a sink must not
 	// Apply: without the lease every Apply fails.
 	SkipLease bool
+	// Site, when set, turns on the loop guard's origin markers: every
+	// target transaction records the path of its Txns in
+	// <HamalSchema>.origin_marker, and DDL carries it in a leading comment.
+	Site string
+	// HamalSchema holds Hamal's own tables on the target (default "hamal").
+	HamalSchema string
 
 	leasePingInterval time.Duration // tests shorten it
 }
@@ -74,6 +80,7 @@ type Sink struct {
 	// REPEATABLE READ.
 	readCommitted bool
 	maxStmtBytes  int
+	quotedChannel string // SQL literal of Config.Channel
 
 	mu      sync.Mutex
 	targets map[string]*targetTable     // "schema.table" → target columns
@@ -84,6 +91,7 @@ type Sink struct {
 // pooledConn is one slot of the pool; c is nil until first use or after
 // the connection was lost.
 type pooledConn struct {
+	id       int // worker number, the marker row's key
 	c        *client.Conn
 	lastUsed time.Time
 	st       applyState
@@ -117,17 +125,21 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = defaultWorkers
 	}
+	if cfg.HamalSchema == "" {
+		cfg.HamalSchema = "hamal"
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Sink{
-		cfg:          cfg,
-		log:          log.With("sink", "mysql", "addr", cfg.Addr),
-		pool:         make(chan *pooledConn, cfg.Workers),
-		targets:      make(map[string]*targetTable),
-		plans:        make(map[*event.Table]*tablePlan),
-		maxStmtBytes: maxBytesPerStatement,
+		cfg:           cfg,
+		log:           log.With("sink", "mysql", "addr", cfg.Addr),
+		pool:          make(chan *pooledConn, cfg.Workers),
+		targets:       make(map[string]*targetTable),
+		plans:         make(map[*event.Table]*tablePlan),
+		maxStmtBytes:  maxBytesPerStatement,
+		quotedChannel: quoteString(cfg.Channel),
 	}
 
 	probe, err := s.dial(ctx, "")
@@ -156,14 +168,21 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 		probe.Close()
 		return nil, err
 	}
+	if cfg.Site != "" && !cfg.SkipLease {
+		if err := s.setupMarker(probe); err != nil {
+			probe.Close()
+			s.lease.close()
+			return nil, err
+		}
+	}
 	if err := s.initSession(probe, true); err != nil {
 		probe.Close()
 		s.lease.close()
 		return nil, fmt.Errorf("mysql sink: set up session on %s: %w", cfg.Addr, err)
 	}
-	s.pool <- &pooledConn{c: probe, lastUsed: time.Now()}
+	s.pool <- &pooledConn{id: 0, c: probe, lastUsed: time.Now()}
 	for i := 1; i < cfg.Workers; i++ {
-		s.pool <- &pooledConn{}
+		s.pool <- &pooledConn{id: i}
 	}
 	if !cfg.SkipLease {
 		s.lease.start()

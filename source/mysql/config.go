@@ -27,7 +27,10 @@ type Config struct {
 	// "app.*"); empty means all tables. Exclude globs win over Tables.
 	Tables  []string
 	Exclude []string
-	Logger  *slog.Logger
+	// HamalSchema is where Hamal keeps its own tables (default "hamal"):
+	// never forwarded as data; origin markers there set Txn.Path/Origin.
+	HamalSchema string
+	Logger      *slog.Logger
 }
 
 // Flavors.

@@ -8,22 +8,22 @@ import (
 )
 
 // systemSchemas are never replicated as data, whatever the filters say:
-// the server's own schemas, and Hamal's (heartbeat and origin markers).
+// the server's own schemas; Hamal's (Config.HamalSchema: heartbeat and
+// origin markers) is added per filter.
 var systemSchemas = map[string]bool{
 	"mysql":              true,
 	"information_schema": true,
 	"performance_schema": true,
 	"sys":                true,
-	hamalSchema:          true,
 }
 
-const hamalSchema = "hamal"
+const defaultHamalSchema = "hamal"
 
 // filter decides which tables' rows and DDL are forwarded.
 //
 // Rules, in order:
 //  1. Tables in system schemas (mysql, information_schema,
-//     performance_schema, sys, hamal) are never forwarded.
+//     performance_schema, sys, and Hamal's own) are never forwarded.
 //  2. A table matching any Exclude glob is dropped.
 //  3. With no Include globs every other table is forwarded; otherwise only
 //     tables matching some Include glob.
@@ -31,9 +31,10 @@ const hamalSchema = "hamal"
 // Globs use path.Match syntax on "schema.table" ("app.*", "app.user_?").
 type filter struct {
 	include, exclude []string
+	hamal            string // Hamal's schema, lower case
 }
 
-func newFilter(include, exclude []string) (*filter, error) {
+func newFilter(include, exclude []string, hamalSchema string) (*filter, error) {
 	for _, list := range [][]string{include, exclude} {
 		for _, g := range list {
 			if _, err := path.Match(g, ""); err != nil {
@@ -41,12 +42,21 @@ func newFilter(include, exclude []string) (*filter, error) {
 			}
 		}
 	}
-	return &filter{include: include, exclude: exclude}, nil
+	if hamalSchema == "" {
+		hamalSchema = defaultHamalSchema
+	}
+	return &filter{include: include, exclude: exclude, hamal: strings.ToLower(hamalSchema)}, nil
+}
+
+// system reports whether schema is a server schema or Hamal's own.
+func (f *filter) system(schema string) bool {
+	lower := strings.ToLower(schema)
+	return systemSchemas[lower] || lower == f.hamal
 }
 
 // matchTable reports whether rows and DDL of schema.table are forwarded.
 func (f *filter) matchTable(schema, table string) bool {
-	if systemSchemas[strings.ToLower(schema)] {
+	if f.system(schema) {
 		return false
 	}
 	name := schema + "." + table
@@ -72,7 +82,7 @@ func (f *filter) matchTable(schema, table string) bool {
 // glob whose table part is "*", and (with Include globs) matches the schema
 // part of some Include glob.
 func (f *filter) matchSchema(schema string) bool {
-	if schema == "" || systemSchemas[strings.ToLower(schema)] {
+	if schema == "" || f.system(schema) {
 		return false
 	}
 	for _, g := range f.exclude {

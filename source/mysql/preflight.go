@@ -92,7 +92,7 @@ func preflight(ctx context.Context, cfg Config, resuming bool) (*Report, *client
 			Fix:  "set source.server_id to a non-zero value no other replica of this source uses",
 		})
 	}
-	if _, err := newFilter(cfg.Tables, cfg.Exclude); err != nil {
+	if _, err := newFilter(cfg.Tables, cfg.Exclude, cfg.HamalSchema); err != nil {
 		rep.Problems = append(rep.Problems, Problem{What: err.Error(), Fix: "fix the glob in source.tables/source.exclude (path.Match syntax, e.g. app.*)"})
 	}
 	switch cfg.Flavor {
@@ -299,7 +299,7 @@ func replicaServerIDs(conn *client.Conn, isMariaDB bool) (map[uint32]bool, error
 // listTables lists the base tables matching the filters, with their
 // columns and whether they have a usable key.
 func listTables(conn *client.Conn, cfg Config) ([]TableInfo, error) {
-	f, err := newFilter(cfg.Tables, cfg.Exclude)
+	f, err := newFilter(cfg.Tables, cfg.Exclude, cfg.HamalSchema)
 	if err != nil {
 		return nil, nil // reported as a problem already
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/loopguard"
 	"github.com/hamal-replication/hamal/retry"
 	"github.com/hamal-replication/hamal/source"
 )
@@ -101,14 +102,16 @@ type group struct {
 	mysqlGTID  string // "uuid:gno"
 	changes    []event.Change
 	origin     string
+	path       []string // from the origin marker row, origin first
 	startPos   Position // position before the group
 }
 
 type tableEntry struct {
-	tm        *replication.TableMapEvent
-	table     *event.Table // nil when filtered
-	filtered  bool
-	originCol int // column "origin" of hamal.origin_marker, else -1
+	tm       *replication.TableMapEvent
+	table    *event.Table // nil when filtered
+	filtered bool
+	// Columns "origin" and "path" of the origin marker table, else -1.
+	originCol, pathCol int
 }
 
 type indexDef struct {
@@ -139,7 +142,7 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Reader, erro
 		}
 		return nil, &PreflightError{Addr: cfg.Addr, Problems: rep.Problems}
 	}
-	f, _ := newFilter(cfg.Tables, cfg.Exclude) // validated by preflight
+	f, _ := newFilter(cfg.Tables, cfg.Exclude, cfg.HamalSchema) // validated by preflight
 	r := &Reader{
 		cfg:        cfg,
 		log:        log,
@@ -500,7 +503,7 @@ func (r *Reader) query(h *replication.EventHeader, e *replication.QueryEvent, co
 	case queryXAFinish:
 		return r.commit(h, commitPos), nil
 	case queryDML:
-		if systemSchemas[strings.ToLower(schema)] {
+		if r.filter.system(schema) {
 			if r.grp.begun && !r.grp.standalone {
 				return nil, nil
 			}
@@ -515,6 +518,9 @@ func (r *Reader) query(h *replication.EventHeader, e *replication.QueryEvent, co
 	r.invalidateSchema()
 	forward := r.filter.forwardDDL(stmt, schema)
 	ddl := &event.DDL{Schema: schema, Statement: stmt}
+	// A DDL applied by a Hamal sink with a loop guard names its path in a
+	// leading comment (a DDL has no transaction for a marker row).
+	ddlPath, _ := loopguard.ParseComment(stmt)
 	endsGroup := !r.grp.started || r.grp.standalone ||
 		(r.flavor == FlavorMySQL && !r.grp.begun && !strings.HasSuffix(strings.ToUpper(strings.TrimSpace(stmt)), "START TRANSACTION"))
 	if r.grp.begun && !r.grp.standalone {
@@ -534,12 +540,14 @@ func (r *Reader) query(h *replication.EventHeader, e *replication.QueryEvent, co
 			CommitTime: time.Unix(int64(h.Timestamp), 0),
 			Kind:       event.KindDDL,
 			DDL:        ddl,
+			Path:       ddlPath,
 		}, nil
 	}
 	txn := r.commit(h, commitPos)
 	if forward {
 		txn.Kind = event.KindDDL
 		txn.DDL = ddl
+		txn.Path = ddlPath
 	}
 	return txn, nil
 }
@@ -574,6 +582,7 @@ func (r *Reader) commit(h *replication.EventHeader, commitPos uint32) *event.Txn
 		Pos:        EncodePosition(pos),
 		CommitTime: time.Unix(int64(h.Timestamp), 0),
 		Origin:     grp.origin,
+		Path:       grp.path,
 		Kind:       event.KindHeartbeat,
 	}
 	if len(grp.changes) > 0 {
@@ -581,6 +590,20 @@ func (r *Reader) commit(h *replication.EventHeader, commitPos uint32) *event.Txn
 		txn.Changes = grp.changes
 	}
 	return txn
+}
+
+// textAt returns row[i] as text ("" when absent or not text).
+func textAt(row []any, i int) string {
+	if i < 0 || i >= len(row) {
+		return ""
+	}
+	switch v := row[i].(type) {
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	}
+	return ""
 }
 
 // heartbeat handles a binlog heartbeat: sent by the source only while the
@@ -614,13 +637,16 @@ func (r *Reader) tableMap(e *replication.TableMapEvent) error {
 		return nil
 	}
 	schema, name := string(e.Schema), string(e.Table)
-	ent := &tableEntry{tm: e, originCol: -1}
+	ent := &tableEntry{tm: e, originCol: -1, pathCol: -1}
 	if !r.filter.matchTable(schema, name) {
 		ent.filtered = true
-		if schema == hamalSchema && name == "origin_marker" {
+		if strings.ToLower(schema) == r.filter.hamal && name == "origin_marker" {
 			for i, c := range e.ColumnNameString() {
-				if c == "origin" {
+				switch c {
+				case "origin":
 					ent.originCol = i
+				case "path":
+					ent.pathCol = i
 				}
 			}
 		}
@@ -772,16 +798,12 @@ func (r *Reader) rows(h *replication.EventHeader, e *replication.RowsEvent) erro
 		r.grp = group{started: true, startPos: r.position()}
 	}
 	if ent.filtered {
-		if ent.originCol >= 0 && e.Type() != replication.EnumRowsEventTypeDelete {
+		if ent.originCol >= 0 && e.Type() != replication.EnumRowsEventTypeDelete && len(e.Rows) > 0 {
+			// The after-image of the last row: the marker as this
+			// transaction left it.
 			row := e.Rows[len(e.Rows)-1]
-			if ent.originCol < len(row) {
-				switch v := row[ent.originCol].(type) {
-				case string:
-					r.grp.origin = v
-				case []byte:
-					r.grp.origin = string(v)
-				}
-			}
+			r.grp.origin = textAt(row, ent.originCol)
+			r.grp.path = loopguard.ParsePath(textAt(row, ent.pathCol))
 		}
 		return nil
 	}

@@ -91,7 +91,7 @@ func TestFilterMatchTable(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f, err := newFilter(c.include, c.exclude)
+			f, err := newFilter(c.include, c.exclude, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,7 +100,7 @@ func TestFilterMatchTable(t *testing.T) {
 			}
 		})
 	}
-	if _, err := newFilter([]string{"app.[x"}, nil); err == nil {
+	if _, err := newFilter([]string{"app.[x"}, nil, ""); err == nil {
 		t.Fatal("bad glob accepted")
 	}
 }
@@ -140,11 +140,11 @@ func TestDDLTargets(t *testing.T) {
 }
 
 func TestForwardDDL(t *testing.T) {
-	f, err := newFilter([]string{"app.*", "shop.orders"}, []string{"app.tmp_*", "junk.*"})
+	f, err := newFilter([]string{"app.*", "shop.orders"}, []string{"app.tmp_*", "junk.*"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, _ := newFilter(nil, []string{"junk.*"})
+	all, _ := newFilter(nil, []string{"junk.*"}, "")
 	cases := []struct {
 		name   string
 		f      *filter

@@ -1,0 +1,81 @@
+package mysql
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/go-mysql-org/go-mysql/client"
+
+	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/loopguard"
+)
+
+// The origin marker (DESIGN.md, "Loop guard"): with Config.Site set, every
+// target transaction starts by upserting its row of <hamal>.origin_marker,
+// one row per (channel, worker) so concurrent workers never wait on each
+// other, with the path of the batch's Txns. The source of the next hop reads
+// the row back from the binlog and so knows where the transaction came
+// from. The counter n changes on every write, so the row event is logged
+// even when origin and path are the same as last time (ROW format logs
+// nothing for an update that changes no value). The marker is the first
+// statement, so a reader that splits a huge transaction still meets it
+// before any data row.
+
+func (s *Sink) markerTable() string {
+	return quoteIdent(s.cfg.HamalSchema) + ".origin_marker"
+}
+
+// setupMarker creates the marker schema and table when missing.
+func (s *Sink) setupMarker(c *client.Conn) error {
+	stmts := []string{
+		"CREATE DATABASE IF NOT EXISTS " + quoteIdent(s.cfg.HamalSchema),
+		"CREATE TABLE IF NOT EXISTS " + s.markerTable() + ` (
+  channel VARCHAR(64) NOT NULL,
+  worker INT NOT NULL,
+  origin VARCHAR(32) NOT NULL,
+  path VARCHAR(1024) NOT NULL,
+  n BIGINT UNSIGNED NOT NULL,
+  PRIMARY KEY (channel, worker)
+) ENGINE=InnoDB`,
+	}
+	for _, q := range stmts {
+		if _, err := c.Execute(q); err != nil {
+			return fmt.Errorf("mysql sink: create the origin marker table %s on %s (sink.site is set, so the sink user needs CREATE, INSERT and UPDATE on %s.*): %w",
+				s.markerTable(), s.cfg.Addr, s.cfg.HamalSchema, err)
+		}
+	}
+	return nil
+}
+
+// appendMarker appends the marker upsert for a batch whose Txns share the
+// path of first.
+func (a *applier) appendMarker(b []byte, first *event.Txn) []byte {
+	s := a.s
+	origin := first.Origin
+	if origin == "" && len(first.Path) > 0 {
+		origin = first.Path[0]
+	}
+	b = append(b, "INSERT INTO "...)
+	b = append(b, s.markerTable()...)
+	b = append(b, " (channel,worker,origin,path,n) VALUES ("...)
+	b = append(b, s.quotedChannel...)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, int64(a.slot.id), 10)
+	b = append(b, ',')
+	b = append(b, quoteString(origin)...)
+	b = append(b, ',')
+	b = append(b, quoteString(loopguard.FormatPath(first.Path))...)
+	b = append(b, ",1) ON DUPLICATE KEY UPDATE origin=VALUES(origin),path=VALUES(path),n=n+1"...)
+	return b
+}
+
+// checkOnePath enforces the contract that a batch shares one path, since
+// one marker describes the whole target transaction.
+func checkOnePath(batch []*event.Txn) error {
+	for _, txn := range batch[1:] {
+		if !loopguard.SamePath(batch[0], txn) {
+			return fmt.Errorf("batch mixes Txns of paths %v and %v; the channel must split batches by path", batch[0].Path, txn.Path)
+		}
+	}
+	return nil
+}
