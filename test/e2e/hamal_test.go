@@ -53,6 +53,9 @@ type channelOpts struct {
 	tables  string // YAML flow list
 	extra   string // appended verbatim under source:
 	workers int
+	// srcSite and sinkSite turn on the loop guard.
+	srcSite, sinkSite string
+	serverID          int // replica server_id; default 4242
 }
 
 func newChannel(t *testing.T, src, dst *harness.Server, o channelOpts) *channel {
@@ -73,6 +76,16 @@ func newChannel(t *testing.T, src, dst *harness.Server, o channelOpts) *channel 
 	if o.workers == 0 {
 		o.workers = 8
 	}
+	if o.serverID == 0 {
+		o.serverID = 4242
+	}
+	if o.srcSite != "" {
+		o.extra += "  site: " + o.srcSite + "\n"
+	}
+	sinkExtra := ""
+	if o.sinkSite != "" {
+		sinkExtra = "  site: " + o.sinkSite + "\n"
+	}
 	dir := t.TempDir()
 	c := &channel{dir: dir, path: filepath.Join(dir, "hamal.yaml"), adminAddr: fmt.Sprintf("127.0.0.1:%d", port), name: o.name}
 	text := fmt.Sprintf(`name: %s
@@ -81,7 +94,7 @@ source:
   addr: %s
   user: root
   password: ""
-  server_id: 4242
+  server_id: %d
   start: %q
   tables: %s
 %ssink:
@@ -89,7 +102,7 @@ source:
   addr: %s
   user: root
   password: ""
-apply:
+%sapply:
   workers: %d
   batch_txns: 64
 checkpoint:
@@ -99,7 +112,7 @@ admin:
   listen: %s
 log:
   level: debug
-`, o.name, src.Addr, o.start, o.tables, o.extra, dst.Addr, o.workers, filepath.Join(dir, "state"), c.adminAddr)
+`, o.name, src.Addr, o.serverID, o.start, o.tables, o.extra, dst.Addr, sinkExtra, o.workers, filepath.Join(dir, "state"), c.adminAddr)
 	if err := os.WriteFile(c.path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
