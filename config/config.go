@@ -58,6 +58,21 @@ type Sink struct {
 	Site string `yaml:"site"`
 	// HamalSchema is the target schema for Hamal's own tables.
 	HamalSchema string `yaml:"hamal_schema"`
+	// Conflicts sets how changes made at both sites at once are resolved
+	// (with sink.site).
+	Conflicts Conflicts `yaml:"conflicts"`
+}
+
+// Conflicts holds the default conflict policy and per-table overrides.
+type Conflicts struct {
+	Default string                   `yaml:"default"` // source-wins | target-wins | last-writer-wins
+	Tables  map[string]ConflictTable `yaml:"tables"`  // by "schema.table"
+}
+
+// ConflictTable is one table's conflict policy.
+type ConflictTable struct {
+	Policy string `yaml:"policy"`
+	Column string `yaml:"column"` // for last-writer-wins: the timestamp or version column
 }
 
 // Apply tunes the parallel applier.
@@ -183,6 +198,12 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, problems *[]string) {
 				continue
 			}
 			checkKeys(n.Content[i+1], f.Type, child, problems)
+		}
+	case reflect.Map:
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				checkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), problems)
+			}
 		}
 	case reflect.Slice:
 		if n.Kind == yaml.SequenceNode {

@@ -161,3 +161,30 @@ func TestSites(t *testing.T) {
 		})
 	}
 }
+
+func TestConflictPolicies(t *testing.T) {
+	base := "name: x\nsource: {kind: mysql, addr: 'h:1', user: u, server_id: 1, site: a}\nsink:\n  kind: mysql\n  addr: 'h:2'\n  user: u\n  site: b\n  conflicts:\n%scheckpoint: {dir: d}\n"
+	cases := []struct{ name, conflicts, wantErr string }{
+		{"table lww", "    tables:\n      app.users: {policy: last-writer-wins, column: updated_at}\n", ""},
+		{"default target", "    default: target-wins\n", ""},
+		{"lww without column", "    tables:\n      app.users: {policy: last-writer-wins}\n", "app.users.column: required"},
+		{"unknown policy", "    default: newest\n", `"newest" is not one of`},
+		{"typo in a table's key", "    tables:\n      app.users: {polcy: target-wins}\n", `sink.conflicts.tables.app.users.polcy: unknown key`},
+		{"default lww", "    default: last-writer-wins\n", "set it per table"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(fmt.Sprintf(base, tc.conflicts)))
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = cfg
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("error %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}

@@ -135,6 +135,35 @@ func (c *Config) validateSites(bad func(string, ...any)) {
 			bad("%s: %q: use 1-32 letters, digits, '_' or '-'", s.key, s.v)
 		}
 	}
+	cf := &c.Sink.Conflicts
+	if (cf.Default != "" || len(cf.Tables) > 0) && snk == "" {
+		bad("sink.conflicts: needs source.site and sink.site; conflicts only arise between sites")
+	}
+	checkPolicy := func(key, policy, column string) {
+		switch policy {
+		case "", "source-wins", "target-wins":
+			if column != "" {
+				bad("%s.column: only last-writer-wins uses a column", key)
+			}
+		case "last-writer-wins":
+			if column == "" {
+				bad("%s.column: required by last-writer-wins; name a column every write updates, e.g. updated_at TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3)", key)
+			}
+		default:
+			bad("%s: policy %q is not one of source-wins, target-wins, last-writer-wins", key, policy)
+		}
+	}
+	if cf.Default == "last-writer-wins" {
+		bad("sink.conflicts.default: last-writer-wins needs a column, so set it per table under sink.conflicts.tables")
+	} else {
+		checkPolicy("sink.conflicts.default", cf.Default, "")
+	}
+	for ns, tc := range cf.Tables {
+		checkPolicy("sink.conflicts.tables."+ns, tc.Policy, tc.Column)
+		if !strings.Contains(ns, ".") {
+			bad("sink.conflicts.tables.%s: name the table as schema.table", ns)
+		}
+	}
 	switch c.Source.Forward {
 	case "":
 		c.Source.Forward = "all"

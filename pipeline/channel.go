@@ -49,6 +49,12 @@ type Contacter interface {
 	LastContact() time.Time
 }
 
+// ConflictCounter is an optional capability of a sink: how many conflicts
+// (both sites changed a row) it has detected and resolved.
+type ConflictCounter interface {
+	Conflicts() uint64
+}
+
 // Options configures a Channel.
 type Options struct {
 	Name string
@@ -107,9 +113,14 @@ type Channel struct {
 	persister  *checkpoint.Persister
 	savedCP    checkpoint.Checkpoint
 	lastSource Contacter
-	paused     bool
-	pauseCh    chan struct{} // closed when not paused
-	resumeCh   chan struct{} // signalled by Resume in state error
+	// conflicts counts what closed sinks detected; liveSink is the open
+	// one, when it is a ConflictCounter. Both under mu, so the sum never
+	// goes back.
+	conflicts uint64
+	liveSink  ConflictCounter
+	paused    bool
+	pauseCh   chan struct{} // closed when not paused
+	resumeCh  chan struct{} // signalled by Resume in state error
 
 	appliedTxns     atomic.Uint64
 	appliedRows     atomic.Uint64
@@ -217,6 +228,17 @@ func (c *Channel) runSession(ctx context.Context) error {
 		return fmt.Errorf("open sink: %w", err)
 	}
 	defer snk.Close()
+	if cc, ok := snk.(ConflictCounter); ok {
+		c.mu.Lock()
+		c.liveSink = cc
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			c.conflicts += cc.Conflicts()
+			c.liveSink = nil
+			c.mu.Unlock()
+		}()
+	}
 	src, err := c.opts.OpenSource(ctx, resume)
 	if err != nil {
 		return fmt.Errorf("open source: %w", err)
@@ -554,6 +576,18 @@ func (c *Channel) noteSaved(p *checkpoint.Persister) {
 		c.mu.Unlock()
 		c.metrics.checkpoints.Inc()
 	}
+}
+
+// conflictCount is the number of conflicts detected by every sink the
+// channel has opened.
+func (c *Channel) conflictCount() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.conflicts
+	if c.liveSink != nil {
+		n += c.liveSink.Conflicts()
+	}
+	return n
 }
 
 func (c *Channel) checkpointAge() time.Duration {

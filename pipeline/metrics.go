@@ -49,6 +49,9 @@ func newMetrics(reg prometheus.Registerer, c *Channel) (*metrics, error) {
 		gauge("hamal_dag_inflight_txns", "Transactions read from the source and not yet applied.", func() float64 { return float64(c.Status().InFlight) }),
 		gauge("hamal_checkpoint_age_seconds", "Seconds since the checkpoint was last persisted.", func() float64 { return c.checkpointAge().Seconds() }),
 		gauge("hamal_source_connected", "1 while the source stream is open.", func() float64 { return b2f(c.sourceConnected.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hamal_conflicts_total", ConstLabels: labels,
+			Help: "Rows both sites changed before either change crossed, detected and resolved by the sink's policy (see the hamal.conflicts table)."},
+			func() float64 { return float64(c.conflictCount()) }),
 		gauge("hamal_channel_up", "1 while the channel is running (not error, paused or stopped).", func() float64 { return b2f(c.Status().State == StateRunning) }),
 	}
 	if reg != nil {

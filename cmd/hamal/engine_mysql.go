@@ -34,8 +34,16 @@ func mysqlSourceConfig(cfg *config.Config) srcmysql.Config {
 
 func mysqlSinkConfig(cfg *config.Config) sinkmysql.Config {
 	s := cfg.Sink
+	rules := sinkmysql.ConflictRules{Default: sinkmysql.ConflictRule{Policy: s.Conflicts.Default}}
+	for ns, tc := range s.Conflicts.Tables {
+		if rules.Tables == nil {
+			rules.Tables = map[string]sinkmysql.ConflictRule{}
+		}
+		rules.Tables[ns] = sinkmysql.ConflictRule{Policy: tc.Policy, Column: tc.Column}
+	}
 	return sinkmysql.Config{Addr: s.Addr, User: s.User, Password: s.Password, Channel: cfg.Name,
-		Workers: cfg.Apply.Workers, AllowKeyless: s.AllowKeylessTables, Site: s.Site, HamalSchema: s.HamalSchema}
+		Workers: cfg.Apply.Workers, AllowKeyless: s.AllowKeylessTables, Site: s.Site, HamalSchema: s.HamalSchema,
+		Conflicts: rules}
 }
 
 func init() {

@@ -22,6 +22,8 @@ type tablePlan struct {
 	keyCols []int // row key (PK or NOT NULL UK); nil when keyless
 	keyless bool
 	allowed bool // keyless and listed in Config.AllowKeyless
+	// conflict is the table's conflict rule (with Config.Site set).
+	conflict conflictPlan
 
 	replacePrefix string // REPLACE INTO `s`.`t` (`a`,`b`) VALUES
 	insertPrefix  string // INSERT INTO `s`.`t` (`a`,`b`) VALUES
@@ -126,6 +128,9 @@ func (s *Sink) plan(slot *pooledConn, tbl *event.Table) (*tablePlan, error) {
 		p.keyless = true
 		p.allowed = s.keylessAllowed(p.ns)
 	}
+	if err := s.conflictPlanFor(p, tbl); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	if len(s.plans) >= 4096 { // bound the cache if a source hands out fresh Tables
 		clear(s.plans)
@@ -161,7 +166,12 @@ type rowEntry struct {
 	exactStart int32
 	exactEnd   int32
 	del        bool
+	skip       bool  // conflict resolved in the target's favour: not written
 	image      []any // after-image, or before-image for a delete
+	// prior is what the batch's first change of the row expects the target
+	// to hold (its before-image; nil: no row), kept for conflict detection.
+	prior []any
+	txn   *event.Txn // the Txn of the last change, for conflict records
 }
 
 type rowGroup struct {
@@ -191,6 +201,7 @@ type applier struct {
 	s    *Sink
 	slot *pooledConn
 	st   *applyState
+	txn  *event.Txn // the Txn whose changes are being added
 }
 
 func (a *applier) exec(b []byte, table string) error {
@@ -219,6 +230,7 @@ func (a *applier) run(batch []*event.Txn) error {
 		if txn.Kind == event.KindHeartbeat {
 			continue
 		}
+		a.txn = txn
 		for i := range txn.Changes {
 			if err := a.change(&txn.Changes[i]); err != nil {
 				return err
@@ -272,9 +284,9 @@ func (a *applier) change(c *event.Change) error {
 	}
 	switch c.Op {
 	case event.OpInsert:
-		return a.setRow(p, c.After, false)
+		return a.setRow(p, c.After, false, nil)
 	case event.OpDelete:
-		return a.setRow(p, c.Before, true)
+		return a.setRow(p, c.Before, true, c.Before)
 	}
 	// Update: when the row key changed, the old key is deleted and the new
 	// image upserted; otherwise the new image is upserted.
@@ -283,22 +295,24 @@ func (a *applier) change(c *event.Change) error {
 	both := appendExactKey(before, p, c.After)
 	a.st.exact = both
 	if !bytes.Equal(both[:mid], both[mid:]) {
-		if err := a.setRow(p, c.Before, true); err != nil {
+		if err := a.setRow(p, c.Before, true, c.Before); err != nil {
 			return err
 		}
+		return a.setRow(p, c.After, false, nil)
 	}
-	return a.setRow(p, c.After, false)
+	return a.setRow(p, c.After, false, c.Before)
 }
 
-// setRow records image as the latest state of its row in the batch.
-func (a *applier) setRow(p *tablePlan, image []any, del bool) error {
+// setRow records image as the latest state of its row in the batch; prior
+// is what this change expects the target row to be (nil: absent).
+func (a *applier) setRow(p *tablePlan, image []any, del bool, prior []any) error {
 	st := a.st
 	st.folded = appendFoldedKey(st.folded[:0], p, image)
 	st.exact = appendExactKey(st.exact[:0], p, image)
 	if idx, ok := st.index[string(st.folded)]; ok {
 		e := &st.entries[idx]
 		if st.groups[e.group].plan == p && bytes.Equal(st.arena[e.exactStart:e.exactEnd], st.exact) {
-			e.image, e.del = image, del
+			e.image, e.del, e.txn = image, del, a.txn
 			return nil
 		}
 		if err := a.flush(); err != nil {
@@ -309,7 +323,7 @@ func (a *applier) setRow(p *tablePlan, image []any, del bool) error {
 	idx := int32(len(st.entries))
 	start := int32(len(st.arena))
 	st.arena = append(st.arena, st.exact...)
-	st.entries = append(st.entries, rowEntry{group: g, exactStart: start, exactEnd: int32(len(st.arena)), del: del, image: image})
+	st.entries = append(st.entries, rowEntry{group: g, exactStart: start, exactEnd: int32(len(st.arena)), del: del, image: image, prior: prior, txn: a.txn})
 	st.index[string(st.folded)] = idx
 	st.groups[g].entries = append(st.groups[g].entries, idx)
 	return nil
@@ -365,6 +379,11 @@ func (a *applier) flush() error {
 	st := a.st
 	for gi := range st.groups {
 		g := &st.groups[gi]
+		if a.s.conflicts != nil {
+			if err := a.detect(g); err != nil {
+				return err
+			}
+		}
 		if err := a.emit(g, true); err != nil {
 			return err
 		}
@@ -389,7 +408,7 @@ func (a *applier) emit(g *rowGroup, del bool) error {
 	var err error
 	for _, idx := range g.entries {
 		e := &a.st.entries[idx]
-		if e.del != del {
+		if e.del != del || e.skip {
 			continue
 		}
 		switch {

@@ -44,6 +44,9 @@ type Config struct {
 	Site string
 	// HamalSchema holds Hamal's own tables on the target (default "hamal").
 	HamalSchema string
+	// Conflicts are the conflict policies, used with Site set (detection
+	// runs only then: see conflict.go).
+	Conflicts ConflictRules
 
 	leasePingInterval time.Duration // tests shorten it
 }
@@ -82,10 +85,11 @@ type Sink struct {
 	maxStmtBytes  int
 	quotedChannel string // SQL literal of Config.Channel
 
-	mu      sync.Mutex
-	targets map[string]*targetTable     // "schema.table" → target columns
-	plans   map[*event.Table]*tablePlan // per source table description
-	closed  atomic.Bool
+	mu        sync.Mutex
+	conflicts *conflictState              // nil: no detection (no Site)
+	targets   map[string]*targetTable     // "schema.table" → target columns
+	plans     map[*event.Table]*tablePlan // per source table description
+	closed    atomic.Bool
 }
 
 // pooledConn is one slot of the pool; c is nil until first use or after
@@ -128,6 +132,9 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	if cfg.HamalSchema == "" {
 		cfg.HamalSchema = "hamal"
 	}
+	if err := cfg.Conflicts.validate(); err != nil {
+		return nil, fmt.Errorf("mysql sink: %w", err)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -140,6 +147,9 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 		plans:         make(map[*event.Table]*tablePlan),
 		maxStmtBytes:  maxBytesPerStatement,
 		quotedChannel: quoteString(cfg.Channel),
+	}
+	if cfg.Site != "" {
+		s.conflicts = &conflictState{rules: cfg.Conflicts}
 	}
 
 	probe, err := s.dial(ctx, "")

@@ -1,0 +1,488 @@
+package mysql
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hamal-replication/hamal/event"
+)
+
+// Conflict detection (multi-site, Config.Site set). Two sites changed the
+// same row before either change crossed: the incoming change's
+// before-image no longer matches the target row (or an insert finds a row
+// that is not its own after-image). Before writing a table's rows, the
+// sink reads the target rows of the batch under lock (one statement per
+// table and chunk) and compares them, in SQL with <=> on the literals the
+// sink writes, with what the batch's first change of each row expects. A
+// row that already equals the incoming final image is a replay, not a
+// conflict.
+//
+// Each conflict is resolved by the table's policy, recorded in
+// <hamal>.conflicts in the same target transaction, and counted:
+//
+//   - source-wins: the incoming change is applied;
+//   - target-wins: the target row is kept;
+//   - last-writer-wins: the version with the greater value in the policy's
+//     column wins (a delete carries its before-image's value); on a tie the
+//     greater site name wins, so both sites pick the same version.
+//
+// In A⇄B, source-wins on A→B with target-wins on B→A makes A win on both
+// sides; last-writer-wins is symmetric.
+
+// Conflict policies.
+const (
+	SourceWins     = "source-wins"
+	TargetWins     = "target-wins"
+	LastWriterWins = "last-writer-wins"
+)
+
+// ConflictRule is the policy of a table; Column names the timestamp (or
+// version) column for last-writer-wins.
+type ConflictRule struct {
+	Policy string
+	Column string
+}
+
+// ConflictRules holds the default policy and per-table ("schema.table")
+// overrides.
+type ConflictRules struct {
+	Default ConflictRule
+	Tables  map[string]ConflictRule
+}
+
+func (r ConflictRules) rule(ns string) ConflictRule {
+	c, ok := r.Tables[ns]
+	if !ok {
+		c = r.Default
+	}
+	if c.Policy == "" {
+		c.Policy = SourceWins
+	}
+	return c
+}
+
+// validate checks policies and columns' presence in the rules.
+func (r ConflictRules) validate() error {
+	check := func(where string, c ConflictRule) error {
+		switch c.Policy {
+		case "", SourceWins, TargetWins:
+			if c.Column != "" {
+				return fmt.Errorf("%s: column is only used by %s", where, LastWriterWins)
+			}
+		case LastWriterWins:
+			if c.Column == "" {
+				return fmt.Errorf("%s: %s needs column, e.g. updated_at", where, LastWriterWins)
+			}
+		default:
+			return fmt.Errorf("%s: policy %q is not one of %s, %s, %s", where, c.Policy, SourceWins, TargetWins, LastWriterWins)
+		}
+		return nil
+	}
+	if err := check("sink.conflicts.default", r.Default); err != nil {
+		return err
+	}
+	for ns, c := range r.Tables {
+		if err := check("sink.conflicts.tables."+ns, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// conflictState is the sink's detection switch and count.
+type conflictState struct {
+	rules ConflictRules
+	count atomic.Uint64
+}
+
+// Conflicts returns how many conflicts this sink detected (and resolved).
+func (s *Sink) Conflicts() uint64 {
+	if s.conflicts == nil {
+		return 0
+	}
+	return s.conflicts.count.Load()
+}
+
+func (s *Sink) conflictsTable() string { return quoteIdent(s.cfg.HamalSchema) + ".conflicts" }
+
+const conflictsDDL = ` (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  detected_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  channel VARCHAR(64) NOT NULL,
+  table_name VARCHAR(200) NOT NULL,
+  row_key TEXT NOT NULL,
+  change_kind VARCHAR(8) NOT NULL,
+  policy VARCHAR(20) NOT NULL,
+  resolution VARCHAR(8) NOT NULL,
+  incoming_origin VARCHAR(32) NOT NULL,
+  existing_origin VARCHAR(32) NOT NULL,
+  incoming_image LONGTEXT,
+  existing_image LONGTEXT,
+  source_position TEXT NOT NULL,
+  KEY (table_name, detected_at)
+) ENGINE=InnoDB`
+
+// conflictPlan is a table's resolved rule.
+type conflictPlan struct {
+	rule   ConflictRule
+	column int // index of rule.Column in the source columns; -1 if none
+}
+
+func (s *Sink) conflictPlanFor(p *tablePlan, tbl *event.Table) error {
+	if s.conflicts == nil {
+		return nil
+	}
+	rule := s.conflicts.rules.rule(p.ns)
+	p.conflict = conflictPlan{rule: rule, column: -1}
+	if rule.Policy != LastWriterWins {
+		return nil
+	}
+	for i, c := range tbl.Columns {
+		if strings.EqualFold(c.Name, rule.Column) {
+			p.conflict.column = i
+			return nil
+		}
+	}
+	return &stmtError{table: p.ns, err: fmt.Errorf("last-writer-wins column %q is not a column of %s: fix sink.conflicts for the table", rule.Column, p.ns)}
+}
+
+// Verdict bits of the detection query, per row.
+const (
+	flagMatchPrior = 1 << iota // target row equals the expected prior image
+	flagMatchFinal             // target row equals the incoming final image
+	flagNewer                  // last-writer-wins: target's column is greater
+	flagTie                    // last-writer-wins: the columns are equal
+)
+
+// detect compares the target rows of group g with what the batch expects,
+// marks the entries whose change loses, and records every conflict.
+func (a *applier) detect(g *rowGroup) error {
+	p := g.plan
+	const chunk = 200
+	for start := 0; start < len(g.entries); start += chunk {
+		ids := g.entries[start:min(start+chunk, len(g.entries))]
+		found, err := a.detectQuery(p, ids)
+		if err != nil {
+			return err
+		}
+		var records []conflictRecord
+		for i, idx := range ids {
+			e := &a.st.entries[idx]
+			flags, present := found[i]
+			var conflict bool
+			switch {
+			case e.prior == nil: // insert, or a row whose key the batch created
+				conflict = present && (e.del || flags&flagMatchFinal == 0)
+			case !present:
+				conflict = !e.del // the target deleted a row the source updated
+			default:
+				conflict = flags&(flagMatchPrior|flagMatchFinal) == 0
+			}
+			if !conflict {
+				continue
+			}
+			apply := a.resolve(p, e, present, flags)
+			e.skip = !apply
+			records = append(records, conflictRecord{entry: idx, applied: apply})
+		}
+		if len(records) > 0 {
+			if err := a.record(p, records); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// resolve applies the table's policy: true when the incoming change wins.
+func (a *applier) resolve(p *tablePlan, e *rowEntry, present bool, flags int) bool {
+	switch p.conflict.rule.Policy {
+	case TargetWins:
+		return false
+	case LastWriterWins:
+		if !present {
+			return true // nothing newer to keep: the incoming version is the last one seen
+		}
+		if flags&flagNewer != 0 {
+			return false
+		}
+		if flags&flagTie != 0 {
+			return originOf(e.txn) > a.s.cfg.Site
+		}
+		return true
+	}
+	return true
+}
+
+func originOf(txn *event.Txn) string {
+	if txn.Origin != "" {
+		return txn.Origin
+	}
+	if len(txn.Path) > 0 {
+		return txn.Path[0]
+	}
+	return ""
+}
+
+// detectQuery locks and compares the target rows of entries ids. It returns
+// the verdict flags of each entry found on the target, by position in ids.
+func (a *applier) detectQuery(p *tablePlan, ids []int32) (map[int]int, error) {
+	quoted := p.replacePrefix[len("REPLACE INTO "):strings.Index(p.replacePrefix, " (")]
+	b := a.st.buf[:0]
+	var err error
+	for i, idx := range ids {
+		e := &a.st.entries[idx]
+		if i > 0 {
+			b = append(b, " UNION ALL "...)
+		}
+		b = append(b, "(SELECT "...)
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, ",("...)
+		if e.prior != nil {
+			if b, err = p.appendMatch(b, e.prior); err != nil {
+				break
+			}
+		} else {
+			b = append(b, '0')
+		}
+		b = append(b, ")+2*("...)
+		if !e.del {
+			if b, err = p.appendMatch(b, e.image); err != nil {
+				break
+			}
+		} else {
+			b = append(b, '0')
+		}
+		b = append(b, ')')
+		if k := p.conflict.column; k >= 0 {
+			cp := &p.cols[k]
+			b = append(b, "+4*IFNULL("...)
+			b = append(b, cp.quotedName...)
+			b = append(b, '>')
+			if b, err = appendLiteral(b, e.image[k], cp, true); err != nil {
+				break
+			}
+			b = append(b, ",0)+8*IFNULL("...)
+			b = append(b, cp.quotedName...)
+			b = append(b, "<=>"...)
+			if b, err = appendLiteral(b, e.image[k], cp, true); err != nil {
+				break
+			}
+			b = append(b, ",0)"...)
+		}
+		b = append(b, " FROM "...)
+		b = append(b, quoted...)
+		b = append(b, " WHERE "...)
+		if b, err = p.appendKeyMatch(b, e.image); err != nil {
+			break
+		}
+		b = append(b, " FOR UPDATE)"...)
+	}
+	a.st.buf = b[:0]
+	if err != nil {
+		return nil, &stmtError{table: p.ns, err: err}
+	}
+	r, err := a.slot.c.Execute(string(b))
+	if err != nil {
+		return nil, &stmtError{table: p.ns, err: fmt.Errorf("conflict check: %w", err), server: true}
+	}
+	found := make(map[int]int, len(r.Values))
+	for i := range r.Values {
+		pos, _ := r.GetInt(i, 0)
+		flags, _ := r.GetInt(i, 1)
+		found[int(pos)] = int(flags)
+	}
+	return found, nil
+}
+
+// appendMatch appends (c1 <=> v1 AND c2 <=> v2 …) over the columns the
+// target does not generate; text compares byte-exactly, so a change of
+// case or accents is seen.
+func (p *tablePlan) appendMatch(b []byte, image []any) ([]byte, error) {
+	var err error
+	first := true
+	for i := range p.cols {
+		cp := &p.cols[i]
+		if cp.generated {
+			continue
+		}
+		if !first {
+			b = append(b, " AND "...)
+		}
+		first = false
+		text := cp.kind == kindUTF8 || cp.kind == kindCharsetHex || cp.kind == kindPlain
+		if text {
+			b = append(b, "BINARY "...)
+		}
+		b = append(b, cp.quotedName...)
+		b = append(b, "<=>"...)
+		if text {
+			b = append(b, "BINARY "...)
+		}
+		if b, err = appendLiteral(b, image[i], cp, true); err != nil {
+			return b, err
+		}
+	}
+	if first {
+		b = append(b, '1')
+	}
+	return b, nil
+}
+
+// appendKeyMatch appends k1 = v1 AND k2 = v2 for the row key of image.
+func (p *tablePlan) appendKeyMatch(b []byte, image []any) ([]byte, error) {
+	var err error
+	for i, k := range p.keyCols {
+		if i > 0 {
+			b = append(b, " AND "...)
+		}
+		b = append(b, p.cols[k].quotedName...)
+		b = append(b, '=')
+		if b, err = appendLiteral(b, image[k], &p.cols[k], true); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+type conflictRecord struct {
+	entry   int32
+	applied bool
+}
+
+// record inserts the conflicts of one table into <hamal>.conflicts, with
+// the target's image of each row as JSON, and counts them.
+func (a *applier) record(p *tablePlan, records []conflictRecord) error {
+	quoted := p.replacePrefix[len("REPLACE INTO "):strings.Index(p.replacePrefix, " (")]
+	// The target images, read before anything of this table is written.
+	existing := make(map[int]string, len(records))
+	var q strings.Builder
+	for i, rec := range records {
+		e := &a.st.entries[rec.entry]
+		if i > 0 {
+			q.WriteString(" UNION ALL ")
+		}
+		fmt.Fprintf(&q, "(SELECT %d, JSON_OBJECT(", i)
+		first := true
+		for c := range p.cols {
+			cp := &p.cols[c]
+			if !first {
+				q.WriteByte(',')
+			}
+			first = false
+			q.WriteString(quoteString(strings.Trim(cp.quotedName, "`")))
+			q.WriteByte(',')
+			if cp.kind == kindBinary {
+				q.WriteString("HEX(" + cp.quotedName + ")")
+			} else {
+				q.WriteString(cp.quotedName)
+			}
+		}
+		q.WriteString(") FROM " + quoted + " WHERE ")
+		kb, err := p.appendKeyMatch(nil, e.image)
+		if err != nil {
+			return &stmtError{table: p.ns, err: err}
+		}
+		q.Write(kb)
+		q.WriteByte(')')
+	}
+	r, err := a.slot.c.Execute(q.String())
+	if err != nil {
+		return &stmtError{table: p.ns, err: fmt.Errorf("read conflicting rows: %w", err), server: true}
+	}
+	for i := range r.Values {
+		n, _ := r.GetInt(i, 0)
+		img, _ := r.GetString(i, 1)
+		existing[int(n)] = img
+	}
+
+	var ins strings.Builder
+	ins.WriteString("INSERT INTO " + a.s.conflictsTable() +
+		" (channel,table_name,row_key,change_kind,policy,resolution,incoming_origin,existing_origin,incoming_image,existing_image,source_position) VALUES ")
+	for i, rec := range records {
+		e := &a.st.entries[rec.entry]
+		if i > 0 {
+			ins.WriteByte(',')
+		}
+		kind, incoming := "upsert", imageJSON(e.txn, e.image, p)
+		if e.del {
+			kind, incoming = "delete", "null"
+		}
+		resolution := "kept"
+		if rec.applied {
+			resolution = "applied"
+		}
+		img, ok := existing[i]
+		existingLit := "NULL"
+		if ok {
+			existingLit = quoteString(img)
+		}
+		fmt.Fprintf(&ins, "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+			a.s.quotedChannel, quoteString(p.ns), quoteString(keyText(e.image, p)), quoteString(kind),
+			quoteString(p.conflict.rule.Policy), quoteString(resolution), quoteString(originOf(e.txn)), quoteString(a.s.cfg.Site),
+			quoteString(incoming), existingLit, quoteString(e.txn.Pos.String()))
+	}
+	if _, err := a.slot.c.Execute(ins.String()); err != nil {
+		return &stmtError{table: a.s.cfg.HamalSchema + ".conflicts", err: fmt.Errorf("record conflicts: %w", err), server: true}
+	}
+	a.s.conflicts.count.Add(uint64(len(records)))
+	a.s.log.Warn("conflicts detected", "table", p.ns, "count", len(records), "policy", p.conflict.rule.Policy, "first_position", records[0].String(a))
+	return nil
+}
+
+func (r conflictRecord) String(a *applier) string { return a.st.entries[r.entry].txn.Pos.String() }
+
+// imageJSON renders a row image for the conflicts table: text as text,
+// bytes that are not UTF-8 as hex.
+func imageJSON(txn *event.Txn, image []any, p *tablePlan) string {
+	var tbl *event.Table
+	for i := range txn.Changes {
+		if txn.Changes[i].Namespace == p.ns {
+			tbl = txn.Changes[i].Table
+			break
+		}
+	}
+	m := make(map[string]any, len(image))
+	for i, v := range image {
+		name := strconv.Itoa(i)
+		if tbl != nil && i < len(tbl.Columns) {
+			name = tbl.Columns[i].Name
+		}
+		m[name] = jsonValue(v)
+	}
+	out, _ := json.Marshal(m)
+	return string(out)
+}
+
+func jsonValue(v any) any {
+	switch x := v.(type) {
+	case []byte:
+		if utf8.Valid(x) {
+			return string(x)
+		}
+		return "0x" + hex.EncodeToString(x)
+	case string:
+		if utf8.ValidString(x) {
+			return x
+		}
+		return "0x" + hex.EncodeToString([]byte(x))
+	case time.Time:
+		return x.Format(time.RFC3339Nano)
+	}
+	return v
+}
+
+// keyText renders the row key as name=value pairs.
+func keyText(image []any, p *tablePlan) string {
+	parts := make([]string, len(p.keyCols))
+	for i, k := range p.keyCols {
+		parts[i] = fmt.Sprintf("%s=%v", strings.Trim(p.cols[k].quotedName, "`"), jsonValue(image[k]))
+	}
+	return strings.Join(parts, ",")
+}

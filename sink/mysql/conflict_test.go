@@ -1,0 +1,77 @@
+package mysql
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hamal-replication/hamal/event"
+)
+
+// Each case puts a target row in place (as a local write at site b would),
+// applies one incoming change from site a, and checks the row and the
+// conflict record.
+func TestConflicts(t *testing.T) {
+	mustExec(t, "DROP DATABASE IF EXISTS cf", "CREATE DATABASE cf",
+		"CREATE TABLE cf.t (id INT PRIMARY KEY, v INT, s VARCHAR(10), ts BIGINT)")
+	tbl := table("cf", "t", []string{"id", "v?", "s?", "ts?"}, []int{0})
+	r := func(id, v int32, s string, ts int64) []any { return row(id, v, s, ts) }
+	from := func(c event.Change) *event.Txn {
+		x := txn(c)
+		x.Origin, x.Path = "a", []string{"a", "b"}
+		return x
+	}
+	cases := []struct {
+		name     string
+		rule     ConflictRule
+		target   string // row on the target before, as VALUES text; "" for none
+		change   event.Change
+		want     string // row after, "" for none
+		conflict string // resolution recorded, "" for no conflict
+	}{
+		{"no conflict", ConflictRule{}, "(1,1,'x',10)", upd(tbl, r(1, 1, "x", 10), r(1, 2, "x", 11)), "1,2,x,11", ""},
+		{"replay is no conflict", ConflictRule{}, "(1,2,'x',11)", upd(tbl, r(1, 1, "x", 10), r(1, 2, "x", 11)), "1,2,x,11", ""},
+		{"update, source wins", ConflictRule{}, "(1,5,'x',12)", upd(tbl, r(1, 1, "x", 10), r(1, 2, "x", 11)), "1,2,x,11", "applied"},
+		{"update, target wins", ConflictRule{Policy: TargetWins}, "(1,5,'x',12)", upd(tbl, r(1, 1, "x", 10), r(1, 2, "x", 11)), "1,5,x,12", "kept"},
+		{"case-only change is seen", ConflictRule{Policy: TargetWins}, "(1,1,'X',10)", upd(tbl, r(1, 1, "x", 10), r(1, 2, "x", 11)), "1,1,X,10", "kept"},
+		{"lww, target newer", ConflictRule{Policy: LastWriterWins, Column: "ts"}, "(1,5,'x',12)", upd(tbl, r(1, 1, "x", 10), r(1, 2, "x", 11)), "1,5,x,12", "kept"},
+		{"lww, incoming newer", ConflictRule{Policy: LastWriterWins, Column: "ts"}, "(1,5,'x',12)", upd(tbl, r(1, 1, "x", 10), r(1, 2, "x", 13)), "1,2,x,13", "applied"},
+		{"lww tie, greater site wins", ConflictRule{Policy: LastWriterWins, Column: "ts"}, "(1,5,'x',12)", upd(tbl, r(1, 1, "x", 10), r(1, 2, "x", 12)), "1,5,x,12", "kept"},
+		{"insert finds another row", ConflictRule{}, "(1,5,'x',12)", ins(tbl, r(1, 2, "y", 11)...), "1,2,y,11", "applied"},
+		{"insert finds its own row", ConflictRule{}, "(1,2,'y',11)", ins(tbl, r(1, 2, "y", 11)...), "1,2,y,11", ""},
+		{"update of a deleted row, source wins", ConflictRule{}, "", upd(tbl, r(1, 1, "x", 10), r(1, 2, "x", 11)), "1,2,x,11", "applied"},
+		{"update of a deleted row, target wins", ConflictRule{Policy: TargetWins}, "", upd(tbl, r(1, 1, "x", 10), r(1, 2, "x", 11)), "", "kept"},
+		{"delete of a changed row, target wins", ConflictRule{Policy: TargetWins}, "(1,5,'x',12)", del(tbl, r(1, 1, "x", 10)...), "1,5,x,12", "kept"},
+		{"delete of a changed row, lww older delete", ConflictRule{Policy: LastWriterWins, Column: "ts"}, "(1,5,'x',12)", del(tbl, r(1, 1, "x", 10)...), "1,5,x,12", "kept"},
+		{"delete of a gone row", ConflictRule{}, "", del(tbl, r(1, 1, "x", 10)...), "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mustExec(t, "DELETE FROM cf.t")
+			if tc.target != "" {
+				mustExec(t, "INSERT INTO cf.t VALUES "+tc.target)
+			}
+			s := openSink(t, Config{Workers: 1, Site: "b", Conflicts: ConflictRules{Tables: map[string]ConflictRule{"cf.t": tc.rule}}})
+			before := s.Conflicts()
+			x := from(tc.change)
+			apply(t, s, x)
+			if got := rows(t, "SELECT id, v, s, ts FROM cf.t"); got != tc.want {
+				t.Errorf("row %q, want %q", got, tc.want)
+			}
+			rec := rows(t, "SELECT resolution, incoming_origin, existing_origin, row_key, policy, existing_image IS NOT NULL FROM hamal.conflicts WHERE source_position = '"+x.Pos.String()+"'")
+			if tc.conflict == "" {
+				if rec != "" || s.Conflicts() != before {
+					t.Errorf("conflict recorded: %q", rec)
+				}
+				return
+			}
+			policy := tc.rule.Policy
+			if policy == "" {
+				policy = SourceWins
+			}
+			wantRec := strings.Join([]string{tc.conflict, "a", "b", "id=1", policy, map[bool]string{true: "1", false: "0"}[tc.target != ""]}, ",")
+			if rec != wantRec || s.Conflicts() != before+1 {
+				t.Errorf("record %q (count +%d), want %q", rec, s.Conflicts()-before, wantRec)
+			}
+		})
+	}
+}
