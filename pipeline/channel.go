@@ -464,6 +464,11 @@ func (s *session) work(ctx context.Context) {
 		if err != nil {
 			return
 		}
+		// A pause that came while this worker waited for work holds the
+		// batch it got until resumed.
+		if !c.waitUnpaused(ctx) {
+			return
+		}
 		txns = txns[:0]
 		rows := 0
 		for _, e := range batch {

@@ -55,7 +55,8 @@ type channelOpts struct {
 	workers int
 	// srcSite and sinkSite turn on the loop guard.
 	srcSite, sinkSite string
-	serverID          int // replica server_id; default 4242
+	sinkExtra         string // appended verbatim under sink:
+	serverID          int    // replica server_id; default 4242
 }
 
 func newChannel(t *testing.T, src, dst *harness.Server, o channelOpts) *channel {
@@ -82,9 +83,9 @@ func newChannel(t *testing.T, src, dst *harness.Server, o channelOpts) *channel 
 	if o.srcSite != "" {
 		o.extra += "  site: " + o.srcSite + "\n"
 	}
-	sinkExtra := ""
+	sinkExtra := o.sinkExtra
 	if o.sinkSite != "" {
-		sinkExtra = "  site: " + o.sinkSite + "\n"
+		sinkExtra += "  site: " + o.sinkSite + "\n"
 	}
 	dir := t.TempDir()
 	c := &channel{dir: dir, path: filepath.Join(dir, "hamal.yaml"), adminAddr: fmt.Sprintf("127.0.0.1:%d", port), name: o.name}
