@@ -61,6 +61,9 @@ type Sink struct {
 	// Conflicts sets how changes made at both sites at once are resolved
 	// (with sink.site).
 	Conflicts Conflicts `yaml:"conflicts"`
+	// Unsynced maps "schema.table" to its owner column: applied writes clear
+	// their owners' entries in <hamal_schema>.unsynced (with sink.site).
+	Unsynced map[string]string `yaml:"unsynced"`
 }
 
 // Conflicts holds the default conflict policy and per-table overrides.

@@ -164,6 +164,14 @@ func (c *Config) validateSites(bad func(string, ...any)) {
 			bad("sink.conflicts.tables.%s: name the table as schema.table", ns)
 		}
 	}
+	if len(c.Sink.Unsynced) > 0 && snk == "" {
+		bad("sink.unsynced: needs source.site and sink.site (owners are cleared per origin site)")
+	}
+	for ns, col := range c.Sink.Unsynced {
+		if !strings.Contains(ns, ".") || col == "" {
+			bad("sink.unsynced.%s: name the table as schema.table and give its owner column, e.g. app.orders: customer_id", ns)
+		}
+	}
 	switch c.Source.Forward {
 	case "":
 		c.Source.Forward = "all"

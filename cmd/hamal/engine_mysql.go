@@ -43,7 +43,7 @@ func mysqlSinkConfig(cfg *config.Config) sinkmysql.Config {
 	}
 	return sinkmysql.Config{Addr: s.Addr, User: s.User, Password: s.Password, Channel: cfg.Name,
 		Workers: cfg.Apply.Workers, AllowKeyless: s.AllowKeylessTables, Site: s.Site, HamalSchema: s.HamalSchema,
-		Conflicts: rules}
+		Conflicts: rules, Unsynced: s.Unsynced}
 }
 
 func init() {

@@ -24,6 +24,7 @@ type tablePlan struct {
 	allowed bool // keyless and listed in Config.AllowKeyless
 	// conflict is the table's conflict rule (with Config.Site set).
 	conflict conflictPlan
+	ownerCol int // Config.Unsynced owner column, or -1
 
 	replacePrefix string // REPLACE INTO `s`.`t` (`a`,`b`) VALUES
 	insertPrefix  string // INSERT INTO `s`.`t` (`a`,`b`) VALUES
@@ -70,7 +71,17 @@ func (s *Sink) plan(slot *pooledConn, tbl *event.Table) (*tablePlan, error) {
 	if ok {
 		return p, nil
 	}
-	p = &tablePlan{ns: tbl.Namespace(), cols: make([]columnPlan, len(tbl.Columns))}
+	p = &tablePlan{ns: tbl.Namespace(), cols: make([]columnPlan, len(tbl.Columns)), ownerCol: -1}
+	if col, ok := s.cfg.Unsynced[p.ns]; ok && s.cfg.Site != "" {
+		for i, c := range tbl.Columns {
+			if strings.EqualFold(c.Name, col) {
+				p.ownerCol = i
+			}
+		}
+		if p.ownerCol < 0 {
+			return nil, &stmtError{table: p.ns, err: fmt.Errorf("owner column %q (sink.unsynced) is not a column of %s", col, p.ns)}
+		}
+	}
 	// A cached description may predate a fix made on the target: on a
 	// mismatch, read information_schema again before failing.
 	for attempt := 0; ; attempt++ {
@@ -159,6 +170,10 @@ type applyState struct {
 	index   map[string]int32
 	entries []rowEntry
 	groups  []rowGroup
+	// owners carried by the batch (Config.Unsynced), and the latest commit
+	// time among their changes.
+	owners      map[string]struct{}
+	ownersUntil time.Time
 }
 
 type rowEntry struct {
@@ -191,6 +206,8 @@ func (st *applyState) reset() {
 	}
 	st.groups = st.groups[:0]
 	st.arena = st.arena[:0]
+	clear(st.owners)
+	st.ownersUntil = time.Time{}
 	if cap(st.buf) > 4*maxBytesPerStatement {
 		st.buf = nil // a huge row grew it; do not keep that much per connection
 	}
@@ -240,6 +257,9 @@ func (a *applier) run(batch []*event.Txn) error {
 	if err := a.flush(); err != nil {
 		return err
 	}
+	if err := a.clearOwners(originOf(batch[0])); err != nil {
+		return err
+	}
 	if err := a.s.lease.check(); err != nil {
 		return err
 	}
@@ -282,6 +302,8 @@ func (a *applier) change(c *event.Change) error {
 	if p.keyless {
 		return a.keyless(p, c)
 	}
+	a.noteOwner(p, c.After)
+	a.noteOwner(p, c.Before)
 	switch c.Op {
 	case event.OpInsert:
 		return a.setRow(p, c.After, false, nil)

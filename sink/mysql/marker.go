@@ -25,8 +25,8 @@ func (s *Sink) markerTable() string {
 	return quoteIdent(s.cfg.HamalSchema) + ".origin_marker"
 }
 
-// setupMarker creates the marker schema, the marker table and the
-// conflicts table when missing.
+// setupMarker creates the marker schema and Hamal's tables in it (marker,
+// conflicts, unsynced) when missing.
 func (s *Sink) setupMarker(c *client.Conn) error {
 	stmts := []string{
 		"CREATE DATABASE IF NOT EXISTS " + quoteIdent(s.cfg.HamalSchema),
@@ -39,6 +39,7 @@ func (s *Sink) setupMarker(c *client.Conn) error {
   PRIMARY KEY (channel, worker)
 ) ENGINE=InnoDB`,
 		"CREATE TABLE IF NOT EXISTS " + s.conflictsTable() + conflictsDDL,
+		"CREATE TABLE IF NOT EXISTS " + s.unsyncedTable() + unsyncedDDL,
 	}
 	for _, q := range stmts {
 		if _, err := c.Execute(q); err != nil {

@@ -47,6 +47,10 @@ type Config struct {
 	// Conflicts are the conflict policies, used with Site set (detection
 	// runs only then: see conflict.go).
 	Conflicts ConflictRules
+	// Unsynced maps "schema.table" to its owner column: with Site set,
+	// each target transaction clears <HamalSchema>.unsynced entries of the
+	// owners it carries (see unsynced.go).
+	Unsynced map[string]string
 
 	leasePingInterval time.Duration // tests shorten it
 }

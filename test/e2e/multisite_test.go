@@ -262,8 +262,11 @@ func TestConflictPolicies(t *testing.T) {
 			tables["app."+name] = "id"
 		}
 	}
+	for _, s := range []*harness.Server{a, b} {
+		s.MustExec(t, "CREATE TABLE app.owned (id INT PRIMARY KEY, owner INT NOT NULL)")
+	}
 	conflicts := func(awins, bwins string) string {
-		return "  conflicts:\n    tables:\n" +
+		return "  unsynced: {app.owned: owner}\n  conflicts:\n    tables:\n" +
 			"      app.awins: {policy: " + awins + "}\n" +
 			"      app.bwins: {policy: " + bwins + "}\n" +
 			"      app.lww: {policy: last-writer-wins, column: ver}\n"
@@ -311,5 +314,21 @@ func TestConflictPolicies(t *testing.T) {
 	}
 	if n := ab.metric(t, "hamal_conflicts_total") + ba.metric(t, "hamal_conflicts_total"); n == 0 {
 		t.Error("hamal_conflicts_total is 0 on both channels")
+	}
+
+	// Unsynced owners: the application records owner 7 at B before writing
+	// it at A; the entry stays while the write has not crossed and goes in
+	// the transaction that applies it. Owner 8's entry has no write.
+	ab.post(t, "/pause")
+	b.MustExec(t, "INSERT INTO hamal.unsynced (owner, origin) VALUES ('7','a'), ('8','a')")
+	a.MustExec(t, "INSERT INTO app.owned VALUES (1, 7)")
+	time.Sleep(time.Second)
+	if got := b.MustQuery(t, "SELECT GROUP_CONCAT(owner ORDER BY owner) FROM hamal.unsynced")[0][0]; got != "7,8" {
+		t.Fatalf("unsynced at B before the write crossed = %q, want 7,8", got)
+	}
+	ab.post(t, "/resume")
+	waitTablesEqual(t, a, b, map[string]string{"app.owned": "id"}, time.Minute)
+	if got := b.MustQuery(t, "SELECT GROUP_CONCAT(owner ORDER BY owner) FROM hamal.unsynced")[0][0]; got != "8" {
+		t.Errorf("unsynced at B after the write was applied = %q, want 8", got)
 	}
 }
