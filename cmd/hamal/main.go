@@ -4,6 +4,7 @@
 //	hamal run     --config FILE   replicate until SIGTERM/SIGINT
 //	hamal check   --config FILE   preflight the source and the target
 //	hamal status  [--addr HOST:PORT | --config FILE] [--json]
+//	hamal failover-report --config FILE [--json]
 //	hamal version
 package main
 
@@ -24,6 +25,9 @@ Usage:
                                 server_id, target tables and columns
   hamal status  [--addr HOST:PORT | --config FILE] [--json]
                                 show a running channel's state, positions and lag
+  hamal failover-report --config FILE [--json]
+                                after a failed source site is back: list the rows it
+                                committed past the channel's checkpoint that the target lacks
   hamal version                 print the version
 
 Run "hamal COMMAND --help" for a command's flags.
@@ -46,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "status":
 		return cmdStatus(args[1:], stdout, stderr)
+	case "failover-report":
+		return cmdFailoverReport(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		return cmdVersion(stdout)
 	case "help", "--help", "-h", "-help":

@@ -1,14 +1,11 @@
 package mysql
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
-	"unicode/utf8"
 
 	"github.com/hamal-replication/hamal/event"
 )
@@ -359,40 +356,28 @@ type conflictRecord struct {
 // record inserts the conflicts of one table into <hamal>.conflicts, with
 // the target's image of each row as JSON, and counts them.
 func (a *applier) record(p *tablePlan, records []conflictRecord) error {
-	quoted := p.replacePrefix[len("REPLACE INTO "):strings.Index(p.replacePrefix, " (")]
 	// The target images, read before anything of this table is written.
 	existing := make(map[int]string, len(records))
-	var q strings.Builder
+	q := []byte{}
 	for i, rec := range records {
 		e := &a.st.entries[rec.entry]
 		if i > 0 {
-			q.WriteString(" UNION ALL ")
+			q = append(q, " UNION ALL "...)
 		}
-		fmt.Fprintf(&q, "(SELECT %d, JSON_OBJECT(", i)
-		first := true
-		for c := range p.cols {
-			cp := &p.cols[c]
-			if !first {
-				q.WriteByte(',')
-			}
-			first = false
-			q.WriteString(quoteString(strings.Trim(cp.quotedName, "`")))
-			q.WriteByte(',')
-			if cp.kind == kindBinary {
-				q.WriteString("HEX(" + cp.quotedName + ")")
-			} else {
-				q.WriteString(cp.quotedName)
-			}
-		}
-		q.WriteString(") FROM " + quoted + " WHERE ")
-		kb, err := p.appendKeyMatch(nil, e.image)
-		if err != nil {
+		q = append(q, "(SELECT "...)
+		q = strconv.AppendInt(q, int64(i), 10)
+		q = append(q, ',')
+		q = p.appendJSONObject(q)
+		q = append(q, " FROM "...)
+		q = append(q, p.quotedTable()...)
+		q = append(q, " WHERE "...)
+		var err error
+		if q, err = p.appendKeyMatch(q, e.image); err != nil {
 			return &stmtError{table: p.ns, err: err}
 		}
-		q.Write(kb)
-		q.WriteByte(')')
+		q = append(q, ')')
 	}
-	r, err := a.slot.c.Execute(q.String())
+	r, err := a.slot.c.Execute(string(q))
 	if err != nil {
 		return &stmtError{table: p.ns, err: fmt.Errorf("read conflicting rows: %w", err), server: true}
 	}
@@ -438,51 +423,24 @@ func (a *applier) record(p *tablePlan, records []conflictRecord) error {
 
 func (r conflictRecord) String(a *applier) string { return a.st.entries[r.entry].txn.Pos.String() }
 
-// imageJSON renders a row image for the conflicts table: text as text,
-// bytes that are not UTF-8 as hex.
+// imageJSON renders the image of a row of table p in txn for the
+// conflicts table.
 func imageJSON(txn *event.Txn, image []any, p *tablePlan) string {
-	var tbl *event.Table
 	for i := range txn.Changes {
-		if txn.Changes[i].Namespace == p.ns {
-			tbl = txn.Changes[i].Table
-			break
+		if c := &txn.Changes[i]; c.Namespace == p.ns && c.Table != nil {
+			out, _ := json.Marshal(c.Table.ImageMap(image))
+			return string(out)
 		}
 	}
-	m := make(map[string]any, len(image))
-	for i, v := range image {
-		name := strconv.Itoa(i)
-		if tbl != nil && i < len(tbl.Columns) {
-			name = tbl.Columns[i].Name
-		}
-		m[name] = jsonValue(v)
-	}
-	out, _ := json.Marshal(m)
+	out, _ := json.Marshal(image)
 	return string(out)
-}
-
-func jsonValue(v any) any {
-	switch x := v.(type) {
-	case []byte:
-		if utf8.Valid(x) {
-			return string(x)
-		}
-		return "0x" + hex.EncodeToString(x)
-	case string:
-		if utf8.ValidString(x) {
-			return x
-		}
-		return "0x" + hex.EncodeToString([]byte(x))
-	case time.Time:
-		return x.Format(time.RFC3339Nano)
-	}
-	return v
 }
 
 // keyText renders the row key as name=value pairs.
 func keyText(image []any, p *tablePlan) string {
 	parts := make([]string, len(p.keyCols))
 	for i, k := range p.keyCols {
-		parts[i] = fmt.Sprintf("%s=%v", strings.Trim(p.cols[k].quotedName, "`"), jsonValue(image[k]))
+		parts[i] = fmt.Sprintf("%s=%v", strings.Trim(p.cols[k].quotedName, "`"), event.ReadableValue(image[k]))
 	}
 	return strings.Join(parts, ",")
 }

@@ -65,3 +65,12 @@ func DecodePosition(ep event.Position) (Position, error) {
 	}
 	return p, nil
 }
+
+// After reports whether p lies beyond q in the binlog, by file name (the
+// server numbers them in order, zero-padded) and offset.
+func (p Position) After(q Position) bool {
+	if p.File != q.File {
+		return p.File > q.File
+	}
+	return p.Pos > q.Pos
+}

@@ -3,12 +3,14 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -330,5 +332,97 @@ func TestConflictPolicies(t *testing.T) {
 	waitTablesEqual(t, a, b, map[string]string{"app.owned": "id"}, time.Minute)
 	if got := b.MustQuery(t, "SELECT GROUP_CONCAT(owner ORDER BY owner) FROM hamal.unsynced")[0][0]; got != "8" {
 		t.Errorf("unsynced at B after the write was applied = %q, want 8", got)
+	}
+}
+
+// TestFailoverReport stops the channel A→B (as if site A failed), writes
+// more at A, and requires `hamal failover-report` to list exactly the rows
+// written at A after the channel stopped, with their owners and both
+// images.
+func TestFailoverReport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: skipped with -short")
+	}
+	var wg sync.WaitGroup
+	var a, b *harness.Server
+	wg.Add(2)
+	go func() { defer wg.Done(); a = harness.MariaDB(t, harness.Options{ServerID: 1}) }()
+	go func() { defer wg.Done(); b = harness.MariaDB(t, harness.Options{ServerID: 2}) }()
+	wg.Wait()
+	if a == nil || b == nil {
+		t.FailNow()
+	}
+	for _, s := range []*harness.Server{a, b} {
+		s.MustExec(t, "CREATE DATABASE app", "CREATE TABLE app.orders (id INT PRIMARY KEY, customer INT NOT NULL, amount DECIMAL(8,2))",
+			"CREATE TABLE app.other (k VARCHAR(10) PRIMARY KEY, v BLOB)")
+	}
+	ab := newChannel(t, a, b, channelOpts{name: "a-to-b", srcSite: "a", sinkSite: "b", sinkExtra: "  unsynced: {app.orders: customer}\n"})
+	p := ab.startRunning(t)
+	a.MustExec(t, "INSERT INTO app.orders VALUES (1, 10, 1.00), (2, 20, 2.00), (3, 30, 3.00)", "INSERT INTO app.other VALUES ('x', 'abc')")
+	waitTablesEqual(t, a, b, map[string]string{"app.orders": "id", "app.other": "k"}, time.Minute)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, time.Minute); code != 0 {
+		t.Fatalf("SIGTERM: exit %d", code)
+	}
+
+	// Site A keeps taking writes the channel never carries.
+	a.MustExec(t, "INSERT INTO app.orders VALUES (4, 40, 4.00)",
+		"UPDATE app.orders SET amount = 2.50 WHERE id = 2",
+		"DELETE FROM app.orders WHERE id = 3",
+		"UPDATE app.orders SET amount = 9.99 WHERE id = 4",
+		"INSERT INTO app.other VALUES (_binary 0x79, 0x00ff)",
+		"UPDATE app.orders SET amount = 5.00 WHERE id = 1")
+	b.MustExec(t, "UPDATE app.orders SET amount = 5.00 WHERE id = 1") // an operator already carried this one over
+
+	out, code := hamalCmd(t, "failover-report", "--config", ab.path, "--json")
+	if code != 0 {
+		t.Fatalf("failover-report exit %d:\n%s", code, out)
+	}
+	var rep struct {
+		Transactions   int `json:"transactions"`
+		AlreadyApplied int `json:"already_applied_rows"`
+		Tables         []struct {
+			Table string `json:"table"`
+			Rows  []struct {
+				Key, Owner, Op, State string
+				Source                map[string]any
+				Target                map[string]any
+			} `json:"rows"`
+		} `json:"tables"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out)
+	}
+	var got []string
+	for _, tb := range rep.Tables {
+		for _, r := range tb.Rows {
+			got = append(got, fmt.Sprintf("%s %s owner=%s %s %s", tb.Table, r.Key, r.Owner, r.Op, r.State))
+		}
+	}
+	want := []string{ // in binlog order of each row's first change
+		"app.orders id=4 owner=40 update missing",
+		"app.orders id=2 owner=20 update differs",
+		"app.orders id=3 owner=30 delete still-present",
+		"app.other k=y owner= insert missing",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("report rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, tb := range rep.Tables {
+		for _, r := range tb.Rows {
+			if r.Key == "id=2" && (fmt.Sprint(r.Source["amount"]) != "2.50" || fmt.Sprint(r.Target["amount"]) != "2") {
+				t.Errorf("images of id=2: source %v target %v", r.Source, r.Target)
+			}
+		}
+	}
+	if rep.AlreadyApplied != 1 {
+		t.Errorf("already applied rows = %d, want 1 (row 1)", rep.AlreadyApplied)
+	}
+	if rep.Transactions != 6 {
+		t.Errorf("transactions = %d, want the 6 written at A after the stop", rep.Transactions)
+	}
+	human, code := hamalCmd(t, "failover-report", "--config", ab.path)
+	if code != 0 || !strings.Contains(human, "4 row(s) the target lacks") || !strings.Contains(human, "still-present") {
+		t.Errorf("human report (exit %d):\n%s", code, human)
 	}
 }
