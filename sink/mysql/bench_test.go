@@ -12,16 +12,29 @@ import (
 
 // BenchmarkApply applies batches of one-row independent Txns (inserts into
 // the sysbench-like table of FACTS.md) and reports rows/s, with one or
-// several concurrent workers.
+// several concurrent workers, and with the multi-site path on (site=b:
+// origin marker and conflict check in every target transaction) beside the
+// plain one, to price it.
 func BenchmarkApply(b *testing.B) {
 	createSchema(b, "bench", "CREATE TABLE %[1]s.t (id INT PRIMARY KEY, k INT, c VARCHAR(120), pad VARCHAR(60), KEY k (k))")
 	tbl := table("bench", "t", []string{"id", "k?", "c?", "pad?"}, []int{0})
 	c := "12345678901-12345678901-12345678901-12345678901-12345678901-12345678901-12345678901-12345678901-123456789"
 	pad := "12345678901-12345678901-12345678901-12345678901-1234567"
-	for _, bc := range []struct{ batch, workers int }{{1, 1}, {1, 8}, {100, 1}, {100, 8}} {
-		b.Run(fmt.Sprintf("batch=%d/workers=%d", bc.batch, bc.workers), func(b *testing.B) {
+	for _, bc := range []struct {
+		batch, workers int
+		site           string
+	}{{1, 1, ""}, {1, 8, ""}, {1, 8, "b"}, {100, 1, ""}, {100, 8, ""}, {100, 8, "b"}} {
+		name := fmt.Sprintf("batch=%d/workers=%d", bc.batch, bc.workers)
+		if bc.site != "" {
+			name += "/site=" + bc.site
+		}
+		b.Run(name, func(b *testing.B) {
 			mustExec(b, "TRUNCATE TABLE bench.t")
-			s := openSink(b, Config{Workers: bc.workers, Channel: b.Name()})
+			s := openSink(b, Config{Workers: bc.workers, Channel: b.Name(), Site: bc.site})
+			var path []string
+			if bc.site != "" {
+				path = []string{"a", bc.site}
+			}
 			var mu sync.Mutex
 			next := 0
 			take := func() []*event.Txn {
@@ -34,7 +47,7 @@ func BenchmarkApply(b *testing.B) {
 				batch := make([]*event.Txn, n)
 				for i := range batch {
 					id := int32(next + i + 1)
-					batch[i] = &event.Txn{Kind: event.KindDML, Pos: event.Position("bench"),
+					batch[i] = &event.Txn{Kind: event.KindDML, Pos: event.Position("bench"), Origin: "a", Path: path,
 						Changes: []event.Change{ins(tbl, id, id%1000, c, pad)}}
 				}
 				next += n

@@ -227,20 +227,23 @@ func originOf(txn *event.Txn) string {
 	return ""
 }
 
-// detectQuery locks and compares the target rows of entries ids. It returns
-// the verdict flags of each entry found on the target, by position in ids.
+// detectQuery locks and compares the target rows of entries ids, in one
+// statement: SELECT CASE WHEN key=K0 THEN verdict0 … END FROM t WHERE key
+// IN (K0, …) FOR UPDATE, each verdict being the entry's position × 16 plus
+// its flags. It returns the flags of each entry found on the target, by
+// position in ids.
 func (a *applier) detectQuery(p *tablePlan, ids []int32) (map[int]int, error) {
-	quoted := p.replacePrefix[len("REPLACE INTO "):strings.Index(p.replacePrefix, " (")]
-	b := a.st.buf[:0]
+	b := append(a.st.buf[:0], "SELECT CASE"...)
 	var err error
 	for i, idx := range ids {
 		e := &a.st.entries[idx]
-		if i > 0 {
-			b = append(b, " UNION ALL "...)
+		b = append(b, " WHEN "...)
+		if b, err = p.appendKeyMatch(b, e.image); err != nil {
+			break
 		}
-		b = append(b, "(SELECT "...)
-		b = strconv.AppendInt(b, int64(i), 10)
-		b = append(b, ",("...)
+		b = append(b, " THEN "...)
+		b = strconv.AppendInt(b, int64(i)*16, 10)
+		b = append(b, "+("...)
 		if e.prior != nil {
 			if b, err = p.appendMatch(b, e.prior); err != nil {
 				break
@@ -273,13 +276,21 @@ func (a *applier) detectQuery(p *tablePlan, ids []int32) (map[int]int, error) {
 			}
 			b = append(b, ",0)"...)
 		}
-		b = append(b, " FROM "...)
-		b = append(b, quoted...)
+	}
+	if err == nil {
+		b = append(b, " END FROM "...)
+		b = append(b, p.quotedTable()...)
 		b = append(b, " WHERE "...)
-		if b, err = p.appendKeyMatch(b, e.image); err != nil {
-			break
+		b = append(b, p.deletePrefix[len(p.matchPrefix):]...) // (k1,k2) IN (
+		for i, idx := range ids {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = p.appendKey(b, a.st.entries[idx].image); err != nil {
+				break
+			}
 		}
-		b = append(b, " FOR UPDATE)"...)
+		b = append(b, ") FOR UPDATE"...)
 	}
 	a.st.buf = b[:0]
 	if err != nil {
@@ -291,9 +302,8 @@ func (a *applier) detectQuery(p *tablePlan, ids []int32) (map[int]int, error) {
 	}
 	found := make(map[int]int, len(r.Values))
 	for i := range r.Values {
-		pos, _ := r.GetInt(i, 0)
-		flags, _ := r.GetInt(i, 1)
-		found[int(pos)] = int(flags)
+		v, _ := r.GetInt(i, 0)
+		found[int(v/16)] = int(v % 16)
 	}
 	return found, nil
 }
