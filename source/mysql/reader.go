@@ -102,6 +102,7 @@ type group struct {
 	changes    []event.Change
 	origin     string
 	startPos   Position // position before the group
+	heartbeat  time.Time // newest hamal.heartbeat row of the group
 }
 
 type tableEntry struct {
@@ -109,6 +110,9 @@ type tableEntry struct {
 	table     *event.Table // nil when filtered
 	filtered  bool
 	originCol int // column "origin" of hamal.origin_marker, else -1
+	// heartbeatCol is 1 + column "ts" of hamal.heartbeat; 0 for any other
+	// table (see heartbeat.go).
+	heartbeatCol int
 }
 
 type indexDef struct {
@@ -575,6 +579,7 @@ func (r *Reader) commit(h *replication.EventHeader, commitPos uint32) *event.Txn
 		CommitTime: time.Unix(int64(h.Timestamp), 0),
 		Origin:     grp.origin,
 		Kind:       event.KindHeartbeat,
+		Heartbeat:  grp.heartbeat,
 	}
 	if len(grp.changes) > 0 {
 		txn.Kind = event.KindDML
@@ -624,6 +629,7 @@ func (r *Reader) tableMap(e *replication.TableMapEvent) error {
 				}
 			}
 		}
+		noteHeartbeatTable(ent, schema, name)
 		r.tables[e.TableID] = ent
 		return nil
 	}
@@ -772,6 +778,7 @@ func (r *Reader) rows(h *replication.EventHeader, e *replication.RowsEvent) erro
 		r.grp = group{started: true, startPos: r.position()}
 	}
 	if ent.filtered {
+		r.noteHeartbeatRows(ent, e)
 		if ent.originCol >= 0 && e.Type() != replication.EnumRowsEventTypeDelete {
 			row := e.Rows[len(e.Rows)-1]
 			if ent.originCol < len(row) {
