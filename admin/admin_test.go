@@ -86,8 +86,8 @@ func TestAdminAPI(t *testing.T) {
 		t.Errorf("POST /resume = %d", code)
 	}
 	_, metrics := get("GET", "/metrics")
-	for _, name := range []string{`hamal_replication_lag_seconds{channel="shard1"}`, `hamal_applied_txns_total{channel="shard1"}`,
-		`hamal_applied_rows_total{channel="shard1"}`, `hamal_dag_inflight_txns{channel="shard1"}`, `hamal_source_connected{channel="shard1"}`} {
+	for _, name := range []string{`hamal_replication_lag_seconds{channel="shard1"}`, `hamal_applied_txns_total{channel="shard1",kind="dml"}`,
+		`hamal_dag_ready_txns{channel="shard1"}`, `hamal_channel_state{channel="shard1",state="starting"} 1`, `hamal_dag_inflight_txns{channel="shard1"}`, `hamal_source_connected{channel="shard1"}`} {
 		if !strings.Contains(metrics, name) {
 			t.Errorf("/metrics lacks %s", name)
 		}

@@ -36,6 +36,8 @@ type Source struct {
 	Start        string   `yaml:"start"`  // current | earliest | GTID set | file:pos
 	Tables       []string `yaml:"tables"`
 	Exclude      []string `yaml:"exclude"`
+	TLS          TLS       `yaml:"tls"`
+	Heartbeat    Heartbeat `yaml:"heartbeat"`
 }
 
 // Sink names the target Hamal applies to.
@@ -46,6 +48,7 @@ type Sink struct {
 	Password           string   `yaml:"password"`
 	PasswordFile       string   `yaml:"password_file"`
 	AllowKeylessTables []string `yaml:"allow_keyless_tables"`
+	TLS                TLS      `yaml:"tls"`
 }
 
 // Apply tunes the parallel applier.
@@ -66,6 +69,10 @@ type Checkpoint struct {
 // Admin configures the HTTP admin endpoint.
 type Admin struct {
 	Listen string `yaml:"listen"` // host:port; loopback by default; "off" disables
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// the mutating endpoints (POST /pause, /resume).
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
 }
 
 // Log configures logging.

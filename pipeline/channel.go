@@ -84,6 +84,7 @@ type Status struct {
 	LastError          string    `json:"last_error"`
 	LastErrorAt        time.Time `json:"last_error_at,omitzero"`
 	StartedAt          time.Time `json:"started_at"`
+	OpsStatus
 }
 
 // Channel runs one source → sink replication.
@@ -110,6 +111,8 @@ type Channel struct {
 	sourceConnected atomic.Bool
 	lastContact     atomic.Int64 // unix nanos of the last Txn read
 	startedAt       time.Time
+	busyWorkers     atomic.Int64
+	ops             opsState // ops.go
 }
 
 // New builds a channel; Run starts it.
@@ -240,6 +243,7 @@ func (c *Channel) runSession(ctx context.Context) error {
 	c.mu.Lock()
 	c.tracker, c.persister = tracker, s.persister
 	c.mu.Unlock()
+	c.startSessionOps(s.sched)
 	c.setState(StateRunning)
 	c.log.Info("channel running", "resume", resume.String())
 
@@ -359,6 +363,7 @@ func (s *session) read(ctx context.Context, src source.Source) {
 		c.mu.Lock()
 		c.sourcePos = txn.Pos
 		c.mu.Unlock()
+		c.noteRead(seq, txn)
 		if txn.Kind == event.KindHeartbeat || (txn.Kind == event.KindDML && len(txn.Changes) == 0) {
 			if err := s.tracker.Done(seq); err != nil {
 				s.fail(err)
@@ -438,14 +443,16 @@ func (s *session) work(ctx context.Context) {
 			rows += len(e.Item.Changes)
 		}
 		start := time.Now()
-		if err := s.apply(ctx, txns); err != nil {
+		c.busyWorkers.Add(1)
+		err = s.apply(ctx, txns)
+		c.busyWorkers.Add(-1)
+		if err != nil {
 			if ctx.Err() == nil {
 				s.fail(err)
 			}
 			return
 		}
-		c.metrics.applySeconds.Observe(time.Since(start).Seconds())
-		c.metrics.batchTxns.Observe(float64(len(txns)))
+		c.metrics.applied(txns, time.Since(start))
 		for _, e := range batch {
 			if err := s.sched.Done(e.Seq); err != nil {
 				s.fail(err)
@@ -458,8 +465,6 @@ func (s *session) work(ctx context.Context) {
 		}
 		c.appliedTxns.Add(uint64(len(batch)))
 		c.appliedRows.Add(uint64(rows))
-		c.metrics.appliedTxns.Add(float64(len(batch)))
-		c.metrics.appliedRows.Add(float64(rows))
 		if len(txns) == 1 && txns[0].IsBarrier() {
 			// A DDL is never replayed: persist right after it.
 			if err := s.persister.Flush(); err != nil {
@@ -599,6 +604,7 @@ func (c *Channel) Status() Status {
 	}
 	tracker, persister, contact := c.tracker, c.persister, c.lastSource
 	c.mu.Unlock()
+	st.OpsStatus = c.opsStatus()
 	if persister != nil {
 		if cp, ok := persister.Last(); ok {
 			st.CheckpointPosition, st.CheckpointSavedAt = cp.Pos.String(), cp.SavedAt
