@@ -36,8 +36,9 @@ type Source struct {
 	Start        string   `yaml:"start"`  // current | earliest | GTID set | file:pos
 	Tables       []string `yaml:"tables"`
 	Exclude      []string `yaml:"exclude"`
-	TLS          TLS       `yaml:"tls"`
-	Heartbeat    Heartbeat `yaml:"heartbeat"`
+
+	TLS       TLS       `yaml:"tls"`       // ops.go
+	Heartbeat Heartbeat `yaml:"heartbeat"` // ops.go
 }
 
 // Sink names the target Hamal applies to.
@@ -48,7 +49,8 @@ type Sink struct {
 	Password           string   `yaml:"password"`
 	PasswordFile       string   `yaml:"password_file"`
 	AllowKeylessTables []string `yaml:"allow_keyless_tables"`
-	TLS                TLS      `yaml:"tls"`
+
+	TLS TLS `yaml:"tls"` // ops.go
 }
 
 // Apply tunes the parallel applier.

@@ -112,12 +112,18 @@ type OpsStatus struct {
 	Workers             int       `json:"workers"`
 	WorkersBusy         int       `json:"workers_busy"`
 	SourceConnected     bool      `json:"source_connected"`
+	// Paused is true between POST /pause and /resume, whatever the state
+	// (a channel paused while starting or retrying stays paused).
+	Paused bool `json:"paused"`
 }
 
 func (c *Channel) opsStatus() OpsStatus {
 	o := c.opsSnapshot()
 	st := OpsStatus{DAGReady: o.dag.Ready, Workers: c.opts.Workers, SourceConnected: c.sourceConnected.Load(),
 		WorkersBusy: int(c.busyWorkers.Load())}
+	c.mu.Lock()
+	st.Paused = c.paused
+	c.mu.Unlock()
 	if !o.heartbeat.IsZero() {
 		lag := max(time.Since(o.heartbeat).Seconds(), 0)
 		st.HeartbeatLagSeconds, st.HeartbeatAt = &lag, o.heartbeat

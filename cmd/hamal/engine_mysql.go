@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 
 	"github.com/hamal-replication/hamal/config"
 	"github.com/hamal-replication/hamal/event"
@@ -15,27 +16,61 @@ import (
 
 func init() {
 	sourceEngines["mysql"] = func(ctx context.Context, cfg *config.Config, log *slog.Logger, resume event.Position) (source.Source, error) {
-		c := mysqlSourceConfig(cfg)
+		c, err := mysqlSourceConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
 		c.Logger = log
 		return srcmysql.Open(ctx, c, resume)
 	}
 	sinkEngines["mysql"] = func(ctx context.Context, cfg *config.Config, log *slog.Logger) (sink.Sink, error) {
-		c := mysqlSinkConfig(cfg)
+		c, err := mysqlSinkConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
 		c.Logger = log
 		return sinkmysql.Open(ctx, c)
 	}
+	sourceSidecars["mysql"] = func(cfg *config.Config, log *slog.Logger) (func(ctx context.Context), error) {
+		if !cfg.Source.Heartbeat.Enabled {
+			return nil, nil
+		}
+		c, err := mysqlSourceConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		c.Logger = log
+		w := srcmysql.NewHeartbeatWriter(c, cfg.Source.Heartbeat.Interval)
+		return func(ctx context.Context) { _ = w.Run(ctx) }, nil
+	}
 }
 
-func mysqlSourceConfig(cfg *config.Config) srcmysql.Config {
+func mysqlSourceConfig(cfg *config.Config) (srcmysql.Config, error) {
 	s := cfg.Source
+	tlsConfig, err := s.TLS.Config(hostOf(s.Addr))
+	if err != nil {
+		return srcmysql.Config{}, fmt.Errorf("source.tls: %w", err)
+	}
 	return srcmysql.Config{Addr: s.Addr, User: s.User, Password: s.Password, ServerID: s.ServerID,
-		Flavor: s.Flavor, Start: s.Start, Tables: s.Tables, Exclude: s.Exclude}
+		Flavor: s.Flavor, Start: s.Start, Tables: s.Tables, Exclude: s.Exclude, TLS: tlsConfig}, nil
 }
 
-func mysqlSinkConfig(cfg *config.Config) sinkmysql.Config {
+func mysqlSinkConfig(cfg *config.Config) (sinkmysql.Config, error) {
 	s := cfg.Sink
+	tlsConfig, err := s.TLS.Config(hostOf(s.Addr))
+	if err != nil {
+		return sinkmysql.Config{}, fmt.Errorf("sink.tls: %w", err)
+	}
 	return sinkmysql.Config{Addr: s.Addr, User: s.User, Password: s.Password, Channel: cfg.Name,
-		Workers: cfg.Apply.Workers, AllowKeyless: s.AllowKeylessTables}
+		Workers: cfg.Apply.Workers, AllowKeyless: s.AllowKeylessTables, TLS: tlsConfig}, nil
+}
+
+func hostOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
 }
 
 func init() {
@@ -44,7 +79,12 @@ func init() {
 }
 
 func checkMySQLSource(ctx context.Context, cfg *config.Config, c *checker) {
-	report, err := srcmysql.Preflight(ctx, mysqlSourceConfig(cfg))
+	sc, err := mysqlSourceConfig(cfg)
+	if err != nil {
+		c.fail(err.Error(), "fix source.tls")
+		return
+	}
+	report, err := srcmysql.Preflight(ctx, sc)
 	if err != nil {
 		c.fail(fmt.Sprintf("source %s: %v", cfg.Source.Addr, err), "check source.addr, source.user and source.password")
 		return
@@ -61,7 +101,11 @@ func checkMySQLSource(ctx context.Context, cfg *config.Config, c *checker) {
 }
 
 func checkMySQLSink(ctx context.Context, cfg *config.Config, c *checker) {
-	sc := mysqlSinkConfig(cfg)
+	sc, err := mysqlSinkConfig(cfg)
+	if err != nil {
+		c.fail(err.Error(), "fix sink.tls")
+		return
+	}
 	sc.SkipLease = true
 	snk, err := sinkmysql.Open(ctx, sc)
 	if err != nil {

@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,9 @@ type Config struct {
 	// checks (hamal check) next to a running channel. Such a sink must not
 	// Apply: without the lease every Apply fails.
 	SkipLease bool
+	// TLS, when set, encrypts every connection to the target and verifies
+	// the server as it says.
+	TLS *tls.Config
 
 	leasePingInterval time.Duration // tests shorten it
 }
@@ -174,6 +178,9 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 // dial opens one connection, turning the usual failures into messages that
 // name the setting to fix.
 func (s *Sink) dial(ctx context.Context, db string, opts ...client.Option) (*client.Conn, error) {
+	if s.cfg.TLS != nil {
+		opts = append(opts, func(c *client.Conn) error { c.SetTLSConfig(s.cfg.TLS); return nil })
+	}
 	c, err := client.ConnectWithContext(ctx, s.cfg.Addr, s.cfg.User, s.cfg.Password, db, 10*time.Second, opts...)
 	if err == nil {
 		return c, nil

@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,9 @@ type Config struct {
 	Tables  []string
 	Exclude []string
 	Logger  *slog.Logger
+	// TLS, when set, encrypts every connection to the source (binlog dump,
+	// metadata, heartbeat) and verifies the server as it says.
+	TLS *tls.Config
 }
 
 // Flavors.

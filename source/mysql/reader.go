@@ -102,7 +102,8 @@ type group struct {
 	changes    []event.Change
 	origin     string
 	startPos   Position // position before the group
-	heartbeat  time.Time // newest hamal.heartbeat row of the group
+
+	heartbeat time.Time // newest hamal.heartbeat row of the group
 }
 
 type tableEntry struct {
@@ -274,6 +275,7 @@ func (r *Reader) start(conn *client.Conn, st serverState, resume *Position) erro
 		DisableRetrySync:     true,
 		MaxReconnectAttempts: 1,
 		EventCacheCount:      eventCache,
+		TLSConfig:            r.cfg.TLS,
 		Logger:               slog.New(minLevelHandler{min: slog.LevelWarn, next: r.log.Handler()}),
 	})
 	if useGTID {
