@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
+
+	"github.com/go-mysql-org/go-mysql/client"
 
 	"github.com/hamal-replication/hamal/config"
 	"github.com/hamal-replication/hamal/event"
@@ -98,6 +101,28 @@ func checkMySQLSource(ctx context.Context, cfg *config.Config, c *checker) {
 	}
 	c.ok("source tables matching the filters: %d", len(report.Tables))
 	c.mysqlTables = report.Tables
+	checkGrants(ctx, c, "source", cfg.Source.Addr, cfg.Source.User, cfg.Source.Password, sc.TLS, sourceNeeds(cfg.Source.Heartbeat.Enabled))
+}
+
+// checkGrants reports the least privileges (docs/deploy.md) the account
+// lacks, each with the GRANT that fixes it.
+func checkGrants(ctx context.Context, c *checker, side, addr, user, password string, tlsConfig *tls.Config, needs []need) {
+	var opts []client.Option
+	if tlsConfig != nil {
+		opts = append(opts, func(conn *client.Conn) error { conn.SetTLSConfig(tlsConfig); return nil })
+	}
+	g, err := showGrants(ctx, addr, user, password, opts...)
+	if err != nil {
+		c.fail(fmt.Sprintf("%s %s: SHOW GRANTS: %v", side, addr, err), "check "+side+".user and "+side+".password")
+		return
+	}
+	fixes := g.missing(needs)
+	for _, fix := range fixes {
+		c.fail(fmt.Sprintf("%s.user %s lacks a privilege Hamal needs (grants through roles are not seen)", side, user), fix)
+	}
+	if len(fixes) == 0 {
+		c.ok("%s.user %s has the privileges Hamal needs", side, user)
+	}
 }
 
 func checkMySQLSink(ctx context.Context, cfg *config.Config, c *checker) {
@@ -114,6 +139,15 @@ func checkMySQLSink(ctx context.Context, cfg *config.Config, c *checker) {
 	}
 	defer snk.Close()
 	c.ok("target %s reachable", cfg.Sink.Addr)
+	schemas := map[string]bool{}
+	var schemaList []string
+	for _, t := range c.mysqlTables {
+		if !schemas[t.Schema] {
+			schemas[t.Schema] = true
+			schemaList = append(schemaList, t.Schema)
+		}
+	}
+	checkGrants(ctx, c, "sink", cfg.Sink.Addr, cfg.Sink.User, cfg.Sink.Password, sc.TLS, sinkNeeds(schemaList))
 	if c.mysqlTables == nil {
 		return
 	}

@@ -295,6 +295,16 @@ func TestOperationsSurface(t *testing.T) {
 	if !strings.Contains(outputs["log"], "level=DEBUG") {
 		t.Errorf("the log has no debug lines; the secret check would prove little")
 	}
+	// hamal check names a missing grant and the statement that fixes it.
+	src.MustExec(t, "REVOKE DELETE ON hamal.* FROM 'hsrc'@'%'")
+	cmd = exec.Command(hamalBin, "check", "--config", ch.path)
+	cmd.Env = opsEnv()
+	revoked, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); err == nil || code != 1 || !strings.Contains(string(revoked), "GRANT DELETE ON `hamal`.* TO") {
+		t.Errorf("hamal check after REVOKE DELETE: exit %d, output:\n%s", code, revoked)
+	}
+	outputs["hamal check after revoke"] = string(revoked)
+
 	for where, text := range outputs {
 		for _, secret := range []string{opsSourcePassword, opsSinkPassword, opsAdminToken} {
 			if strings.Contains(text, secret) {
