@@ -27,6 +27,7 @@ vet:
 # test runs every unit and integration test with the race detector.
 test: vet deps
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	cd deploy/k8s && $(GO) test -count=1 ./...
 
 # demo starts two local MariaDB servers, replicates a workload with hamal,
 # shows status and lag, checks equality, and cleans up.

@@ -1,6 +1,7 @@
 // Package admin serves a channel's HTTP admin API: Prometheus metrics,
 // liveness and readiness, a JSON status, and pause/resume.
 //
+//	GET  /         status page (one embedded HTML file polling /status)
 //	GET  /metrics  Prometheus exposition
 //	GET  /healthz  200 while the process serves requests
 //	GET  /readyz   200 while the channel is running (or paused by an
@@ -9,8 +10,9 @@
 //	POST /pause    stop applying; reading stops when the window is full
 //	POST /resume   undo pause; restart a channel in state "error"
 //
-// It binds to loopback unless configured otherwise; it has no auth, so do
-// not expose it beyond the host or pod network.
+// It binds to loopback unless configured otherwise. With a token
+// (admin.token), the mutating endpoints require "Authorization: Bearer
+// <token>"; the read-only ones stay open to the host or pod network.
 package admin
 
 import (
@@ -35,9 +37,21 @@ type Channel interface {
 	Resume()
 }
 
-// Handler returns the admin API's HTTP handler.
+// Handler returns the admin API's HTTP handler without a token.
 func Handler(ch Channel, gatherer prometheus.Gatherer) http.Handler {
+	return NewHandler(ch, gatherer, Options{})
+}
+
+// Options configures the admin API.
+type Options struct {
+	// Token, when set, is required as a bearer token on POST endpoints.
+	Token string
+}
+
+// NewHandler returns the admin API's HTTP handler.
+func NewHandler(ch Channel, gatherer prometheus.Gatherer, opts Options) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", servePage)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -54,14 +68,14 @@ func Handler(ch Channel, gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, ch.Status())
 	})
-	mux.HandleFunc("POST /pause", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("POST /pause", requireToken(opts.Token, func(w http.ResponseWriter, r *http.Request) {
 		ch.Pause()
 		writeJSON(w, ch.Status())
-	})
-	mux.HandleFunc("POST /resume", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.Handle("POST /resume", requireToken(opts.Token, func(w http.ResponseWriter, r *http.Request) {
 		ch.Resume()
 		writeJSON(w, ch.Status())
-	})
+	}))
 	return mux
 }
 

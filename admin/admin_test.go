@@ -86,10 +86,80 @@ func TestAdminAPI(t *testing.T) {
 		t.Errorf("POST /resume = %d", code)
 	}
 	_, metrics := get("GET", "/metrics")
-	for _, name := range []string{`hamal_replication_lag_seconds{channel="shard1"}`, `hamal_applied_txns_total{channel="shard1"}`,
-		`hamal_applied_rows_total{channel="shard1"}`, `hamal_dag_inflight_txns{channel="shard1"}`, `hamal_source_connected{channel="shard1"}`} {
+	for _, name := range []string{`hamal_replication_lag_seconds{channel="shard1"}`, `hamal_applied_txns_total{channel="shard1",kind="dml"}`,
+		`hamal_dag_ready_txns{channel="shard1"}`, `hamal_channel_state{channel="shard1",state="starting"} 1`, `hamal_dag_inflight_txns{channel="shard1"}`, `hamal_source_connected{channel="shard1"}`} {
 		if !strings.Contains(metrics, name) {
 			t.Errorf("/metrics lacks %s", name)
 		}
+	}
+}
+
+// TestTokenGuardsMutations checks that with a token only POSTs carrying it
+// reach the channel, while the read-only endpoints and the page stay open.
+func TestTokenGuardsMutations(t *testing.T) {
+	store, err := checkpoint.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	reg := prometheus.NewRegistry()
+	never := errors.New("not started in this test")
+	ch, err := pipeline.New(pipeline.Options{Name: "tok", Store: store, Registerer: reg,
+		OpenSource: func(context.Context, event.Position) (source.Source, error) { return nil, never },
+		OpenSink:   func(context.Context) (sink.Sink, error) { return nil, never }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "s3cr3t-t0ken"
+	srv, err := Listen("127.0.0.1:0", NewHandler(ch, reg, Options{Token: token}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	do := func(method, path, auth string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+srv.Addr+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, c := range []struct {
+		method, path, auth string
+		want               int
+		paused             bool
+	}{
+		{"POST", "/pause", "", http.StatusUnauthorized, false},
+		{"POST", "/pause", "Bearer wrong", http.StatusUnauthorized, false},
+		{"POST", "/pause", token, http.StatusUnauthorized, false}, // no "Bearer "
+		{"POST", "/pause", "Bearer " + token, http.StatusOK, true},
+		{"POST", "/resume", "", http.StatusUnauthorized, true},
+		{"POST", "/resume", "Bearer " + token, http.StatusOK, false},
+		{"GET", "/status", "", http.StatusOK, false},
+		{"GET", "/metrics", "", http.StatusOK, false},
+		{"GET", "/", "", http.StatusOK, false},
+	} {
+		code, body := do(c.method, c.path, c.auth)
+		if code != c.want {
+			t.Errorf("%s %s with %q = %d %q, want %d", c.method, c.path, c.auth, code, body, c.want)
+		}
+		if strings.Contains(body, token) {
+			t.Errorf("%s %s leaks the token: %q", c.method, c.path, body)
+		}
+		if paused := ch.Status().Paused; paused != c.paused {
+			t.Errorf("after %s %s with %q: paused = %v, want %v", c.method, c.path, c.auth, paused, c.paused)
+		}
+	}
+	if _, body := do("GET", "/", ""); !strings.Contains(body, `id="state"`) || !strings.Contains(body, "fetch(\"status\"") {
+		t.Errorf("GET / is not the status page: %.200s", body)
+	}
+	if code, _ := do("GET", "/nope", ""); code != http.StatusNotFound {
+		t.Errorf("GET /nope = %d, want 404", code)
 	}
 }

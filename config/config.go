@@ -43,6 +43,9 @@ type Source struct {
 	Forward string `yaml:"forward"`
 	// HamalSchema is where the sink of the previous hop keeps its markers.
 	HamalSchema string `yaml:"hamal_schema"`
+
+	TLS       TLS       `yaml:"tls"`       // ops.go
+	Heartbeat Heartbeat `yaml:"heartbeat"` // ops.go
 }
 
 // Sink names the target Hamal applies to.
@@ -64,6 +67,8 @@ type Sink struct {
 	// Unsynced maps "schema.table" to its owner column: applied writes clear
 	// their owners' entries in <hamal_schema>.unsynced (with sink.site).
 	Unsynced map[string]string `yaml:"unsynced"`
+
+	TLS TLS `yaml:"tls"` // ops.go
 }
 
 // Conflicts holds the default conflict policy and per-table overrides.
@@ -96,6 +101,10 @@ type Checkpoint struct {
 // Admin configures the HTTP admin endpoint.
 type Admin struct {
 	Listen string `yaml:"listen"` // host:port; loopback by default; "off" disables
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// the mutating endpoints (POST /pause, /resume).
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
 }
 
 // Log configures logging.

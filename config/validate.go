@@ -68,6 +68,8 @@ func (c *Config) Validate() error {
 		bad("checkpoint.interval: must be positive, e.g. 1s")
 	}
 
+	validateOps(c, bad)
+
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = DefaultAdminListen
 	} else if c.Admin.Listen != "off" {
@@ -245,6 +247,9 @@ func (c *Config) Redacted() Config {
 	}
 	if r.Sink.Password != "" {
 		r.Sink.Password = "***"
+	}
+	if r.Admin.Token != "" {
+		r.Admin.Token = "***"
 	}
 	return r
 }

@@ -81,6 +81,10 @@ type Txn struct {
 	Kind       Kind
 	Changes    []Change
 	DDL        *DDL // set for KindDDL
+	// Heartbeat is set when the Txn carries a source heartbeat row
+	// (hamal.heartbeat, written by Hamal on the source): the UTC time it
+	// was written. Such a row is never data; the engine uses it for lag.
+	Heartbeat time.Time
 
 	keys     []uint64
 	keysDone bool

@@ -49,6 +49,10 @@ func New(source, sink string) (*Guard, error) {
 // Admit stamps txn's path and origin and reports whether the channel
 // forwards it (true) or drops it as an echo (false).
 func (g *Guard) Admit(txn *event.Txn) bool {
+	if len(txn.Path) == 0 && txn.Origin != "" && txn.Origin != g.source {
+		// A source whose marker carries the origin only (no path).
+		txn.Path = append(txn.Path, txn.Origin)
+	}
 	if len(txn.Path) == 0 || txn.Path[len(txn.Path)-1] != g.source {
 		txn.Path = append(txn.Path, g.source)
 	}

@@ -90,6 +90,10 @@ func TestAdmit(t *testing.T) {
 	if g.Admit(echo) || echo.Origin != "sh" {
 		t.Errorf("echo of sh's write forwarded back to sh (origin %q)", echo.Origin)
 	}
+	originOnly := &event.Txn{Origin: "sh"} // a marker with the origin and no path
+	if g.Admit(originOnly) {
+		t.Errorf("echo named by origin only was forwarded: %v", originOnly.Path)
+	}
 	relayed := &event.Txn{Path: []string{"bj"}} // marker written by bj→sz without sz on it
 	if !g.Admit(relayed) || FormatPath(relayed.Path) != "bj,sz,sh" || relayed.Origin != "bj" {
 		t.Errorf("relayed: %v origin %q", relayed.Path, relayed.Origin)

@@ -96,6 +96,7 @@ type Status struct {
 	LastError          string    `json:"last_error"`
 	LastErrorAt        time.Time `json:"last_error_at,omitzero"`
 	StartedAt          time.Time `json:"started_at"`
+	OpsStatus
 }
 
 // Channel runs one source → sink replication.
@@ -127,6 +128,8 @@ type Channel struct {
 	sourceConnected atomic.Bool
 	lastContact     atomic.Int64 // unix nanos of the last Txn read
 	startedAt       time.Time
+	busyWorkers     atomic.Int64
+	ops             opsState // ops.go
 }
 
 // New builds a channel; Run starts it.
@@ -268,6 +271,7 @@ func (c *Channel) runSession(ctx context.Context) error {
 	c.mu.Lock()
 	c.tracker, c.persister = tracker, s.persister
 	c.mu.Unlock()
+	c.startSessionOps(s.sched)
 	c.setState(StateRunning)
 	c.log.Info("channel running", "resume", resume.String())
 
@@ -387,6 +391,7 @@ func (s *session) read(ctx context.Context, src source.Source) {
 		c.mu.Lock()
 		c.sourcePos = txn.Pos
 		c.mu.Unlock()
+		c.noteRead(seq, txn)
 		skip := txn.Kind == event.KindHeartbeat || (txn.Kind == event.KindDML && len(txn.Changes) == 0)
 		if !skip && c.opts.Guard != nil && !c.opts.Guard.Admit(txn) {
 			skip = true
@@ -477,14 +482,16 @@ func (s *session) work(ctx context.Context) {
 		}
 		for part := range byPath(txns) {
 			start := time.Now()
-			if err := s.apply(ctx, part); err != nil {
+			c.busyWorkers.Add(1)
+			err := s.apply(ctx, part)
+			c.busyWorkers.Add(-1)
+			if err != nil {
 				if ctx.Err() == nil {
 					s.fail(err)
 				}
 				return
 			}
-			c.metrics.applySeconds.Observe(time.Since(start).Seconds())
-			c.metrics.batchTxns.Observe(float64(len(part)))
+			c.metrics.applied(part, time.Since(start))
 		}
 		for _, e := range batch {
 			if err := s.sched.Done(e.Seq); err != nil {
@@ -498,8 +505,6 @@ func (s *session) work(ctx context.Context) {
 		}
 		c.appliedTxns.Add(uint64(len(batch)))
 		c.appliedRows.Add(uint64(rows))
-		c.metrics.appliedTxns.Add(float64(len(batch)))
-		c.metrics.appliedRows.Add(float64(rows))
 		if len(txns) == 1 && txns[0].IsBarrier() {
 			// A DDL is never replayed: persist right after it.
 			if err := s.persister.Flush(); err != nil {
@@ -686,6 +691,7 @@ func (c *Channel) Status() Status {
 	}
 	tracker, persister, contact := c.tracker, c.persister, c.lastSource
 	c.mu.Unlock()
+	st.OpsStatus = c.opsStatus()
 	if persister != nil {
 		if cp, ok := persister.Last(); ok {
 			st.CheckpointPosition, st.CheckpointSavedAt = cp.Pos.String(), cp.SavedAt

@@ -2,58 +2,80 @@ package pipeline
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hamal-replication/hamal/event"
 )
 
 // metrics are one channel's Prometheus series, all labelled channel=<name>.
+// docs/metrics.md documents every one; a test in deploy/ checks that the
+// dashboards and alerts name only series listed here.
+//
+// Label cardinality: "table" is the change's namespace (schema.table), so
+// it grows with the number of replicated tables, not with rows or keys;
+// "op", "kind", "side", "class" and "state" are small fixed sets.
 type metrics struct {
-	appliedTxns  prometheus.Counter
-	appliedRows  prometheus.Counter
-	retries      *prometheus.CounterVec
-	errors       *prometheus.CounterVec
+	appliedTxns  *prometheus.CounterVec // kind
+	appliedRows  *prometheus.CounterVec // op, table
+	retries      *prometheus.CounterVec // side
+	errors       *prometheus.CounterVec // class
 	batchTxns    prometheus.Histogram
+	batchRows    prometheus.Histogram
 	applySeconds prometheus.Histogram
 	checkpoints  prometheus.Counter
 	loopDropped  prometheus.Counter
+	busySeconds  prometheus.Counter
+	heartbeats   prometheus.Counter
 }
+
+// States lists every State, for hamal_channel_state.
+var states = []State{StateStarting, StateRunning, StatePaused, StateRetrying, StateError, StateStopped}
 
 func newMetrics(reg prometheus.Registerer, c *Channel) (*metrics, error) {
 	labels := prometheus.Labels{"channel": c.opts.Name}
-	f := func(opts prometheus.Opts) prometheus.Opts { opts.ConstLabels = labels; return opts }
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels})
+	}
+	counterVec := func(name, help string, l ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, l)
+	}
 	m := &metrics{
-		appliedTxns: prometheus.NewCounter(prometheus.CounterOpts(f(prometheus.Opts{
-			Name: "hamal_applied_txns_total", Help: "Source transactions applied to the sink."}))),
-		appliedRows: prometheus.NewCounter(prometheus.CounterOpts(f(prometheus.Opts{
-			Name: "hamal_applied_rows_total", Help: "Row changes applied to the sink."}))),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts(f(prometheus.Opts{
-			Name: "hamal_retries_total", Help: "Transient errors retried, by side (source, sink)."})), []string{"side"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts(f(prometheus.Opts{
-			Name: "hamal_errors_total", Help: "Errors by class (transient, fatal)."})), []string{"class"}),
+		appliedTxns: counterVec("hamal_applied_txns_total", "Source transactions applied to the sink, by kind (dml, ddl, barrier).", "kind"),
+		appliedRows: counterVec("hamal_applied_rows_total", "Row changes (or commands) applied to the sink, by op (insert, update, delete, command) and table (the change's namespace).", "op", "table"),
+		retries:     counterVec("hamal_retries_total", "Transient errors retried, by side (source, sink).", "side"),
+		errors:      counterVec("hamal_errors_total", "Errors by class (transient, fatal).", "class"),
 		batchTxns: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "hamal_batch_txns", Help: "Source transactions coalesced per target transaction.",
 			ConstLabels: labels, Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
+		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hamal_batch_rows", Help: "Row changes per target transaction.",
+			ConstLabels: labels, Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
 		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "hamal_apply_duration_seconds", Help: "Time to apply one coalesced batch, retries included.",
 			ConstLabels: labels, Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
-		checkpoints: prometheus.NewCounter(prometheus.CounterOpts(f(prometheus.Opts{
-			Name: "hamal_checkpoint_saves_total", Help: "Checkpoints persisted."}))),
-		loopDropped: prometheus.NewCounter(prometheus.CounterOpts(f(prometheus.Opts{
-			Name: "hamal_loop_dropped_txns_total", Help: "Source transactions the loop guard dropped because the sink's site already has them (echoes)."}))),
+		checkpoints: counter("hamal_checkpoint_saves_total", "Checkpoints persisted."),
+		busySeconds: counter("hamal_worker_busy_seconds_total", "Seconds workers spent applying batches, summed over workers; divide its rate by hamal_workers for the busy fraction."),
+		heartbeats:  counter("hamal_source_heartbeats_total", "Source heartbeat rows (hamal.heartbeat) received."),
+		loopDropped: counter("hamal_loop_dropped_txns_total", "Source transactions the loop guard dropped because the sink's site already has them (echoes)."),
 	}
-	gauge := func(name, help string, fn func() float64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, fn)
+	// Series that exist before anything happens, so dashboards and alerts
+	// see zeros rather than gaps.
+	for _, k := range []event.Kind{event.KindDML, event.KindDDL, event.KindBarrier} {
+		m.appliedTxns.WithLabelValues(k.String())
 	}
-	collectors := []prometheus.Collector{m.appliedTxns, m.appliedRows, m.retries, m.errors, m.batchTxns, m.applySeconds, m.checkpoints, m.loopDropped,
-		gauge("hamal_replication_lag_seconds", "Seconds between now and the source commit time of the oldest transaction read but not yet applied; 0 when caught up.", func() float64 { return c.Status().LagSeconds }),
-		gauge("hamal_dag_inflight_txns", "Transactions read from the source and not yet applied.", func() float64 { return float64(c.Status().InFlight) }),
-		gauge("hamal_checkpoint_age_seconds", "Seconds since the checkpoint was last persisted.", func() float64 { return c.checkpointAge().Seconds() }),
-		gauge("hamal_source_connected", "1 while the source stream is open.", func() float64 { return b2f(c.sourceConnected.Load()) }),
+	for _, side := range []string{"source", "sink"} {
+		m.retries.WithLabelValues(side)
+	}
+	for _, class := range []string{"transient", "fatal"} {
+		m.errors.WithLabelValues(class)
+	}
+	collectors := []prometheus.Collector{m.appliedTxns, m.appliedRows, m.retries, m.errors, m.batchTxns, m.batchRows,
+		m.applySeconds, m.checkpoints, m.busySeconds, m.heartbeats, m.loopDropped, newChannelCollector(c, labels),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hamal_conflicts_total", ConstLabels: labels,
 			Help: "Rows both sites changed before either change crossed, detected and resolved by the sink's policy (see the hamal.conflicts table)."},
-			func() float64 { return float64(c.conflictCount()) }),
-		gauge("hamal_channel_up", "1 while the channel is running (not error, paused or stopped).", func() float64 { return b2f(c.Status().State == StateRunning) }),
-	}
+			func() float64 { return float64(c.conflictCount()) })}
 	if reg != nil {
 		for _, col := range collectors {
 			if err := reg.Register(col); err != nil {
@@ -62,6 +84,120 @@ func newMetrics(reg prometheus.Registerer, c *Channel) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// applied counts one applied batch.
+func (m *metrics) applied(txns []*event.Txn, took time.Duration) {
+	type opTable struct {
+		op    event.Op
+		table string
+	}
+	rows := 0
+	var kinds [8]int
+	byTable := make(map[opTable]int, 4)
+	for _, t := range txns {
+		if int(t.Kind) < len(kinds) {
+			kinds[t.Kind]++
+		}
+		rows += len(t.Changes)
+		for i := range t.Changes {
+			byTable[opTable{t.Changes[i].Op, t.Changes[i].Namespace}]++
+		}
+	}
+	for k, n := range kinds {
+		if n > 0 {
+			m.appliedTxns.WithLabelValues(event.Kind(k).String()).Add(float64(n))
+		}
+	}
+	for k, n := range byTable {
+		m.appliedRows.WithLabelValues(k.op.String(), k.table).Add(float64(n))
+	}
+	m.batchTxns.Observe(float64(len(txns)))
+	m.batchRows.Observe(float64(rows))
+	m.applySeconds.Observe(took.Seconds())
+	m.busySeconds.Add(took.Seconds())
+}
+
+// channelCollector reports the gauges derived from the channel's state at
+// scrape time.
+type channelCollector struct {
+	c      *Channel
+	labels prometheus.Labels
+	descs  map[string]*prometheus.Desc
+}
+
+// gaugeHelp names and explains every gauge channelCollector reports.
+var gaugeHelp = []struct{ name, help string }{
+	{"hamal_replication_lag_seconds", "Seconds between now and the source commit time of the oldest transaction read but not yet applied; 0 when caught up; while the source is disconnected, the time since it was last heard."},
+	{"hamal_source_heartbeat_lag_seconds", "Seconds between now and the write time of the newest source heartbeat (hamal.heartbeat) whose transaction and all before it were applied. Present once a heartbeat was applied (source.heartbeat.enabled)."},
+	{"hamal_source_heartbeat_timestamp_seconds", "Unix time written into the newest applied source heartbeat row."},
+	{"hamal_source_position_seq", "Seq of the last transaction read from the source (per process run, starts at 0 on each (re)connect)."},
+	{"hamal_source_position_commit_timestamp_seconds", "Source commit time (Unix seconds) of the last transaction read."},
+	{"hamal_checkpoint_position_seq", "Seq of the transaction the last persisted checkpoint names (per process run)."},
+	{"hamal_checkpoint_commit_timestamp_seconds", "Source commit time (Unix seconds) of the transaction the last persisted checkpoint names."},
+	{"hamal_checkpoint_age_seconds", "Seconds since the checkpoint was last persisted."},
+	{"hamal_dag_inflight_txns", "Transactions read from the source and not yet applied."},
+	{"hamal_dag_ready_txns", "Transactions whose predecessors are applied, waiting for a worker."},
+	{"hamal_dag_inflight_bytes", "Bytes of the transactions in the DAG window."},
+	{"hamal_workers", "Configured apply workers."},
+	{"hamal_workers_busy", "Workers applying a batch right now."},
+	{"hamal_source_connected", "1 while the source stream is open."},
+	{"hamal_channel_up", "1 while the channel is running (not error, paused or stopped)."},
+	{"hamal_channel_state", "1 for the channel's current state, 0 for the others (label state)."},
+}
+
+func newChannelCollector(c *Channel, labels prometheus.Labels) *channelCollector {
+	cc := &channelCollector{c: c, labels: labels, descs: map[string]*prometheus.Desc{}}
+	for _, g := range gaugeHelp {
+		var variable []string
+		if g.name == "hamal_channel_state" {
+			variable = []string{"state"}
+		}
+		cc.descs[g.name] = prometheus.NewDesc(g.name, g.help, variable, labels)
+	}
+	return cc
+}
+
+func (cc *channelCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range cc.descs {
+		ch <- d
+	}
+}
+
+func (cc *channelCollector) Collect(ch chan<- prometheus.Metric) {
+	c := cc.c
+	st := c.Status()
+	o := c.opsSnapshot()
+	gauge := func(name string, v float64, labelValues ...string) {
+		ch <- prometheus.MustNewConstMetric(cc.descs[name], prometheus.GaugeValue, v, labelValues...)
+	}
+	gauge("hamal_replication_lag_seconds", st.LagSeconds)
+	if !o.heartbeat.IsZero() {
+		gauge("hamal_source_heartbeat_lag_seconds", max(time.Since(o.heartbeat).Seconds(), 0))
+		gauge("hamal_source_heartbeat_timestamp_seconds", unixSeconds(o.heartbeat))
+	}
+	gauge("hamal_source_position_seq", float64(o.sourceSeq))
+	gauge("hamal_source_position_commit_timestamp_seconds", unixSeconds(o.sourceCommit))
+	gauge("hamal_checkpoint_position_seq", float64(o.checkpointSeq))
+	gauge("hamal_checkpoint_commit_timestamp_seconds", unixSeconds(o.checkpointCommit))
+	gauge("hamal_checkpoint_age_seconds", c.checkpointAge().Seconds())
+	gauge("hamal_dag_inflight_txns", float64(st.InFlight))
+	gauge("hamal_dag_ready_txns", float64(o.dag.Ready))
+	gauge("hamal_dag_inflight_bytes", float64(o.dag.Bytes))
+	gauge("hamal_workers", float64(c.opts.Workers))
+	gauge("hamal_workers_busy", float64(c.busyWorkers.Load()))
+	gauge("hamal_source_connected", b2f(c.sourceConnected.Load()))
+	gauge("hamal_channel_up", b2f(st.State == StateRunning))
+	for _, s := range states {
+		gauge("hamal_channel_state", b2f(st.State == s), string(s))
+	}
+}
+
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
 }
 
 func b2f(b bool) float64 {

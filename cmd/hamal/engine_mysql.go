@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net"
+
+	"github.com/go-mysql-org/go-mysql/client"
 
 	"github.com/hamal-replication/hamal/config"
 	"github.com/hamal-replication/hamal/event"
@@ -15,25 +19,51 @@ import (
 
 func init() {
 	sourceEngines["mysql"] = func(ctx context.Context, cfg *config.Config, log *slog.Logger, resume event.Position) (source.Source, error) {
-		c := mysqlSourceConfig(cfg)
+		c, err := mysqlSourceConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
 		c.Logger = log
 		return srcmysql.Open(ctx, c, resume)
 	}
 	sinkEngines["mysql"] = func(ctx context.Context, cfg *config.Config, log *slog.Logger) (sink.Sink, error) {
-		c := mysqlSinkConfig(cfg)
+		c, err := mysqlSinkConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
 		c.Logger = log
 		return sinkmysql.Open(ctx, c)
 	}
+	sourceSidecars["mysql"] = func(cfg *config.Config, log *slog.Logger) (func(ctx context.Context), error) {
+		if !cfg.Source.Heartbeat.Enabled {
+			return nil, nil
+		}
+		c, err := mysqlSourceConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		c.Logger = log
+		w := srcmysql.NewHeartbeatWriter(c, cfg.Source.Heartbeat.Interval)
+		return func(ctx context.Context) { _ = w.Run(ctx) }, nil
+	}
 }
 
-func mysqlSourceConfig(cfg *config.Config) srcmysql.Config {
+func mysqlSourceConfig(cfg *config.Config) (srcmysql.Config, error) {
 	s := cfg.Source
+	tlsConfig, err := s.TLS.Config(hostOf(s.Addr))
+	if err != nil {
+		return srcmysql.Config{}, fmt.Errorf("source.tls: %w", err)
+	}
 	return srcmysql.Config{Addr: s.Addr, User: s.User, Password: s.Password, ServerID: s.ServerID,
-		Flavor: s.Flavor, Start: s.Start, Tables: s.Tables, Exclude: s.Exclude, HamalSchema: s.HamalSchema}
+		Flavor: s.Flavor, Start: s.Start, Tables: s.Tables, Exclude: s.Exclude, HamalSchema: s.HamalSchema, TLS: tlsConfig}, nil
 }
 
-func mysqlSinkConfig(cfg *config.Config) sinkmysql.Config {
+func mysqlSinkConfig(cfg *config.Config) (sinkmysql.Config, error) {
 	s := cfg.Sink
+	tlsConfig, err := s.TLS.Config(hostOf(s.Addr))
+	if err != nil {
+		return sinkmysql.Config{}, fmt.Errorf("sink.tls: %w", err)
+	}
 	rules := sinkmysql.ConflictRules{Default: sinkmysql.ConflictRule{Policy: s.Conflicts.Default}}
 	for ns, tc := range s.Conflicts.Tables {
 		if rules.Tables == nil {
@@ -43,7 +73,15 @@ func mysqlSinkConfig(cfg *config.Config) sinkmysql.Config {
 	}
 	return sinkmysql.Config{Addr: s.Addr, User: s.User, Password: s.Password, Channel: cfg.Name,
 		Workers: cfg.Apply.Workers, AllowKeyless: s.AllowKeylessTables, Site: s.Site, HamalSchema: s.HamalSchema,
-		Conflicts: rules, Unsynced: s.Unsynced}
+		Conflicts: rules, Unsynced: s.Unsynced, TLS: tlsConfig}, nil
+}
+
+func hostOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
 }
 
 func init() {
@@ -52,7 +90,12 @@ func init() {
 }
 
 func checkMySQLSource(ctx context.Context, cfg *config.Config, c *checker) {
-	report, err := srcmysql.Preflight(ctx, mysqlSourceConfig(cfg))
+	sc, err := mysqlSourceConfig(cfg)
+	if err != nil {
+		c.fail(err.Error(), "fix source.tls")
+		return
+	}
+	report, err := srcmysql.Preflight(ctx, sc)
 	if err != nil {
 		c.fail(fmt.Sprintf("source %s: %v", cfg.Source.Addr, err), "check source.addr, source.user and source.password")
 		return
@@ -66,10 +109,36 @@ func checkMySQLSource(ctx context.Context, cfg *config.Config, c *checker) {
 	}
 	c.ok("source tables matching the filters: %d", len(report.Tables))
 	c.mysqlTables = report.Tables
+	checkGrants(ctx, c, "source", cfg.Source.Addr, cfg.Source.User, cfg.Source.Password, sc.TLS, sourceNeeds(cfg.Source.Heartbeat.Enabled, cfg.Source.HamalSchema))
+}
+
+// checkGrants reports the least privileges (docs/deploy.md) the account
+// lacks, each with the GRANT that fixes it.
+func checkGrants(ctx context.Context, c *checker, side, addr, user, password string, tlsConfig *tls.Config, needs []need) {
+	var opts []client.Option
+	if tlsConfig != nil {
+		opts = append(opts, func(conn *client.Conn) error { conn.SetTLSConfig(tlsConfig); return nil })
+	}
+	g, err := showGrants(ctx, addr, user, password, opts...)
+	if err != nil {
+		c.fail(fmt.Sprintf("%s %s: SHOW GRANTS: %v", side, addr, err), "check "+side+".user and "+side+".password")
+		return
+	}
+	fixes := g.missing(needs)
+	for _, fix := range fixes {
+		c.fail(fmt.Sprintf("%s.user %s lacks a privilege Hamal needs (grants through roles are not seen)", side, user), fix)
+	}
+	if len(fixes) == 0 {
+		c.ok("%s.user %s has the privileges Hamal needs", side, user)
+	}
 }
 
 func checkMySQLSink(ctx context.Context, cfg *config.Config, c *checker) {
-	sc := mysqlSinkConfig(cfg)
+	sc, err := mysqlSinkConfig(cfg)
+	if err != nil {
+		c.fail(err.Error(), "fix sink.tls")
+		return
+	}
 	sc.SkipLease = true
 	snk, err := sinkmysql.Open(ctx, sc)
 	if err != nil {
@@ -78,6 +147,15 @@ func checkMySQLSink(ctx context.Context, cfg *config.Config, c *checker) {
 	}
 	defer snk.Close()
 	c.ok("target %s reachable", cfg.Sink.Addr)
+	schemas := map[string]bool{}
+	var schemaList []string
+	for _, t := range c.mysqlTables {
+		if !schemas[t.Schema] {
+			schemas[t.Schema] = true
+			schemaList = append(schemaList, t.Schema)
+		}
+	}
+	checkGrants(ctx, c, "sink", cfg.Sink.Addr, cfg.Sink.User, cfg.Sink.Password, sc.TLS, sinkNeeds(schemaList, cfg.Sink.HamalSchema, cfg.Sink.Site != ""))
 	if c.mysqlTables == nil {
 		return
 	}

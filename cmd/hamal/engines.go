@@ -23,3 +23,8 @@ var (
 	sourceEngines = map[string]sourceEngine{}
 	sinkEngines   = map[string]sinkEngine{}
 )
+
+// sourceSidecars return what runs beside a source of one kind for the
+// life of the process (the MySQL heartbeat writer), or nil when the
+// config asks for nothing.
+var sourceSidecars = map[string]func(cfg *config.Config, log *slog.Logger) (func(ctx context.Context), error){}

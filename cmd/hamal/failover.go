@@ -133,7 +133,10 @@ func failoverReport(ctx context.Context, cfg *config.Config, quiet *slog.Logger)
 	var rows []*rowTrack
 	byKey := map[string]*rowTrack{}
 	if end.After(from) {
-		sc := mysqlSourceConfig(cfg)
+		sc, err := mysqlSourceConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
 		sc.ServerID = cfg.Source.ServerID + 1 // the channel's own id may still be registered
 		sc.Logger = quiet
 		r, err := srcmysql.Open(ctx, sc, cp.Pos)
@@ -180,7 +183,10 @@ func failoverReport(ctx context.Context, cfg *config.Config, quiet *slog.Logger)
 		}
 	}
 
-	sc := mysqlSinkConfig(cfg)
+	sc, err := mysqlSinkConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	sc.SkipLease = true
 	sc.Site = ""
 	sc.Logger = quiet

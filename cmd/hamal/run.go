@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os/signal"
 	"syscall"
 	"time"
@@ -73,17 +74,33 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if cfg.Admin.Listen != "off" {
-		srv, err := admin.Listen(cfg.Admin.Listen, admin.Handler(ch, reg))
+		srv, err := admin.Listen(cfg.Admin.Listen, admin.NewHandler(ch, reg, admin.Options{Token: cfg.Admin.Token}))
 		if err != nil {
 			fmt.Fprintf(stderr, "hamal: %v\n", err)
 			return 1
 		}
 		defer srv.Close()
-		log.Info("admin API listening", "addr", srv.Addr)
+		log.Info("admin API listening", "addr", srv.Addr, "token_required", cfg.Admin.Token != "")
+		if cfg.Admin.Token == "" && !loopback(srv.Addr) {
+			log.Warn("admin API listens beyond loopback without admin.token: anyone who can reach it can pause the channel", "addr", srv.Addr)
+		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if sidecar, ok := sourceSidecars[cfg.Source.Kind]; ok {
+		run, err := sidecar(cfg, log.With("side", "source"))
+		if err != nil {
+			fmt.Fprintf(stderr, "hamal: %v\n", err)
+			return 1
+		}
+		if run != nil {
+			sideCtx, stopSidecar := context.WithCancel(ctx)
+			sidecarDone := make(chan struct{})
+			go func() { defer close(sidecarDone); run(sideCtx) }()
+			defer func() { stopSidecar(); <-sidecarDone }()
+		}
+	}
 	log.Info("starting channel", "name", cfg.Name, "source", cfg.Source.Addr, "sink", cfg.Sink.Addr, "version", version)
 	if err := ch.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "hamal: channel %s: %v\n", cfg.Name, err)
@@ -119,4 +136,14 @@ func loopGuard(cfg *config.Config) (*loopguard.Guard, error) {
 		g = g.LocalOnly()
 	}
 	return g, nil
+}
+
+// loopback reports whether addr binds only to a loopback address.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }

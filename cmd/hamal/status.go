@@ -5,57 +5,238 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/hamal-replication/hamal/config"
 	"github.com/hamal-replication/hamal/pipeline"
 )
 
+// listFlag is a repeatable flag; each value may also hold a comma list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// statusTarget is one admin API to ask, and where it came from.
+type statusTarget struct {
+	Addr   string `json:"addr"`
+	Config string `json:"config,omitempty"`
+}
+
+// channelStatus is one target's answer in `hamal status --json` over
+// several channels.
+type channelStatus struct {
+	statusTarget
+	Status *pipeline.Status `json:"status,omitempty"`
+	Error  string           `json:"error,omitempty"`
+}
+
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("status", "status [--addr HOST:PORT | --config FILE] [--json]", stdout, stderr)
-	addr := fs.String("addr", "", "admin address of the running channel (default: admin.listen of --config, else "+config.DefaultAdminListen+")")
-	path := fs.String("config", "", "channel config file; its admin.listen is used")
-	asJSON := fs.Bool("json", false, "print the raw JSON status")
+	fs := newFlags("status", "status [--addr HOST:PORT]... [--config FILE]... [--dir DIR] [--json]", stdout, stderr)
+	var addrs, configs listFlag
+	fs.Var(&addrs, "addr", "admin address of a running channel; repeat or separate with commas for several (default: admin.listen of --config, else "+config.DefaultAdminListen+")")
+	fs.Var(&configs, "config", "channel config file whose admin.listen is asked; repeatable")
+	dir := fs.String("dir", "", "ask every channel configured in this directory (*.yaml, *.yml), e.g. /etc/hamal")
+	asJSON := fs.Bool("json", false, "print JSON: the status object for one channel, an array of {addr, config, status, error} for several")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
-	target := *addr
-	if target == "" && *path != "" {
-		cfg, ok := loadConfig(*path, stderr)
-		if !ok {
+	var targets []statusTarget
+	for _, a := range addrs {
+		targets = append(targets, statusTarget{Addr: a})
+	}
+	paths := []string(configs)
+	if *dir != "" {
+		var found []string
+		for _, pattern := range []string{"*.yaml", "*.yml"} {
+			m, _ := filepath.Glob(filepath.Join(*dir, pattern))
+			found = append(found, m...)
+		}
+		if len(found) == 0 {
+			fmt.Fprintf(stderr, "hamal status: no *.yaml or *.yml config in %s\n", *dir)
 			return 2
 		}
-		target = cfg.Admin.Listen
+		sort.Strings(found)
+		paths = append(paths, found...)
 	}
-	if target == "" {
-		target = config.DefaultAdminListen
+	for _, p := range paths {
+		listen, err := adminListenOf(p)
+		if err != nil {
+			fmt.Fprintf(stderr, "hamal status: %v\n", err)
+			return 2
+		}
+		if listen == "off" {
+			fmt.Fprintf(stderr, "hamal status: %s: admin.listen is off; skipped\n", p)
+			continue
+		}
+		targets = append(targets, statusTarget{Addr: listen, Config: p})
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get("http://" + target + "/status")
+	if len(addrs) == 0 && len(paths) == 0 {
+		targets = []statusTarget{{Addr: config.DefaultAdminListen}}
+	}
+	if len(targets) == 0 {
+		fmt.Fprintln(stderr, "hamal status: no channel to ask")
+		return 2
+	}
+
+	results := fetchAll(targets)
+	// One channel: the detailed view, and the raw JSON object.
+	if len(results) == 1 && (len(addrs)+len(paths) <= 1) {
+		r := results[0]
+		if r.Error != "" {
+			fmt.Fprintf(stderr, "hamal status: %s\n", r.Error)
+			return 1
+		}
+		if *asJSON {
+			writeJSONTo(stdout, r.Status)
+		} else {
+			printStatus(stdout, *r.Status)
+		}
+		if r.Status.State == pipeline.StateError {
+			return 1
+		}
+		return 0
+	}
+	if *asJSON {
+		writeJSONTo(stdout, results)
+	} else {
+		printStatusTable(stdout, results)
+	}
+	for _, r := range results {
+		if r.Error != "" || r.Status.State == pipeline.StateError {
+			return 1
+		}
+	}
+	return 0
+}
+
+// adminListenOf reads admin.listen from a config without validating the
+// rest, so status works without the config's secrets.
+func adminListenOf(path string) (string, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "hamal status: cannot reach the admin API at %s: %v (is hamal running? is admin.listen right?)\n", target, err)
-		return 1
+		return "", err
+	}
+	var c struct {
+		Admin struct {
+			Listen string `yaml:"listen"`
+		} `yaml:"admin"`
+	}
+	if err := yaml.Unmarshal(data, &c); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	listen := os.ExpandEnv(c.Admin.Listen)
+	if listen == "" {
+		listen = config.DefaultAdminListen
+	}
+	return listen, nil
+}
+
+// fetchAll asks every target at once and returns the answers in order.
+func fetchAll(targets []statusTarget) []channelStatus {
+	client := &http.Client{Timeout: 5 * time.Second}
+	out := make([]channelStatus, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = channelStatus{statusTarget: t}
+			st, err := fetchStatus(client, connectAddr(t.Addr))
+			if err != nil {
+				out[i].Error = err.Error()
+				return
+			}
+			out[i].Status = &st
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// connectAddr turns a listen address into one to connect to: a wildcard
+// host (":9650", "0.0.0.0:9650") means this host.
+func connectAddr(listen string) string {
+	if strings.HasPrefix(listen, ":") {
+		return "127.0.0.1" + listen
+	}
+	if rest, ok := strings.CutPrefix(listen, "0.0.0.0:"); ok {
+		return "127.0.0.1:" + rest
+	}
+	if rest, ok := strings.CutPrefix(listen, "[::]:"); ok {
+		return "[::1]:" + rest
+	}
+	return listen
+}
+
+func fetchStatus(client *http.Client, addr string) (pipeline.Status, error) {
+	var st pipeline.Status
+	resp, err := client.Get("http://" + addr + "/status")
+	if err != nil {
+		return st, fmt.Errorf("cannot reach the admin API at %s: %v (is hamal running? is admin.listen right?)", addr, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "hamal status: %s answered %s: %s\n", target, resp.Status, body)
-		return 1
+		return st, fmt.Errorf("%s answered %s: %s", addr, resp.Status, strings.TrimSpace(string(body)))
 	}
-	if *asJSON {
-		stdout.Write(body)
-		return 0
-	}
-	var st pipeline.Status
 	if err := json.Unmarshal(body, &st); err != nil {
-		fmt.Fprintf(stderr, "hamal status: unexpected answer from %s: %v\n", target, err)
-		return 1
+		return st, fmt.Errorf("unexpected answer from %s: %v", addr, err)
 	}
-	printStatus(stdout, st)
-	if st.State == pipeline.StateError {
-		return 1
+	return st, nil
+}
+
+func writeJSONTo(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// printStatusTable prints one line per channel.
+func printStatusTable(w io.Writer, results []channelStatus) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHANNEL\tADDR\tSTATE\tLAG\tHEARTBEAT LAG\tAPPLIED TXNS\tIN FLIGHT\tCHECKPOINT AGE\tERROR")
+	for _, r := range results {
+		if r.Error != "" {
+			fmt.Fprintf(tw, "-\t%s\tunreachable\t-\t-\t-\t-\t-\t%s\n", r.Addr, oneLine(r.Error, 80))
+			continue
+		}
+		st := r.Status
+		hb := "-"
+		if st.HeartbeatLagSeconds != nil {
+			hb = fmt.Sprintf("%.3fs", *st.HeartbeatLagSeconds)
+		}
+		age := "-"
+		if !st.CheckpointSavedAt.IsZero() {
+			age = time.Since(st.CheckpointSavedAt).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3fs\t%s\t%d\t%d\t%s\t%s\n", st.Name, r.Addr, st.State, st.LagSeconds, hb,
+			st.AppliedTxns, st.InFlight, age, orDash(oneLine(st.LastError, 80)))
 	}
-	return 0
+	tw.Flush()
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n-1] + "…"
+	}
+	return s
 }
 
 func printStatus(w io.Writer, st pipeline.Status) {
@@ -63,6 +244,9 @@ func printStatus(w io.Writer, st pipeline.Status) {
 	row("channel", st.Name)
 	row("state", string(st.State))
 	row("lag", fmt.Sprintf("%.3fs", st.LagSeconds))
+	if st.HeartbeatLagSeconds != nil {
+		row("heartbeat lag", fmt.Sprintf("%.3fs (heartbeat of %s)", *st.HeartbeatLagSeconds, st.HeartbeatAt.Format(time.RFC3339Nano)))
+	}
 	row("source position", orDash(st.SourcePosition))
 	saved := ""
 	if !st.CheckpointSavedAt.IsZero() {
@@ -70,7 +254,10 @@ func printStatus(w io.Writer, st pipeline.Status) {
 	}
 	row("checkpoint", orDash(st.CheckpointPosition)+saved)
 	row("applied", fmt.Sprintf("%d txns, %d rows", st.AppliedTxns, st.AppliedRows))
-	row("in flight", fmt.Sprint(st.InFlight))
+	row("in flight", fmt.Sprintf("%d (%d ready, %d/%d workers busy)", st.InFlight, st.DAGReady, st.WorkersBusy, st.Workers))
+	if st.Paused {
+		row("paused", "yes (POST /resume to continue)")
+	}
 	if st.LastError != "" {
 		row("last error", st.LastError)
 		row("last error at", st.LastErrorAt.Format(time.RFC3339))

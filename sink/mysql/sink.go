@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +52,9 @@ type Config struct {
 	// each target transaction clears <HamalSchema>.unsynced entries of the
 	// owners it carries (see unsynced.go).
 	Unsynced map[string]string
+	// TLS, when set, encrypts every connection to the target and verifies
+	// the server as it says.
+	TLS *tls.Config
 
 	leasePingInterval time.Duration // tests shorten it
 }
@@ -207,6 +211,9 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 // dial opens one connection, turning the usual failures into messages that
 // name the setting to fix.
 func (s *Sink) dial(ctx context.Context, db string, opts ...client.Option) (*client.Conn, error) {
+	if s.cfg.TLS != nil {
+		opts = append(opts, func(c *client.Conn) error { c.SetTLSConfig(s.cfg.TLS); return nil })
+	}
 	c, err := client.ConnectWithContext(ctx, s.cfg.Addr, s.cfg.User, s.cfg.Password, db, 10*time.Second, opts...)
 	if err == nil {
 		return c, nil

@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,9 +29,13 @@ type Config struct {
 	Tables  []string
 	Exclude []string
 	// HamalSchema is where Hamal keeps its own tables (default "hamal"):
-	// never forwarded as data; origin markers there set Txn.Path/Origin.
+	// never forwarded as data; origin markers there set Txn.Path/Origin,
+	// and the heartbeat writer writes hamal.heartbeat there.
 	HamalSchema string
 	Logger      *slog.Logger
+	// TLS, when set, encrypts every connection to the source (binlog dump,
+	// metadata, heartbeat) and verifies the server as it says.
+	TLS *tls.Config
 }
 
 // Flavors.

@@ -59,6 +59,10 @@
 //     globs drop, and with Include globs (Config.Tables) only matching
 //     tables pass. Rows of hamal.origin_marker set Txn.Origin from their
 //     "origin" column.
+//   - Heartbeat (heartbeat.go): HeartbeatWriter writes hamal.heartbeat on
+//     the source (pt-heartbeat style, TIMESTAMP(6) in UTC per server_id);
+//     rows of that table coming back through the binlog set
+//     Txn.Heartbeat on their (Heartbeat-kind) Txn and are never data.
 //   - DDL naming tables (CREATE/ALTER/DROP/RENAME/TRUNCATE TABLE,
 //     CREATE/DROP INDEX; unqualified names use the statement's schema) is
 //     forwarded when any named table passes the row rules. Other DDL

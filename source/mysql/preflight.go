@@ -48,6 +48,9 @@ func connect(ctx context.Context, cfg Config) (*client.Conn, error) {
 	return client.ConnectWithContext(ctx, cfg.Addr, cfg.User, cfg.Password, "", connectTimeout,
 		func(c *client.Conn) error {
 			c.ReadTimeout, c.WriteTimeout = queryTimeout, queryTimeout
+			if cfg.TLS != nil {
+				c.SetTLSConfig(cfg.TLS)
+			}
 			return nil
 		})
 }

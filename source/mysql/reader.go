@@ -104,6 +104,8 @@ type group struct {
 	origin     string
 	path       []string // from the origin marker row, origin first
 	startPos   Position // position before the group
+
+	heartbeat time.Time // newest hamal.heartbeat row of the group
 }
 
 type tableEntry struct {
@@ -112,6 +114,9 @@ type tableEntry struct {
 	filtered bool
 	// Columns "origin" and "path" of the origin marker table, else -1.
 	originCol, pathCol int
+	// heartbeatCol is 1 + column "ts" of hamal.heartbeat; 0 for any other
+	// table (see heartbeat.go).
+	heartbeatCol int
 }
 
 type indexDef struct {
@@ -273,6 +278,7 @@ func (r *Reader) start(conn *client.Conn, st serverState, resume *Position) erro
 		DisableRetrySync:     true,
 		MaxReconnectAttempts: 1,
 		EventCacheCount:      eventCache,
+		TLSConfig:            r.cfg.TLS,
 		Logger:               slog.New(minLevelHandler{min: slog.LevelWarn, next: r.log.Handler()}),
 	})
 	if useGTID {
@@ -584,6 +590,7 @@ func (r *Reader) commit(h *replication.EventHeader, commitPos uint32) *event.Txn
 		Origin:     grp.origin,
 		Path:       grp.path,
 		Kind:       event.KindHeartbeat,
+		Heartbeat:  grp.heartbeat,
 	}
 	if len(grp.changes) > 0 {
 		txn.Kind = event.KindDML
@@ -650,6 +657,7 @@ func (r *Reader) tableMap(e *replication.TableMapEvent) error {
 				}
 			}
 		}
+		noteHeartbeatTable(ent, r.filter.hamal, schema, name)
 		r.tables[e.TableID] = ent
 		return nil
 	}
@@ -798,6 +806,7 @@ func (r *Reader) rows(h *replication.EventHeader, e *replication.RowsEvent) erro
 		r.grp = group{started: true, startPos: r.position()}
 	}
 	if ent.filtered {
+		r.noteHeartbeatRows(ent, e)
 		if ent.originCol >= 0 && e.Type() != replication.EnumRowsEventTypeDelete && len(e.Rows) > 0 {
 			// The after-image of the last row: the marker as this
 			// transaction left it.

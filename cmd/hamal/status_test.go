@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hamal-replication/hamal/admin"
+	"github.com/hamal-replication/hamal/checkpoint"
+	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/pipeline"
+	"github.com/hamal-replication/hamal/sink"
+	"github.com/hamal-replication/hamal/source"
+)
+
+// serveChannel serves the admin API of a real, not started channel.
+func serveChannel(t *testing.T, name string) string {
+	t.Helper()
+	store, err := checkpoint.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.Save(name, checkpoint.Checkpoint{Pos: event.Position(`{"gtid":"0-1-` + name + `"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	never := errors.New("not started")
+	ch, err := pipeline.New(pipeline.Options{Name: name, Store: store, Registerer: prometheus.NewRegistry(),
+		OpenSource: func(context.Context, event.Position) (source.Source, error) { return nil, never },
+		OpenSink:   func(context.Context) (sink.Sink, error) { return nil, never }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := admin.Listen("127.0.0.1:0", admin.Handler(ch, prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv.Addr
+}
+
+// TestStatusOfSeveralChannels asks two running admin APIs and one that is
+// down, by address and by a directory of configs, as a table and as JSON.
+func TestStatusOfSeveralChannels(t *testing.T) {
+	a, b := serveChannel(t, "shard1"), serveChannel(t, "shard2")
+	const down = "127.0.0.1:1"
+	dir := t.TempDir()
+	for name, listen := range map[string]string{"shard1": a, "shard2": b, "shard3": down} {
+		// The configs need not validate: status reads admin.listen only
+		// (their passwords may be unreadable to the operator).
+		text := fmt.Sprintf("name: %s\nsource: {kind: mysql, password_file: /nonexistent}\nadmin: {listen: %q}\n", name, listen)
+		if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not a config"), 0o644)
+
+	for _, args := range [][]string{
+		{"status", "--addr", a, "--addr", b + "," + down},
+		{"status", "--dir", dir},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(args, &stdout, &stderr); code != 1 {
+				t.Errorf("exit %d with one channel down, want 1; stderr %s", code, stderr.String())
+			}
+			lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+			if len(lines) != 4 || !strings.HasPrefix(lines[0], "CHANNEL") {
+				t.Fatalf("table:\n%s", stdout.String())
+			}
+			for i, want := range [][]string{{"shard1", a, "starting"}, {"shard2", b, "starting"}, {"-", down, "unreachable", "cannot reach"}} {
+				for _, w := range want {
+					if !strings.Contains(lines[i+1], w) {
+						t.Errorf("line %q lacks %q", lines[i+1], w)
+					}
+				}
+			}
+
+			stdout.Reset()
+			run(append(args, "--json"), &stdout, &stderr)
+			var got []channelStatus
+			if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+				t.Fatalf("--json: %v\n%s", err, stdout.String())
+			}
+			if len(got) != 3 || got[0].Status == nil || got[0].Status.Name != "shard1" || got[0].Status.CheckpointPosition != `{"gtid":"0-1-shard1"}` ||
+				got[1].Status == nil || got[1].Status.Name != "shard2" || got[2].Status != nil || got[2].Addr != down || got[2].Error == "" {
+				t.Errorf("--json = %s", stdout.String())
+			}
+		})
+	}
+
+	// One channel keeps the detailed view and the plain status object.
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"status", "--addr", a, "--json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var one pipeline.Status
+	if err := json.Unmarshal(stdout.Bytes(), &one); err != nil || one.Name != "shard1" {
+		t.Errorf("single --json = %s (%v)", stdout.String(), err)
+	}
+	stdout.Reset()
+	run([]string{"status", "--config", filepath.Join(dir, "shard2.yaml")}, &stdout, &stderr)
+	if !strings.Contains(stdout.String(), "channel:") || !strings.Contains(stdout.String(), "shard2") {
+		t.Errorf("single view:\n%s", stdout.String())
+	}
+}

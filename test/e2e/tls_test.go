@@ -1,0 +1,135 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hamal-replication/hamal/test/harness"
+	"github.com/hamal-replication/hamal/test/workload"
+)
+
+// writeCA writes a CA and a server certificate for 127.0.0.1 signed by it
+// into dir, and returns the file paths.
+func writeCA(t *testing.T, dir, prefix string) (ca, cert, key string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: prefix + " test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	srvTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature}
+	caCert, _ := x509.ParseCertificate(caDER)
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(srvKey)
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, prefix+"-"+name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", srvDER), write("server-key.pem", "EC PRIVATE KEY", keyDER)
+}
+
+// TestTLSToSourceAndTarget replicates over TLS to both servers, with
+// accounts that REQUIRE SSL and the server certificates verified against
+// the configured CA; with another CA, hamal check refuses the servers.
+func TestTLSToSourceAndTarget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: skipped with -short")
+	}
+	dir := t.TempDir()
+	ca, cert, key := writeCA(t, dir, "good")
+	otherCA, _, _ := writeCA(t, dir, "other")
+	sslArgs := []string{"--ssl-ca=" + ca, "--ssl-cert=" + cert, "--ssl-key=" + key}
+	var src, dst *harness.Server
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); src = harness.MariaDB(t, harness.Options{ServerID: 1, Args: sslArgs}) }()
+	go func() { defer wg.Done(); dst = harness.MariaDB(t, harness.Options{ServerID: 2, Args: sslArgs}) }()
+	wg.Wait()
+	if src == nil || dst == nil {
+		t.FailNow()
+	}
+	src.MustExec(t, workload.Schema...)
+	dst.MustExec(t, workload.Schema...)
+	src.MustExec(t, "CREATE TABLE app.tls (id INT PRIMARY KEY, v VARCHAR(20))",
+		"CREATE USER 'tsrc'@'%' IDENTIFIED BY 'pw-src' REQUIRE SSL",
+		"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO 'tsrc'@'%'")
+	dst.MustExec(t, "CREATE TABLE app.tls (id INT PRIMARY KEY, v VARCHAR(20))",
+		"CREATE USER 'tdst'@'%' IDENTIFIED BY 'pw-dst' REQUIRE SSL",
+		"GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX ON app.* TO 'tdst'@'%'",
+		"GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON hamal.* TO 'tdst'@'%'")
+
+	port, err := harness.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeConfig := func(path, caFile string) *channel {
+		c := &channel{dir: dir, path: path, adminAddr: fmt.Sprintf("127.0.0.1:%d", port), name: "tls"}
+		text := fmt.Sprintf(`name: tls
+source: {kind: mysql, addr: %s, user: tsrc, password: pw-src, server_id: 4545, tables: ["app.tls"], tls: {ca: %s}}
+sink: {kind: mysql, addr: %s, user: tdst, password: pw-dst, tls: {ca: %s}}
+checkpoint: {dir: %s, interval: 200ms}
+admin: {listen: %s}
+`, src.Addr, caFile, dst.Addr, caFile, filepath.Join(dir, "state"), c.adminAddr)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+
+	bad := writeConfig(filepath.Join(dir, "bad.yaml"), otherCA)
+	out, code := hamalCmd(t, "check", "--config", bad.path)
+	if code != 1 || !strings.Contains(out, "certificate") {
+		t.Errorf("hamal check with the wrong CA: exit %d, want 1 naming the certificate; output:\n%s", code, out)
+	}
+
+	ch := writeConfig(filepath.Join(dir, "good.yaml"), ca)
+	if out, code := hamalCmd(t, "check", "--config", ch.path); code != 0 {
+		t.Fatalf("hamal check over TLS: exit %d\n%s", code, out)
+	}
+	p := ch.startRunning(t)
+	var stmts []string
+	for i := 1; i <= 50; i++ {
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO app.tls VALUES (%d, 'row %d')", i, i))
+	}
+	stmts = append(stmts, "UPDATE app.tls SET v = 'changed' WHERE id <= 10", "DELETE FROM app.tls WHERE id > 45")
+	src.MustExec(t, stmts...)
+	waitTablesEqual(t, src, dst, map[string]string{"app.tls": "id"}, time.Minute)
+	// Both accounts REQUIRE SSL: each session of theirs is encrypted, and
+	// the channel holds sessions on both servers.
+	for _, s := range []struct {
+		srv  *harness.Server
+		user string
+	}{{src, "tsrc"}, {dst, "tdst"}} {
+		rows := s.srv.MustQuery(t, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '"+s.user+"'")
+		if rows[0][0] == "0" {
+			t.Errorf("no session of %s on its server", s.user)
+		}
+	}
+	p.kill(t)
+}
