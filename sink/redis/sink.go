@@ -290,8 +290,8 @@ func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
 		c.db = db
 		for _, cmd := range cmds {
 			if cmd.Err() != nil && cmd.Name() != "exec" && cmd.Name() != "multi" {
-				return fmt.Errorf("apply to target redis %s: %s %s (Txn at %s): %w", s.cfg.Addr, strings.ToUpper(cmd.Name()),
-					firstKey(cmd.Args()), positionOf(txns, cmd), cmd.Err())
+				return fmt.Errorf("apply to target redis %s: %s (Txn at %s): %w", s.cfg.Addr, describe(cmd.Args()),
+					positionOf(txns), cmd.Err())
 			}
 		}
 		return fmt.Errorf("apply to target redis %s (Txns %s … %s): %w", s.cfg.Addr, txns[0].pos, txns[len(txns)-1].pos, err)
@@ -308,22 +308,30 @@ func isTransientReply(err goredis.Error) bool {
 		strings.HasPrefix(msg, "MASTERDOWN") || strings.HasPrefix(msg, "READONLY")
 }
 
-func firstKey(args []any) string {
-	if len(args) < 2 {
-		return ""
+// describe renders the first words of a failed command for an error.
+func describe(args []any) string {
+	var b strings.Builder
+	for i, a := range args[:min(len(args), 4)] {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if v, ok := a.([]byte); ok {
+			a = string(v)
+		}
+		if i == 0 {
+			b.WriteString(strings.ToUpper(fmt.Sprint(a)))
+		} else {
+			fmt.Fprintf(&b, "%q", fmt.Sprint(a))
+		}
 	}
-	return fmt.Sprintf("%q", fmt.Sprint(bytesOrString(args[1])))
+	if len(args) > 4 {
+		b.WriteString(" …")
+	}
+	return b.String()
 }
 
-func bytesOrString(v any) any {
-	if b, ok := v.([]byte); ok {
-		return string(b)
-	}
-	return v
-}
-
-// positionOf names the Txn a failed command came from, best effort.
-func positionOf(txns []planned, _ goredis.Cmder) string {
+// positionOf names the Txns a failed command came from.
+func positionOf(txns []planned) string {
 	if len(txns) == 1 {
 		return txns[0].pos.String()
 	}

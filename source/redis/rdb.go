@@ -132,7 +132,7 @@ func streamCommands(key []byte, o *model.StreamObject) [][][]byte {
 	}
 	for _, g := range o.Groups {
 		c := [][]byte{[]byte("XGROUP"), []byte("CREATE"), key, []byte(g.Name), streamID(g.LastId)}
-		if o.Version >= 2 {
+		if o.Version >= 2 && g.EntriesRead < 1<<62 { // unknown is stored as -1
 			c = append(c, []byte("ENTRIESREAD"), strconv.AppendUint(nil, g.EntriesRead, 10))
 		}
 		cmds = append(cmds, c)
