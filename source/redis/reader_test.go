@@ -170,3 +170,57 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("checkpoint from another master: %v", err)
 	}
 }
+
+// TestDiskRDBAndContinue: a master that sends its RDB from disk ($<len>
+// form); then a second Open at the last position continues (+CONTINUE)
+// without a second full sync, in the database the stream had selected.
+func TestDiskRDBAndContinue(t *testing.T) {
+	r := harness.RedisServer(t, harness.RedisOptions{Args: []string{"--repl-diskless-sync", "no"}})
+	ctx := context.Background()
+	cl := r.ClientDB(2)
+	defer cl.Close()
+	p := cl.Pipeline()
+	for i := 0; i < 5000; i++ {
+		p.Set(ctx, "k"+itoa(int64(i)), strings.Repeat("v", i%100), 0)
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, Config{Addr: r.Addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := 0
+	for {
+		txn := next(t, s, true)
+		if txn.Kind == event.KindHeartbeat {
+			break
+		}
+		if txn.Changes[0].Namespace != "2" {
+			t.Fatalf("namespace %q, want 2", txn.Changes[0].Namespace)
+		}
+		keys++
+	}
+	if keys != 5000 {
+		t.Fatalf("full sync emitted %d keys, want 5000", keys)
+	}
+	cl.Incr(ctx, "n")
+	txn := next(t, s, false)
+	s.Close()
+	cl.Incr(ctx, "n2")
+	s, err = Open(ctx, Config{Addr: r.Addr}, txn.Pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.FullSync() {
+		t.Fatal("resume did a full sync; want +CONTINUE")
+	}
+	txn = next(t, s, false)
+	if argv(txn.Changes[0]) != "INCR n2" || txn.Changes[0].Namespace != "2" {
+		t.Fatalf("after continue: %s in db %s", argv(txn.Changes[0]), txn.Changes[0].Namespace)
+	}
+	if full, _ := r.Info("stats", "sync_full"); full != "1" {
+		t.Fatalf("sync_full = %s, want 1", full)
+	}
+}

@@ -358,3 +358,39 @@ func TestRedisBadInput(t *testing.T) {
 		}
 	})
 }
+
+// TestRedisFullSyncThenStream: a full sync of many keys (50k; 1M with
+// HAMAL_LONG=1) followed by streaming; the target ends equal to the source
+// and hamal's peak RSS is reported.
+func TestRedisFullSyncThenStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: skipped with -short")
+	}
+	keys := 50000
+	if longRedis() {
+		keys = 1000000
+	}
+	src := harness.RedisServer(t, harness.RedisOptions{})
+	dst := harness.RedisServer(t, harness.RedisOptions{})
+	seedRedis(t, src, "", keys)
+	ch := newRedisChannel(t, src, dst, redisChannelOpts{})
+	start := time.Now()
+	p := ch.startRunning(t)
+	ch.waitState(t, 30*time.Minute, func(st pipeline.Status) bool {
+		return st.InFlight == 0 && strings.Contains(st.CheckpointPosition, `"offset"`) && !strings.Contains(st.CheckpointPosition, "snapshot")
+	})
+	t.Logf("full sync of %d keys applied in %s (%.0f keys/s, wall clock, loaded machine)", keys, time.Since(start).Round(time.Millisecond),
+		float64(keys)/time.Since(start).Seconds())
+	redisWorkload(t, src, "s", 5000, rand.New(rand.NewPCG(9, 9)))
+	waitRedisEqual(t, src, dst, 5*time.Minute)
+	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)); err == nil {
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "VmHWM:") {
+				t.Logf("hamal peak RSS after a full sync of %d keys: %s", keys, strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")))
+			}
+		}
+	}
+	if full := infoInt(t, src, "stats", "sync_full"); full != 1 {
+		t.Errorf("master did %d full syncs, want 1", full)
+	}
+}

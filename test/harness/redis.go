@@ -26,7 +26,7 @@ type RedisOptions struct {
 }
 
 // Redis is a running redis-server on 127.0.0.1, without persistence
-// (--save '' --appendonly no) and with diskless replication that starts at
+// (--save ” --appendonly no) and with diskless replication that starts at
 // once (repl-diskless-sync-delay 0).
 type Redis struct {
 	Addr string

@@ -20,36 +20,60 @@ type RedisKey struct {
 	ExpireAt time.Duration
 }
 
-// RedisKeys reads every key of databases 0..15 except those starting with
-// skipPrefix ("hamal:"), keyed "db/key".
+// RedisKeys reads type, DUMP and expiry of every key of databases 0..15
+// except those starting with skipPrefix ("hamal:"), keyed "db/key"; Value
+// is left empty (see RedisValue). Reads are pipelined per SCAN page.
 func (r *Redis) RedisKeys(ctx context.Context, skipPrefix string) (map[string]RedisKey, error) {
 	out := map[string]RedisKey{}
 	for db := 0; db < 16; db++ {
 		c := r.ClientDB(db)
 		err := func() error {
 			defer c.Close()
-			iter := c.Scan(ctx, 0, "*", 1000).Iterator()
-			for iter.Next(ctx) {
-				k := iter.Val()
-				if skipPrefix != "" && strings.HasPrefix(k, skipPrefix) {
-					continue
-				}
-				st, err := readKey(ctx, c, k)
-				if err == redis.Nil {
-					continue // expired meanwhile
-				}
+			var cursor uint64
+			for {
+				keys, next, err := c.Scan(ctx, cursor, "*", 1000).Result()
 				if err != nil {
-					return fmt.Errorf("db %d key %q: %w", db, k, err)
+					return err
 				}
-				out[fmt.Sprintf("%d/%s", db, k)] = st
+				p := c.Pipeline()
+				types := make([]*redis.StatusCmd, len(keys))
+				dumps := make([]*redis.StringCmd, len(keys))
+				exps := make([]*redis.DurationCmd, len(keys))
+				for i, k := range keys {
+					types[i], dumps[i], exps[i] = p.Type(ctx, k), p.Dump(ctx, k), p.PExpireTime(ctx, k)
+				}
+				if _, err := p.Exec(ctx); err != nil && err != redis.Nil {
+					return err
+				}
+				for i, k := range keys {
+					if skipPrefix != "" && strings.HasPrefix(k, skipPrefix) || types[i].Val() == "none" {
+						continue
+					}
+					out[fmt.Sprintf("%d/%s", db, k)] = RedisKey{Type: types[i].Val(), Dump: dumps[i].Val(), ExpireAt: exps[i].Val()}
+				}
+				if next == 0 {
+					return nil
+				}
+				cursor = next
 			}
-			return iter.Err()
 		}()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("db %d: %w", db, err)
 		}
 	}
 	return out, nil
+}
+
+// RedisValue reads one key's logical value ("db/key" as RedisKeys names
+// it), canonical: sorted where order is not data.
+func (r *Redis) RedisValue(ctx context.Context, dbKey string) (string, error) {
+	dbs, k, _ := strings.Cut(dbKey, "/")
+	var db int
+	fmt.Sscan(dbs, &db)
+	c := r.ClientDB(db)
+	defer c.Close()
+	st, err := readKey(ctx, c, k)
+	return st.Value, err
 }
 
 func readKey(ctx context.Context, c *redis.Client, k string) (RedisKey, error) {
@@ -60,12 +84,6 @@ func readKey(ctx context.Context, c *redis.Client, k string) (RedisKey, error) {
 	}
 	if st.Type == "none" {
 		return st, redis.Nil
-	}
-	if st.Dump, err = c.Dump(ctx, k).Result(); err != nil {
-		return st, err
-	}
-	if st.ExpireAt, err = c.PExpireTime(ctx, k).Result(); err != nil {
-		return st, err
 	}
 	var parts []string
 	switch st.Type {
@@ -146,8 +164,8 @@ func RedisDiff(ctx context.Context, a, b *Redis, ttlSlack time.Duration) (diffs 
 			diffs = append(diffs, fmt.Sprintf("%s: missing on %s", k, b.Addr))
 		case va.Type != vb.Type:
 			diffs = append(diffs, fmt.Sprintf("%s: type %s vs %s", k, va.Type, vb.Type))
-		case va.Dump != vb.Dump && va.Value != vb.Value:
-			diffs = append(diffs, fmt.Sprintf("%s: value differs: %q vs %q", k, clip(va.Value), clip(vb.Value)))
+		case va.Dump != vb.Dump && !sameValue(ctx, a, b, k):
+			diffs = append(diffs, fmt.Sprintf("%s: value differs", k))
 		case (va.ExpireAt < 0) != (vb.ExpireAt < 0) || absDur(va.ExpireAt-vb.ExpireAt) > ttlSlack:
 			diffs = append(diffs, fmt.Sprintf("%s: expire time %d vs %d", k, va.ExpireAt, vb.ExpireAt))
 		default:
@@ -165,11 +183,10 @@ func RedisDiff(ctx context.Context, a, b *Redis, ttlSlack time.Duration) (diffs 
 	return diffs, len(ka), dumpDiffers, nil
 }
 
-func clip(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "…"
-	}
-	return s
+func sameValue(ctx context.Context, a, b *Redis, key string) bool {
+	va, errA := a.RedisValue(ctx, key)
+	vb, errB := b.RedisValue(ctx, key)
+	return errA == nil && errB == nil && va == vb
 }
 
 func absDur(d time.Duration) time.Duration {
