@@ -359,14 +359,14 @@ func TestRedisBadInput(t *testing.T) {
 	})
 }
 
-// TestRedisFullSyncThenStream: a full sync of many keys (50k; 1M with
+// TestRedisFullSyncThenStream: a full sync of many keys (20k; 1M with
 // HAMAL_LONG=1) followed by streaming; the target ends equal to the source
 // and hamal's peak RSS is reported.
 func TestRedisFullSyncThenStream(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: skipped with -short")
 	}
-	keys := 50000
+	keys := 20000
 	if longRedis() {
 		keys = 1000000
 	}

@@ -76,6 +76,31 @@ func (r *Redis) RedisValue(ctx context.Context, dbKey string) (string, error) {
 	return st.Value, err
 }
 
+// valueReader reads logical values over one client per database.
+type valueReader struct {
+	r       *Redis
+	clients map[string]*redis.Client
+}
+
+func (v *valueReader) value(ctx context.Context, dbKey string) (string, error) {
+	dbs, k, _ := strings.Cut(dbKey, "/")
+	c := v.clients[dbs]
+	if c == nil {
+		var db int
+		fmt.Sscan(dbs, &db)
+		c = v.r.ClientDB(db)
+		v.clients[dbs] = c
+	}
+	st, err := readKey(ctx, c, k)
+	return st.Value, err
+}
+
+func (v *valueReader) close() {
+	for _, c := range v.clients {
+		c.Close()
+	}
+}
+
 func readKey(ctx context.Context, c *redis.Client, k string) (RedisKey, error) {
 	var st RedisKey
 	var err error
@@ -157,6 +182,14 @@ func RedisDiff(ctx context.Context, a, b *Redis, ttlSlack time.Duration) (diffs 
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("read %s: %w", b.Addr, err)
 	}
+	readA, readB := &valueReader{r: a, clients: map[string]*redis.Client{}}, &valueReader{r: b, clients: map[string]*redis.Client{}}
+	defer readA.close()
+	defer readB.close()
+	sameValue := func(key string) bool {
+		va, errA := readA.value(ctx, key)
+		vb, errB := readB.value(ctx, key)
+		return errA == nil && errB == nil && va == vb
+	}
 	for k, va := range ka {
 		vb, ok := kb[k]
 		switch {
@@ -164,7 +197,7 @@ func RedisDiff(ctx context.Context, a, b *Redis, ttlSlack time.Duration) (diffs 
 			diffs = append(diffs, fmt.Sprintf("%s: missing on %s", k, b.Addr))
 		case va.Type != vb.Type:
 			diffs = append(diffs, fmt.Sprintf("%s: type %s vs %s", k, va.Type, vb.Type))
-		case va.Dump != vb.Dump && !sameValue(ctx, a, b, k):
+		case va.Dump != vb.Dump && !sameValue(k):
 			diffs = append(diffs, fmt.Sprintf("%s: value differs", k))
 		case (va.ExpireAt < 0) != (vb.ExpireAt < 0) || absDur(va.ExpireAt-vb.ExpireAt) > ttlSlack:
 			diffs = append(diffs, fmt.Sprintf("%s: expire time %d vs %d", k, va.ExpireAt, vb.ExpireAt))
@@ -181,12 +214,6 @@ func RedisDiff(ctx context.Context, a, b *Redis, ttlSlack time.Duration) (diffs 
 	}
 	sort.Strings(diffs)
 	return diffs, len(ka), dumpDiffers, nil
-}
-
-func sameValue(ctx context.Context, a, b *Redis, key string) bool {
-	va, errA := a.RedisValue(ctx, key)
-	vb, errB := b.RedisValue(ctx, key)
-	return errA == nil && errB == nil && va == vb
 }
 
 func absDur(d time.Duration) time.Duration {
