@@ -196,7 +196,7 @@ func TestConformance(t *testing.T) {
 	seed(t, src, 300)
 	p := runChannel(t, "conf", src, dst, "", "")
 	rnd := rand.New(rand.NewPCG(1, 2))
-	n := workload(context.Background(), t, src, 20000, 300, rnd)
+	n := workload(context.Background(), t, src, 10000, 300, rnd)
 	waitEqual(t, src, dst, 60*time.Second)
 	t.Logf("%d workload commands", n)
 	p.stop(t)
