@@ -19,7 +19,7 @@ var kinds = map[string]Kind{}
 
 // planned names engines that are designed but not built, so a config that
 // names one gets "not supported yet" rather than "unknown".
-var planned = map[string]bool{"redis": true, "mongo": true, "mongodb": true, "kafka": true}
+var planned = map[string]bool{"mongo": true, "mongodb": true, "kafka": true}
 
 func register(name string, k Kind) {
 	if _, dup := kinds[name]; dup {

@@ -1,0 +1,34 @@
+// Package redis is Hamal's Redis sink: it applies Txns to a Redis target
+// exactly once, including non-idempotent commands (INCR, LPUSH, APPEND,
+// ZINCRBY, HINCRBY …), by fencing with source offsets.
+//
+// Apply sends each batch as one MULTI … EXEC per origin on a dedicated
+// connection: first SET hamal:origin:<channel>:<n> <origin> (the loop-guard
+// marker a Redis source reads back), then every command of every Txn
+// (SELECTing its database), then HSET hamal:offset:<channel> with the new
+// fences. The whole block commits atomically, so the data and the fence
+// never disagree.
+//
+// The fence. Workers commit independent Txns out of source order, so one
+// "last applied offset" would be unsound: a later Txn committed first would
+// hide an earlier one that was never applied. Instead the fence is kept per
+// slot: field "<db>/slot <n>" holds "<epoch> <offset>" of the last Txn
+// applied to a key of that slot (16384 slots per database, so the hash
+// stays small). The source gives every command its keys' slots as conflict
+// keys, so Txns of one slot are applied in source order, and a Txn was
+// applied iff a fence of one of its slots, in its epoch, is at or beyond
+// its offset. Before each batch Apply reads the fences (HMGET) and skips
+// Txns already applied; after a crash, the replay from the checkpoint
+// therefore applies nothing twice. Barrier Txns use the field "barrier".
+// Full-sync Txns are not fenced: they rebuild a key (DEL + rebuild +
+// PEXPIREAT) and converge when repeated. Fences of another epoch (another
+// full sync) are ignored.
+//
+// Loop guard: with Config.Site set, Txns whose Origin equals it are
+// dropped, since they came from this target in the first place.
+//
+// Errors: connection failures and LOADING/BUSY/TRYAGAIN/READONLY replies are
+// retry.Transient (the batch is retried; the fence makes the retry safe
+// even when EXEC's reply was lost). A command the target refuses (e.g.
+// WRONGTYPE) is fatal and names the command, its key and the positions.
+package redis

@@ -1,0 +1,355 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/retry"
+	srcredis "github.com/hamal-replication/hamal/source/redis"
+)
+
+// Config configures the Redis sink.
+type Config struct {
+	Addr     string
+	User     string
+	Password string
+	Channel  string
+	// Site names the target's site: Txns whose Origin equals it came from
+	// this target in the first place and are dropped (loop guard).
+	Site    string
+	Workers int
+	Logger  *slog.Logger
+}
+
+// barrierField is the fence field of Txns without keys (FLUSHALL, …).
+const barrierField = "barrier"
+
+// Sink applies Txns to one Redis target, exactly once.
+type Sink struct {
+	cfg      Config
+	log      *slog.Logger
+	client   *goredis.Client
+	conns    chan *conn
+	fenceKey string
+}
+
+// conn is one dedicated connection; its id names its origin marker key.
+type conn struct {
+	id string
+	c  *goredis.Conn
+	db int
+}
+
+// FenceKey returns the hash holding a channel's offset fences.
+func FenceKey(channel string) string { return srcredis.MarkerPrefix + "offset:" + channel }
+
+// Open connects to the target and checks it answers.
+func Open(ctx context.Context, cfg Config) (*Sink, error) {
+	if cfg.Channel == "" {
+		return nil, errors.New("redis sink: Channel is required")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 16
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	client := goredis.NewClient(&goredis.Options{Addr: cfg.Addr, Username: cfg.User, Password: cfg.Password,
+		PoolSize: cfg.Workers + 2, MaxRetries: -1, DialTimeout: 10 * time.Second,
+		ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second})
+	if err := client.Ping(ctx).Err(); err != nil {
+		client.Close()
+		return nil, classify(cfg.Addr, err)
+	}
+	s := &Sink{cfg: cfg, log: cfg.Logger, client: client, conns: make(chan *conn, cfg.Workers), fenceKey: FenceKey(cfg.Channel)}
+	for i := 0; i < cfg.Workers; i++ {
+		s.conns <- &conn{id: fmt.Sprintf("%s:%d", cfg.Channel, i)}
+	}
+	return s, nil
+}
+
+func classify(addr string, err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "invalid password"):
+		return fmt.Errorf("target redis %s: authentication failed: %w; check sink.user and sink.password", addr, err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, goredis.ErrClosed) ||
+		strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "BUSY") || strings.HasPrefix(msg, "TRYAGAIN") {
+		return retry.Transient(fmt.Errorf("target redis %s: %w", addr, err))
+	}
+	return fmt.Errorf("target redis %s: %w", addr, err)
+}
+
+// planned is one Txn with its decoded position and fence fields.
+type planned struct {
+	txn    *event.Txn
+	pos    srcredis.Position
+	fields []string // nil for full-sync Txns, which are idempotent
+}
+
+// Apply applies a batch: Txns already applied (by the offset fence) and
+// Txns that came from this target's own site are skipped; the rest go in
+// one MULTI/EXEC per origin, which also moves their fences.
+func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
+	var todo []planned
+	var fields []string
+	for _, t := range batch {
+		if s.cfg.Site != "" && t.Origin == s.cfg.Site {
+			continue // loop guard: it came from this target
+		}
+		p, err := srcredis.DecodePosition(t.Pos)
+		if err != nil {
+			return fmt.Errorf("redis sink: %w", err)
+		}
+		pl := planned{txn: t, pos: p}
+		if !p.Snapshot {
+			pl.fields = fenceFields(t)
+			fields = append(fields, pl.fields...)
+		}
+		todo = append(todo, pl)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	if len(fields) > 0 {
+		fences, err := s.readFences(ctx, fields)
+		if err != nil {
+			return err
+		}
+		kept := todo[:0]
+		for _, pl := range todo {
+			if !applied(pl, fences) {
+				kept = append(kept, pl)
+			}
+		}
+		todo = kept
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	// One MULTI carries Txns of one origin only, so one marker names it.
+	sort.SliceStable(todo, func(i, j int) bool { return todo[i].txn.Origin < todo[j].txn.Origin })
+	var c *conn
+	select {
+	case c = <-s.conns:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { s.conns <- c }()
+	for start := 0; start < len(todo); {
+		end := start + 1
+		for end < len(todo) && todo[end].txn.Origin == todo[start].txn.Origin {
+			end++
+		}
+		if err := s.exec(ctx, c, todo[start:end]); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+// fenceFields names the fence fields of a Txn: "<db>/<slot tag>" for each
+// conflict key, or "barrier" for a Txn without keys.
+func fenceFields(t *event.Txn) []string {
+	if t.IsBarrier() {
+		return []string{barrierField}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for i := range t.Changes {
+		c := &t.Changes[i]
+		for _, k := range c.Keys {
+			f := c.Namespace + "/" + string(k)
+			if !seen[f] {
+				seen[f] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+func (s *Sink) readFences(ctx context.Context, fields []string) (map[string]string, error) {
+	sort.Strings(fields)
+	uniq := fields[:0]
+	for i, f := range fields {
+		if i == 0 || f != fields[i-1] {
+			uniq = append(uniq, f)
+		}
+	}
+	vals, err := s.client.HMGet(ctx, s.fenceKey, uniq...).Result()
+	if err != nil {
+		return nil, classify(s.cfg.Addr, fmt.Errorf("read offset fence %s: %w", s.fenceKey, err))
+	}
+	out := make(map[string]string, len(uniq))
+	for i, v := range vals {
+		if str, ok := v.(string); ok {
+			out[uniq[i]] = str
+		}
+	}
+	return out, nil
+}
+
+// applied reports whether a fence shows the Txn was applied: a fence of its
+// epoch at or beyond its offset. Fences of one Txn move together (one
+// MULTI), and a later Txn on one of its slots waits for it (the DAG orders
+// by slot), so any one of its fields tells.
+func applied(pl planned, fences map[string]string) bool {
+	for _, f := range pl.fields {
+		epoch, off, ok := parseFence(fences[f])
+		if ok && epoch == pl.pos.Epoch && off >= pl.pos.Offset {
+			return true
+		}
+	}
+	return false
+}
+
+func fenceValue(p srcredis.Position) string { return p.Epoch + " " + strconv.FormatInt(p.Offset, 10) }
+
+func parseFence(v string) (epoch string, off int64, ok bool) {
+	e, o, found := strings.Cut(v, " ")
+	if !found {
+		return "", 0, false
+	}
+	n, err := strconv.ParseInt(o, 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return e, n, true
+}
+
+// exec applies Txns of one origin in one MULTI/EXEC: the origin marker
+// first, then every command (SELECTing its database), then the fences.
+func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
+	if c.c == nil {
+		c.c, c.db = s.client.Conn(), 0
+	}
+	db := c.db
+	fences := map[string]string{}
+	cmds, err := c.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		if db != 0 {
+			p.Select(ctx, 0)
+			db = 0
+		}
+		p.Set(ctx, srcredis.OriginPrefix+c.id, txns[0].txn.Origin, 0)
+		for _, pl := range txns {
+			for i := range pl.txn.Changes {
+				ch := &pl.txn.Changes[i]
+				n, err := strconv.Atoi(ch.Namespace)
+				if err != nil || n < 0 {
+					return fmt.Errorf("redis sink: change at %s has namespace %q, not a database number", pl.pos, ch.Namespace)
+				}
+				if n != db {
+					p.Select(ctx, n)
+					db = n
+				}
+				args := make([]any, len(ch.Args))
+				for j, a := range ch.Args {
+					args[j] = a
+				}
+				p.Do(ctx, args...)
+			}
+			for _, f := range pl.fields {
+				fences[f] = fenceValue(pl.pos)
+			}
+		}
+		if len(fences) > 0 {
+			if db != 0 {
+				p.Select(ctx, 0)
+				db = 0
+			}
+			vals := make([]any, 0, 2*len(fences))
+			for f, v := range fences {
+				vals = append(vals, f, v)
+			}
+			p.HSet(ctx, s.fenceKey, vals...)
+		}
+		return nil
+	})
+	if err == nil {
+		c.db = db
+		return nil
+	}
+	var rerr goredis.Error
+	if errors.As(err, &rerr) && !isTransientReply(rerr) {
+		// The server refused a command: name it and where it came from.
+		c.db = db
+		for _, cmd := range cmds {
+			if cmd.Err() != nil && cmd.Name() != "exec" && cmd.Name() != "multi" {
+				return fmt.Errorf("apply to target redis %s: %s (Txn at %s): %w", s.cfg.Addr, describe(cmd.Args()),
+					positionOf(txns), cmd.Err())
+			}
+		}
+		return fmt.Errorf("apply to target redis %s (Txns %s … %s): %w", s.cfg.Addr, txns[0].pos, txns[len(txns)-1].pos, err)
+	}
+	// The connection may be broken mid-transaction: start a new one.
+	c.c.Close()
+	c.c = nil
+	return classify(s.cfg.Addr, fmt.Errorf("apply batch at %s: %w", txns[0].pos, err))
+}
+
+func isTransientReply(err goredis.Error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "BUSY") || strings.HasPrefix(msg, "TRYAGAIN") ||
+		strings.HasPrefix(msg, "MASTERDOWN") || strings.HasPrefix(msg, "READONLY")
+}
+
+// describe renders the first words of a failed command for an error.
+func describe(args []any) string {
+	var b strings.Builder
+	for i, a := range args[:min(len(args), 4)] {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if v, ok := a.([]byte); ok {
+			a = string(v)
+		}
+		if i == 0 {
+			b.WriteString(strings.ToUpper(fmt.Sprint(a)))
+		} else {
+			fmt.Fprintf(&b, "%q", fmt.Sprint(a))
+		}
+	}
+	if len(args) > 4 {
+		b.WriteString(" …")
+	}
+	return b.String()
+}
+
+// positionOf names the Txns a failed command came from.
+func positionOf(txns []planned) string {
+	if len(txns) == 1 {
+		return txns[0].pos.String()
+	}
+	return txns[0].pos.String() + " … " + txns[len(txns)-1].pos.String()
+}
+
+// Fences returns the channel's fence fields, for tests and status.
+func (s *Sink) Fences(ctx context.Context) (map[string]string, error) {
+	return s.client.HGetAll(ctx, s.fenceKey).Result()
+}
+
+// Close releases the connections.
+func (s *Sink) Close() error {
+	for i := 0; i < cap(s.conns); i++ {
+		c := <-s.conns
+		if c.c != nil {
+			c.c.Close()
+		}
+	}
+	return s.client.Close()
+}

@@ -1,0 +1,582 @@
+package redis
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hdt3213/rdb/core"
+	"github.com/hdt3213/rdb/model"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/retry"
+)
+
+// Config configures the Redis source.
+type Config struct {
+	Addr     string
+	User     string // ACL user; empty: the default user
+	Password string
+	// Site names the site this source's master belongs to. Txns written
+	// locally on the master (no origin marker) carry it as their Origin.
+	Site string
+	// Channel names the channel, for the replica's name in CLIENT LIST.
+	Channel     string
+	DialTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// MarkerPrefix starts every key Hamal itself writes on a Redis target;
+// such keys are never replicated as data.
+const MarkerPrefix = "hamal:"
+
+// OriginPrefix starts the loop-guard marker key a sink sets as the first
+// command of each MULTI block: SET hamal:origin:<worker> <origin site>.
+const OriginPrefix = "hamal:origin:"
+
+// ErrUnknownReplID is returned by Open when the checkpoint names a
+// replication id the master does not know: the checkpoint belongs to
+// another master, or the master lost its data.
+var ErrUnknownReplID = errors.New("checkpoint is from another master")
+
+// Source poses as a Redis replica and emits the master's writes as Txns.
+type Source struct {
+	cfg  Config
+	log  *slog.Logger
+	cmds *Commands
+	conn net.Conn
+	rd   *respReader
+
+	writeMu sync.Mutex // guards writes to conn (ACKs)
+	out     chan item
+	stop    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+
+	fullSync bool
+	start    Position // position at connect (after the reply to PSYNC)
+
+	mu      sync.Mutex
+	pos     Position // after the last Txn returned by Next
+	contact atomic.Int64
+	acked   atomic.Int64 // stream offset to acknowledge; 0 before streaming
+}
+
+type item struct {
+	txn *event.Txn
+	err error
+}
+
+// Open connects to the master, performs the replica handshake and PSYNC
+// from resume (nil: a full sync), and starts reading.
+func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, error) {
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	var from *Position
+	if resume != nil {
+		p, err := DecodePosition(resume)
+		if err != nil {
+			return nil, err
+		}
+		from = &p
+	}
+	client := goredis.NewClient(&goredis.Options{Addr: cfg.Addr, Username: cfg.User, Password: cfg.Password,
+		DialTimeout: cfg.DialTimeout, MaxRetries: -1, PoolSize: 1})
+	defer client.Close()
+	cmds, err := LoadCommands(ctx, client)
+	if err != nil {
+		return nil, classify(cfg.Addr, err)
+	}
+	if from != nil && !from.Snapshot {
+		info, err := client.Info(ctx, "replication").Result()
+		if err != nil {
+			return nil, classify(cfg.Addr, fmt.Errorf("INFO replication: %w", err))
+		}
+		id1, id2 := infoField(info, "master_replid"), infoField(info, "master_replid2")
+		if from.ReplID != id1 && from.ReplID != id2 {
+			return nil, fmt.Errorf("source redis %s: %w: the checkpoint names replication id %s, the master knows %s and %s; "+
+				"if this is the right master and it lost its data, delete the channel's checkpoint to start over with a full sync",
+				cfg.Addr, ErrUnknownReplID, from.ReplID, id1, id2)
+		}
+	}
+	s := &Source{cfg: cfg, log: cfg.Logger, cmds: cmds, out: make(chan item, 256), stop: make(chan struct{})}
+	if err := s.connect(ctx, from); err != nil {
+		return nil, err
+	}
+	s.contact.Store(time.Now().UnixNano())
+	s.wg.Add(1)
+	go s.run()
+	return s, nil
+}
+
+// classify turns a connection or auth error into an error naming the
+// server and the fix; refused connections are transient.
+func classify(addr string, err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "invalid password"):
+		return fmt.Errorf("source redis %s: authentication failed: %w; check source.user and source.password", addr, err)
+	case strings.Contains(msg, "NOPERM"):
+		return fmt.Errorf("source redis %s: permission denied: %w; the user needs +psync +replconf +command +info", addr, err)
+	}
+	var ne net.Error
+	var oe *net.OpError
+	if errors.As(err, &oe) || errors.As(err, &ne) || errors.Is(err, io.EOF) {
+		return retry.Transient(fmt.Errorf("source redis %s unreachable: %w; check source.addr and that redis-server runs", addr, err))
+	}
+	return fmt.Errorf("source redis %s: %w", addr, err)
+}
+
+func (s *Source) connect(ctx context.Context, from *Position) error {
+	d := net.Dialer{Timeout: s.cfg.DialTimeout}
+	conn, err := d.DialContext(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return classify(s.cfg.Addr, err)
+	}
+	s.conn = conn
+	s.rd = &respReader{br: bufio.NewReaderSize(conn, 1<<20)}
+	fail := func(err error) error {
+		conn.Close()
+		return classify(s.cfg.Addr, err)
+	}
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if s.cfg.Password != "" {
+		args := []string{"AUTH", s.cfg.Password}
+		if s.cfg.User != "" {
+			args = []string{"AUTH", s.cfg.User, s.cfg.Password}
+		}
+		if _, err := s.request(args...); err != nil {
+			return fail(err)
+		}
+	}
+	port := "0"
+	if a, ok := conn.LocalAddr().(*net.TCPAddr); ok {
+		port = strconv.Itoa(a.Port)
+	}
+	if _, err := s.request("REPLCONF", "listening-port", port); err != nil {
+		return fail(err)
+	}
+	if _, err := s.request("REPLCONF", "capa", "eof", "capa", "psync2"); err != nil {
+		return fail(err)
+	}
+	psync := []string{"PSYNC", "?", "-1"}
+	if from != nil && !from.Snapshot {
+		psync = []string{"PSYNC", from.ReplID, strconv.FormatInt(from.Offset+1, 10)}
+	}
+	reply, err := s.request(psync...)
+	if err != nil {
+		return fail(err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	f := strings.Fields(reply)
+	switch {
+	case len(f) == 3 && f[0] == "FULLRESYNC":
+		off, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil {
+			return fail(fmt.Errorf("%w: bad FULLRESYNC reply %q", errProtocol, reply))
+		}
+		if from != nil && !from.Snapshot {
+			s.log.Warn("master cannot continue from the checkpoint (its backlog no longer holds the offset); doing a full sync",
+				"checkpoint", from.String(), "replid", f[1], "offset", off)
+		}
+		s.fullSync = true
+		s.start = Position{ReplID: f[1], Offset: off, Epoch: f[1] + ":" + f[2], DB: -1, Snapshot: true}
+	case len(f) >= 1 && f[0] == "CONTINUE" && from != nil:
+		s.start = *from
+		if len(f) == 2 {
+			s.start.ReplID = f[1]
+		}
+		s.log.Info("master continues the stream", "replid", s.start.ReplID, "offset", s.start.Offset)
+	default:
+		return fail(fmt.Errorf("%w: unexpected reply to %s: %q", errProtocol, strings.Join(psync, " "), reply))
+	}
+	s.pos = s.start
+	return nil
+}
+
+// request sends one command during the handshake and reads a status reply.
+func (s *Source) request(args ...string) (string, error) {
+	if err := s.send(args...); err != nil {
+		return "", err
+	}
+	for {
+		line, err := s.rd.readLine()
+		if err != nil {
+			return "", err
+		}
+		if len(line) == 0 {
+			continue // keep-alive newline
+		}
+		switch line[0] {
+		case '+':
+			return string(line[1:]), nil
+		case '-':
+			return "", fmt.Errorf("%s: %s", args[0], line[1:])
+		}
+		return "", fmt.Errorf("%w: unexpected reply to %s: %q", errProtocol, args[0], line)
+	}
+}
+
+func (s *Source) send(args ...string) error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	_ = s.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err := s.conn.Write(b.Bytes())
+	return err
+}
+
+func (s *Source) ack() error {
+	return s.send("REPLCONF", "ACK", strconv.FormatInt(s.acked.Load(), 10))
+}
+
+// run reads the RDB (after a full sync) and then the command stream,
+// handing Txns to Next until the connection fails or Close is called.
+func (s *Source) run() {
+	defer s.wg.Done()
+	err := s.stream()
+	select {
+	case s.out <- item{err: err}:
+	case <-s.stop:
+	}
+}
+
+func (s *Source) emit(t *event.Txn) bool {
+	select {
+	case s.out <- item{txn: t}:
+		return true
+	case <-s.stop:
+		return false
+	}
+}
+
+var errClosed = errors.New("redis source closed")
+
+func (s *Source) stream() error {
+	pos := s.start
+	if s.fullSync {
+		if err := s.readRDB(pos); err != nil {
+			return err
+		}
+		pos.Snapshot = false
+		// The RDB is loaded: from here a resume continues the stream.
+		if !s.emit(&event.Txn{Pos: EncodePosition(pos), Kind: event.KindHeartbeat, CommitTime: time.Now()}) {
+			return errClosed
+		}
+	}
+	s.acked.Store(pos.Offset)
+	if err := s.ack(); err != nil {
+		return s.broken(err)
+	}
+	s.wg.Add(1)
+	go s.ackLoop()
+
+	base := s.rd.n - pos.Offset // rd.n - base == stream offset
+	db := pos.DB
+	var multi *event.Txn
+	var multiOrigin string
+	for {
+		args, err := s.rd.readCommand()
+		if err != nil {
+			select {
+			case <-s.stop:
+				return errClosed
+			default:
+			}
+			return s.broken(err)
+		}
+		offset := s.rd.n - base
+		s.acked.Store(offset)
+		s.contact.Store(time.Now().UnixNano())
+		if len(args) == 0 {
+			continue
+		}
+		name := strings.ToLower(string(args[0]))
+		switch name {
+		case "select":
+			if len(args) != 2 {
+				return fmt.Errorf("%w: %q", errProtocol, args)
+			}
+			n, err := strconv.Atoi(string(args[1]))
+			if err != nil {
+				return fmt.Errorf("%w: SELECT %q", errProtocol, args[1])
+			}
+			db = n
+			continue
+		case "multi":
+			multi, multiOrigin = &event.Txn{Kind: event.KindDML}, ""
+			continue
+		case "exec":
+			if multi == nil {
+				continue
+			}
+			t := multi
+			multi = nil
+			if !s.emit(s.finish(t, multiOrigin, Position{ReplID: pos.ReplID, Offset: offset, Epoch: pos.Epoch, DB: db})) {
+				return errClosed
+			}
+			continue
+		case "ping", "replconf":
+			if name == "replconf" && len(args) > 1 && strings.EqualFold(string(args[1]), "getack") {
+				if err := s.ack(); err != nil {
+					return s.broken(err)
+				}
+			}
+			if multi == nil {
+				t := &event.Txn{Kind: event.KindHeartbeat}
+				if !s.emit(s.finish(t, "", Position{ReplID: pos.ReplID, Offset: offset, Epoch: pos.Epoch, DB: db})) {
+					return errClosed
+				}
+			}
+			continue
+		}
+		if db < 0 {
+			return fmt.Errorf("%w: command %s before any SELECT", errProtocol, args[0])
+		}
+		t := multi
+		if t == nil {
+			t = &event.Txn{Kind: event.KindDML}
+		}
+		if origin, isMarker := s.addCommand(t, db, args); isMarker {
+			if multi != nil {
+				multiOrigin = origin
+			}
+		}
+		if multi == nil {
+			if !s.emit(s.finish(t, "", Position{ReplID: pos.ReplID, Offset: offset, Epoch: pos.Epoch, DB: db})) {
+				return errClosed
+			}
+		}
+	}
+}
+
+// addCommand appends one command to t, unless it only touches Hamal's own
+// keys; a loop-guard marker returns its origin.
+func (s *Source) addCommand(t *event.Txn, db int, args [][]byte) (origin string, marker bool) {
+	keys, ok := s.cmds.Keys(args)
+	if ok && allHamal(keys) {
+		if len(args) >= 3 && strings.EqualFold(string(args[0]), "set") && bytes.HasPrefix(args[1], []byte(OriginPrefix)) {
+			return string(args[2]), true
+		}
+		return "", false
+	}
+	c := event.Change{Op: event.OpCommand, Namespace: strconv.Itoa(db), Args: args}
+	if ok {
+		c.Keys = slotTags(keys)
+	} else {
+		t.Kind = event.KindBarrier
+	}
+	t.Changes = append(t.Changes, c)
+	return "", false
+}
+
+func allHamal(keys [][]byte) bool {
+	for _, k := range keys {
+		if !bytes.HasPrefix(k, []byte(MarkerPrefix)) {
+			return false
+		}
+	}
+	return true
+}
+
+func slotTags(keys [][]byte) [][]byte {
+	tags := make([][]byte, 0, len(keys))
+	seen := make(map[int]bool, len(keys))
+	for _, k := range keys {
+		if sl := Slot(k); !seen[sl] {
+			seen[sl] = true
+			tags = append(tags, SlotTag(k))
+		}
+	}
+	return tags
+}
+
+// finish stamps position, time and origin; a Txn left without data
+// becomes a heartbeat that only moves the position.
+func (s *Source) finish(t *event.Txn, origin string, p Position) *event.Txn {
+	t.Pos = EncodePosition(p)
+	t.CommitTime = time.Now()
+	if len(t.Changes) == 0 {
+		t.Kind = event.KindHeartbeat
+		t.Changes = nil
+	}
+	if origin == "" {
+		origin = s.cfg.Site
+	}
+	t.Origin = origin
+	return t
+}
+
+// readRDB reads the snapshot after +FULLRESYNC and emits one Txn per key.
+func (s *Source) readRDB(pos Position) error {
+	var hdr []byte
+	for {
+		line, err := s.rd.readLine()
+		if err != nil {
+			return s.broken(fmt.Errorf("read RDB header: %w", err))
+		}
+		if len(line) > 0 {
+			hdr = line
+			break
+		}
+	}
+	var body io.Reader
+	switch {
+	case bytes.HasPrefix(hdr, []byte("$EOF:")) && len(hdr) == 5+40:
+		body = &eofMarkReader{r: s.rd.br, mark: append([]byte(nil), hdr[5:]...)}
+	case len(hdr) > 1 && hdr[0] == '$':
+		n, err := strconv.ParseInt(string(hdr[1:]), 10, 64)
+		if err != nil {
+			return fmt.Errorf("%w: bad RDB header %q", errProtocol, hdr)
+		}
+		body = io.LimitReader(s.rd.br, n)
+	default:
+		return fmt.Errorf("%w: bad RDB header %q", errProtocol, hdr)
+	}
+	s.log.Info("full sync: reading the master's RDB", "replid", pos.ReplID, "offset", pos.Offset)
+	snapPos := EncodePosition(pos)
+	var keys int
+	var cbErr error
+	now := time.Now()
+	err := core.NewDecoder(body).Parse(func(obj model.RedisObject) bool {
+		s.contact.Store(time.Now().UnixNano())
+		if strings.HasPrefix(obj.GetKey(), MarkerPrefix) || expired(obj, now) {
+			return true
+		}
+		cmds, err := objectCommands(obj)
+		if err != nil {
+			cbErr = fmt.Errorf("full sync from %s: %w", s.cfg.Addr, err)
+			return false
+		}
+		ns := strconv.Itoa(obj.GetDBIndex())
+		tag := [][]byte{SlotTag([]byte(obj.GetKey()))}
+		t := &event.Txn{Kind: event.KindDML, Pos: snapPos, CommitTime: time.Now(), Origin: s.cfg.Site,
+			Changes: make([]event.Change, len(cmds))}
+		for i, c := range cmds {
+			t.Changes[i] = event.Change{Op: event.OpCommand, Namespace: ns, Args: c, Keys: tag}
+		}
+		keys++
+		if !s.emit(t) {
+			cbErr = errClosed
+			return false
+		}
+		return true
+	})
+	if cbErr != nil {
+		return cbErr
+	}
+	if err != nil {
+		select {
+		case <-s.stop:
+			return errClosed
+		default:
+		}
+		return s.broken(fmt.Errorf("parse RDB: %w", err))
+	}
+	// Consume the rest (checksum, end mark) so the stream starts aligned.
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		return s.broken(fmt.Errorf("read RDB tail: %w", err))
+	}
+	s.log.Info("full sync: RDB read", "keys", keys)
+	return nil
+}
+
+// broken marks a stream failure as transient: the engine reopens the
+// source at its checkpoint.
+func (s *Source) broken(err error) error {
+	select {
+	case <-s.stop:
+		return errClosed
+	default:
+	}
+	return retry.Transient(fmt.Errorf("replication stream from %s: %w", s.cfg.Addr, err))
+}
+
+func (s *Source) ackLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if err := s.ack(); err != nil {
+				return // the reader sees the broken connection
+			}
+		}
+	}
+}
+
+// Next returns the next Txn in stream order.
+func (s *Source) Next(ctx context.Context) (*event.Txn, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.stop:
+		return nil, errClosed
+	case it := <-s.out:
+		if it.err != nil {
+			return nil, it.err
+		}
+		if p, err := DecodePosition(it.txn.Pos); err == nil {
+			s.mu.Lock()
+			s.pos = p
+			s.mu.Unlock()
+		}
+		return it.txn, nil
+	}
+}
+
+// Position returns the position after the last Txn Next returned, or the
+// start position before the first (pipeline.Positioner).
+func (s *Source) Position() event.Position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return EncodePosition(s.pos)
+}
+
+// LastContact is when the master last sent anything (pipeline.Contacter).
+func (s *Source) LastContact() time.Time { return time.Unix(0, s.contact.Load()) }
+
+// FullSync reports whether this connection began with a full sync.
+func (s *Source) FullSync() bool { return s.fullSync }
+
+// Close closes the connection; a blocked Next returns an error.
+func (s *Source) Close() error {
+	s.once.Do(func() {
+		close(s.stop)
+		s.conn.Close()
+	})
+	s.wg.Wait()
+	return nil
+}
+
+func infoField(info, field string) string {
+	for _, line := range strings.Split(info, "\n") {
+		line = strings.TrimRight(line, "\r")
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
