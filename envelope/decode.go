@@ -72,6 +72,9 @@ type wireSchema struct {
 // format, or damaged.
 var ErrInvalid = errors.New("invalid envelope")
 
+// ErrDDL marks a schema-change envelope given to Decode.
+var ErrDDL = errors.New("DDL envelope")
+
 // Decoder turns envelopes back into changes. It caches table descriptions
 // so that changes of one table share one *event.Table (sinks cache their
 // plans by that pointer). A Decoder is not safe for concurrent use.
@@ -88,6 +91,9 @@ func (d *Decoder) Decode(value []byte) (event.Change, Source, error) {
 	var w wireEnvelope
 	if err := json.Unmarshal(value, &w); err != nil {
 		return event.Change{}, Source{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if w.Op == OpDDL {
+		return event.Change{}, w.Source, fmt.Errorf("%w at source position %s: Hamal does not apply DDL read from Kafka; apply it to the target by hand and leave the DDL topic out of the source's topics", ErrDDL, w.Source.Position)
 	}
 	if w.Source.DB == "" || w.Source.Table == "" {
 		return event.Change{}, w.Source, fmt.Errorf("%w: source.db and source.table are required", ErrInvalid)

@@ -444,3 +444,37 @@ func typeName(t byte) string {
 	}
 	return "type" + strconv.Itoa(int(t))
 }
+
+// OpDDL is the "op" of a schema-change envelope (published only when the
+// sink is configured to).
+const OpDDL = "ddl"
+
+// EncodeDDL writes a schema-change envelope:
+// {"op":"ddl","ddl":{"schema":…,"statement":…},"source":{…},"ts_ms":…}.
+func EncodeDDL(txn *event.Txn, meta Meta, now time.Time) []byte {
+	schema, stmt := "", ""
+	if txn.DDL != nil {
+		schema, stmt = txn.DDL.Schema, txn.DDL.Statement
+	}
+	b := append([]byte(nil), `{"op":"ddl","ddl":{"schema":`...)
+	b = appendString(b, schema)
+	b = append(b, `,"statement":`...)
+	b = appendString(b, stmt)
+	b = append(b, `},"source":{"channel":`...)
+	b = appendString(b, meta.Channel)
+	b = append(b, `,"site":`...)
+	b = appendString(b, meta.Site)
+	b = append(b, `,"origin":`...)
+	b = appendString(b, txn.Origin)
+	b = append(b, `,"db":`...)
+	b = appendString(b, schema)
+	b = append(b, `,"table":"","position":`...)
+	b = appendString(b, string(txn.Pos))
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, txn.Seq, 10)
+	b = append(b, `,"index":0,"ts_ms":`...)
+	b = strconv.AppendInt(b, millis(txn.CommitTime), 10)
+	b = append(b, `},"ts_ms":`...)
+	b = strconv.AppendInt(b, millis(now), 10)
+	return append(b, '}')
+}
