@@ -2,6 +2,8 @@ package kafkatest
 
 import (
 	"context"
+	"errors"
+	"io"
 	"sort"
 	"testing"
 	"time"
@@ -14,7 +16,9 @@ import (
 type Opt = kfake.Opt
 
 // Topics seeds topics with the given partition count.
-func Topics(partitions int, topics ...string) Opt { return kfake.SeedTopics(int32(partitions), topics...) }
+func Topics(partitions int, topics ...string) Opt {
+	return kfake.SeedTopics(int32(partitions), topics...)
+}
 
 // AutoCreate lets producers create topics, with partitions partitions each.
 func AutoCreate(partitions int) []Opt {
@@ -83,13 +87,19 @@ func Read(ctx context.Context, brokers []string, topic string) ([]Message, error
 		}
 		for off := first; off < last; {
 			_ = pc.SetReadDeadline(time.Now().Add(10 * time.Second))
-			m, err := pc.ReadMessage(10 << 20)
-			if err != nil {
+			batch := pc.ReadBatchWith(kafkago.ReadBatchConfig{MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
+			for {
+				m, err := batch.ReadMessage()
+				if err != nil {
+					break
+				}
+				out = append(out, m)
+				off = m.Offset + 1
+			}
+			if err := batch.Close(); err != nil && !errors.Is(err, io.EOF) {
 				pc.Close()
 				return nil, err
 			}
-			out = append(out, m)
-			off = m.Offset + 1
 		}
 		pc.Close()
 	}
