@@ -36,6 +36,7 @@ type Source struct {
 	Start        string   `yaml:"start"`  // current | earliest | GTID set | file:pos
 	Tables       []string `yaml:"tables"`
 	Exclude      []string `yaml:"exclude"`
+	Kafka        *KafkaSource `yaml:"kafka"` // kind kafka (config/kafka.go)
 }
 
 // Sink names the target Hamal applies to.
@@ -46,6 +47,7 @@ type Sink struct {
 	Password           string   `yaml:"password"`
 	PasswordFile       string   `yaml:"password_file"`
 	AllowKeylessTables []string `yaml:"allow_keyless_tables"`
+	Kafka              *KafkaSink `yaml:"kafka"` // kind kafka (config/kafka.go)
 }
 
 // Apply tunes the parallel applier.
