@@ -36,7 +36,9 @@ type Source struct {
 	Start        string   `yaml:"start"`  // current | earliest | GTID set | file:pos
 	Tables       []string `yaml:"tables"`
 	Exclude      []string `yaml:"exclude"`
-	Kafka        *KafkaSource `yaml:"kafka"` // kind kafka (config/kafka.go)
+
+	// Kind-specific blocks, one per engine (see the engine's config file).
+	Kafka *KafkaSource `yaml:"kafka"` // config/kafka.go
 }
 
 // Sink names the target Hamal applies to.
@@ -47,7 +49,9 @@ type Sink struct {
 	Password           string   `yaml:"password"`
 	PasswordFile       string   `yaml:"password_file"`
 	AllowKeylessTables []string `yaml:"allow_keyless_tables"`
-	Kafka              *KafkaSink `yaml:"kafka"` // kind kafka (config/kafka.go)
+
+	// Kind-specific blocks, one per engine (see the engine's config file).
+	Kafka *KafkaSink `yaml:"kafka"` // config/kafka.go
 }
 
 // Apply tunes the parallel applier.
