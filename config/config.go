@@ -52,6 +52,7 @@ type Sink struct {
 
 	// Kind-specific blocks, one per engine (see the engine's config file).
 	Kafka *KafkaSink `yaml:"kafka"` // config/kafka.go
+	Mongo *MongoSink `yaml:"mongo"` // config/mongo.go
 }
 
 // Apply tunes the parallel applier.

@@ -165,5 +165,10 @@ func (c *Config) Redacted() Config {
 	if r.Sink.Password != "" {
 		r.Sink.Password = "***"
 	}
+	if r.Sink.Mongo != nil {
+		m := *r.Sink.Mongo
+		m.URI = redactURI(m.URI)
+		r.Sink.Mongo = &m
+	}
 	return r
 }
