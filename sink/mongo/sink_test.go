@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,7 +102,16 @@ func startFerretDB(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	var logs strings.Builder // FerretDB logs at debug level; shown only on failure
+	var logsMu sync.Mutex
+	cmd.Stderr = writerFunc(func(p []byte) (int, error) { logsMu.Lock(); defer logsMu.Unlock(); return logs.Write(p) })
+	t.Cleanup(func() {
+		if t.Failed() {
+			logsMu.Lock()
+			defer logsMu.Unlock()
+			t.Logf("FerretDB log (last 4000 bytes):\n%s", tailString(logs.String(), 4000))
+		}
+	})
 	exited, err := harness.Spawn(cmd)
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +135,17 @@ func startFerretDB(t *testing.T) string {
 		t.Skip("FerretDB did not listen within 30s, so the MongoDB sink is not tested against a server")
 	}
 	return ""
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func tailString(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }
 
 func put(k int32, v any) event.Change {
@@ -225,7 +245,7 @@ func TestAgainstFerretDB(t *testing.T) {
 		rng := rand.New(rand.NewPCG(3, 4))
 		state := map[int32]string{}
 		var txns []*event.Txn
-		for i := 0; i < 300; i++ {
+		for i := 0; i < 150; i++ {
 			k := int32(rng.IntN(25))
 			v, exists := state[k]
 			var c event.Change
@@ -282,7 +302,7 @@ func TestAgainstFerretDB(t *testing.T) {
 		}
 		applyAll(0)
 		expect("after the first pass")
-		for _, from := range []int{299, 250, 120, 0} {
+		for _, from := range []int{149, 120, 60, 0} {
 			applyAll(from)
 			expect(fmt.Sprintf("after replaying from Txn %d", from))
 		}
