@@ -5,7 +5,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Integration tests start real MariaDB servers; the e2e suite takes minutes.
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build test vet fmt demo clean deps
+.PHONY: all build test test-mongo vet fmt demo clean deps
 
 all: build
 
@@ -28,6 +28,11 @@ vet:
 test: vet deps
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	cd deploy/k8s && $(GO) test -count=1 ./...
+
+# test-mongo runs the MongoDB sink against an embedded FerretDB, which
+# make test skips: its cold build takes 10-45 minutes on 2 cores.
+test-mongo:
+	HAMAL_TEST_FERRETDB=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./sink/mongo/...
 
 # demo starts two local MariaDB servers, replicates a workload with hamal,
 # shows status and lag, checks equality, and cleans up.

@@ -46,6 +46,9 @@ type Source struct {
 
 	TLS       TLS       `yaml:"tls"`       // ops.go
 	Heartbeat Heartbeat `yaml:"heartbeat"` // ops.go
+
+	// Kind-specific blocks, one per engine (see the engine's config file).
+	Kafka *KafkaSource `yaml:"kafka"` // config/kafka.go
 }
 
 // Sink names the target Hamal applies to.
@@ -69,6 +72,10 @@ type Sink struct {
 	Unsynced map[string]string `yaml:"unsynced"`
 
 	TLS TLS `yaml:"tls"` // ops.go
+
+	// Kind-specific blocks, one per engine (see the engine's config file).
+	Kafka *KafkaSink `yaml:"kafka"` // config/kafka.go
+	Mongo *MongoSink `yaml:"mongo"` // config/mongo.go
 }
 
 // Conflicts holds the default conflict policy and per-table overrides.

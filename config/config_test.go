@@ -89,9 +89,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad addr", func(s string) string { return strings.Replace(s, "127.0.0.1:23307", "localhost", 1) },
 			[]string{`sink.addr: "localhost" is not host:port`}},
 		{"unsupported kind", func(s string) string {
-			return strings.Replace(s, "kind: mysql\n  addr: 127.0.0.1:23307", "kind: kafka\n  addr: 127.0.0.1:23307", 1)
+			return strings.Replace(s, "kind: mysql\n  addr: 127.0.0.1:23307", "kind: mongodb\n  addr: 127.0.0.1:23307", 1)
 		},
-			[]string{`sink.kind: "kafka" is not supported yet`}},
+			[]string{`sink.kind: "mongodb" is not supported yet`}},
 		{"bad glob", func(s string) string { return strings.Replace(s, `["app.*"]`, `["app"]`, 1) },
 			[]string{`source.tables[0]: "app" is not a schema.table glob`}},
 		{"wrong type", func(s string) string { return strings.Replace(s, "workers: 16", "workers: many", 1) },

@@ -251,5 +251,10 @@ func (c *Config) Redacted() Config {
 	if r.Admin.Token != "" {
 		r.Admin.Token = "***"
 	}
+	if r.Sink.Mongo != nil {
+		m := *r.Sink.Mongo
+		m.URI = redactURI(m.URI)
+		r.Sink.Mongo = &m
+	}
 	return r
 }

@@ -1,0 +1,53 @@
+// Package mongo is Hamal's MongoDB sink: it applies batches of ready,
+// mutually independent Txns to a MongoDB deployment (or anything speaking
+// its wire protocol) with idempotent statement shapes, so replaying any
+// suffix converges (DESIGN.md guarantee 2).
+//
+// # Statement shapes
+//
+// The batch is first reduced to its net effect per (namespace, _id): the
+// last change of a document in the batch decides it (an insert, update or
+// replace makes the full post-image its state, a delete makes it absent).
+// Each namespace's survivors then go in one unordered BulkWrite:
+//
+//	replaceOne({_id: id}, fullDocument, {upsert: true})
+//	deleteOne({_id: id})
+//
+// Since every _id appears once per bulk write, the server may run them in
+// any order. A replayed insert or update replaces the document with the
+// same image; a replayed delete deletes nothing. Replace (not $set) keeps
+// fields the source removed from coming back.
+//
+// # What a change looks like
+//
+// Changes of a MongoDB source carry no Table: After[0] holds the full
+// post-image as bson.Raw (with its _id), Before[0] the document key
+// ({_id: …}) as bson.Raw for deletes. Row changes of a MySQL source carry
+// a Table; the sink turns each row into a document whose _id is the primary
+// key value (or a sub-document of the key columns when the key has more
+// than one), with one field per column:
+//
+//	integers                     int64 (unsigned above 2^63-1: Decimal128)
+//	FLOAT, DOUBLE                double (FLOAT via its shortest decimal digits)
+//	DECIMAL                      Decimal128 (string when it has more than 34 digits)
+//	DATE/TIME/DATETIME/TIMESTAMP string as MySQL prints it (TIMESTAMP in UTC)
+//	text                         string; binary columns and non-UTF-8 bytes: binary
+//	NULL                         null
+//
+// # Errors
+//
+// Network errors, timeouts and errors labelled RetryableWriteError or
+// TransientTransactionError are marked retry.Transient. A duplicate key on
+// a secondary unique index, a validation failure and anything else are
+// fatal, naming the namespace and the position of the batch's first Txn.
+//
+// Not done yet: writing the loop-guard origin marker (hamal.origin_marker)
+// inside a transaction when the target is a replica set, and DDL (a DDL Txn
+// is a fatal error naming the statement).
+//
+// Usage sketch:
+//
+//	s, err := mongo.Open(ctx, mongo.Config{URI: "mongodb://127.0.0.1:27017"})
+//	err = s.Apply(ctx, batch)
+//	s.Close()
+package mongo

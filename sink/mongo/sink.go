@@ -1,0 +1,346 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/retry"
+	"github.com/hamal-replication/hamal/sink"
+)
+
+// Config configures a Sink.
+type Config struct {
+	URI    string // mongodb://… connection string
+	Logger *slog.Logger
+}
+
+// Sink applies Txns to MongoDB.
+type Sink struct {
+	client *mongo.Client
+	log    *slog.Logger
+}
+
+var _ sink.Sink = (*Sink)(nil)
+
+// Open connects and pings the deployment.
+func Open(ctx context.Context, cfg Config) (*Sink, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(cfg.URI).SetServerSelectionTimeout(10 * time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("mongo %s: %w", redact(cfg.URI), err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := client.Ping(pctx, nil); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, retry.Transient(fmt.Errorf("mongo %s: ping: %w", redact(cfg.URI), err))
+	}
+	return &Sink{client: client, log: log}, nil
+}
+
+// redact drops the password from a connection string for messages.
+func redact(uri string) string {
+	at := strings.LastIndexByte(uri, '@')
+	scheme := strings.Index(uri, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return uri
+	}
+	creds := uri[scheme+3 : at]
+	if colon := strings.IndexByte(creds, ':'); colon >= 0 {
+		return uri[:scheme+3] + creds[:colon] + ":***" + uri[at:]
+	}
+	return uri
+}
+
+// Close disconnects.
+func (s *Sink) Close() error { return s.client.Disconnect(context.Background()) }
+
+// write is the net effect of a batch on one document.
+type write struct {
+	id  any    // _id value
+	doc any    // full document; nil for a delete
+	key string // canonical _id bytes, for folding
+}
+
+type nsWrites struct {
+	db, coll string
+	order    []string
+	byKey    map[string]*write
+}
+
+// Apply reduces the batch to one write per document and runs one unordered
+// bulk write per namespace.
+func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	first := batch[0]
+	var nss []*nsWrites
+	index := map[string]*nsWrites{}
+	for _, txn := range batch {
+		switch txn.Kind {
+		case event.KindHeartbeat:
+			continue
+		case event.KindDDL:
+			stmt := ""
+			if txn.DDL != nil {
+				stmt = txn.DDL.Statement
+			}
+			return fmt.Errorf("apply batch at %s: DDL %q cannot be applied to MongoDB; apply the matching change by hand and resume", txn.Pos, stmt)
+		}
+		for i := range txn.Changes {
+			c := &txn.Changes[i]
+			ws, err := changeWrites(c)
+			if err != nil {
+				return fmt.Errorf("apply batch at %s: %s: %w", txn.Pos, c.Namespace, err)
+			}
+			for _, w := range ws {
+				db, coll, ok := strings.Cut(c.Namespace, ".")
+				if !ok || db == "" || coll == "" {
+					return fmt.Errorf("apply batch at %s: namespace %q is not db.collection", txn.Pos, c.Namespace)
+				}
+				n := index[c.Namespace]
+				if n == nil {
+					n = &nsWrites{db: db, coll: coll, byKey: map[string]*write{}}
+					index[c.Namespace] = n
+					nss = append(nss, n)
+				}
+				if _, seen := n.byKey[w.key]; !seen {
+					n.order = append(n.order, w.key)
+				}
+				n.byKey[w.key] = w
+			}
+		}
+	}
+	for _, n := range nss {
+		models := make([]mongo.WriteModel, 0, len(n.order))
+		for _, k := range n.order {
+			w := n.byKey[k]
+			filter := bson.D{{Key: "_id", Value: w.id}}
+			if w.doc == nil {
+				models = append(models, mongo.NewDeleteOneModel().SetFilter(filter))
+			} else {
+				models = append(models, mongo.NewReplaceOneModel().SetFilter(filter).SetReplacement(w.doc).SetUpsert(true))
+			}
+		}
+		_, err := s.client.Database(n.db).Collection(n.coll).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+		if err != nil {
+			return classify(ctx, first, n.db+"."+n.coll, err)
+		}
+	}
+	return nil
+}
+
+// changeWrites turns one change into the writes it implies, in order.
+func changeWrites(c *event.Change) ([]*write, error) {
+	if c.Table == nil {
+		return documentWrites(c)
+	}
+	rowKey, ok := c.Table.RowKey()
+	if !ok {
+		return nil, errors.New("table has neither a primary key nor a NOT NULL unique key, so its rows have no _id")
+	}
+	var out []*write
+	if c.Before != nil && (c.Op == event.OpDelete || c.Op == event.OpUpdate) {
+		id, key, err := rowID(c.Table, rowKey, c.Before)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &write{id: id, key: key})
+	}
+	if c.After != nil && c.Op != event.OpDelete {
+		id, key, err := rowID(c.Table, rowKey, c.After)
+		if err != nil {
+			return nil, err
+		}
+		doc, err := rowDocument(c.Table, id, c.After)
+		if err != nil {
+			return nil, err
+		}
+		if len(out) == 1 && out[0].key == key {
+			out = out[:0] // key unchanged: the replace alone
+		}
+		out = append(out, &write{id: id, doc: doc, key: key})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s change without the image it needs", c.Op)
+	}
+	return out, nil
+}
+
+// documentWrites handles a change of a MongoDB source.
+func documentWrites(c *event.Change) ([]*write, error) {
+	switch c.Op {
+	case event.OpInsert, event.OpUpdate:
+		if len(c.After) != 1 {
+			return nil, errors.New("document change without a full document (After[0])")
+		}
+		doc, ok := c.After[0].(bson.Raw)
+		if !ok {
+			return nil, fmt.Errorf("document change holds %T, want bson.Raw", c.After[0])
+		}
+		idv, err := doc.LookupErr("_id")
+		if err != nil {
+			return nil, errors.New("document has no _id")
+		}
+		return []*write{{id: idv, doc: doc, key: idKey(idv)}}, nil
+	case event.OpDelete:
+		if len(c.Before) != 1 {
+			return nil, errors.New("delete without a document key (Before[0])")
+		}
+		key, ok := c.Before[0].(bson.Raw)
+		if !ok {
+			return nil, fmt.Errorf("delete holds %T, want bson.Raw", c.Before[0])
+		}
+		idv, err := key.LookupErr("_id")
+		if err != nil {
+			return nil, errors.New("document key has no _id")
+		}
+		return []*write{{id: idv, key: idKey(idv)}}, nil
+	}
+	return nil, fmt.Errorf("operation %s cannot be applied to MongoDB", c.Op)
+}
+
+// idKey is the canonical form of an _id for folding: its BSON type and
+// bytes.
+func idKey(v bson.RawValue) string { return string(rune(v.Type)) + string(v.Value) }
+
+// rowID builds the _id of a row: the key column's value, or a document of
+// the key columns.
+func rowID(t *event.Table, cols []int, image []any) (any, string, error) {
+	if len(image) != len(t.Columns) {
+		return nil, "", fmt.Errorf("row image has %d values for %d columns", len(image), len(t.Columns))
+	}
+	var id any
+	if len(cols) == 1 {
+		v, err := toBSON(t.Columns[cols[0]], image[cols[0]])
+		if err != nil {
+			return nil, "", err
+		}
+		id = v
+	} else {
+		d := make(bson.D, 0, len(cols))
+		for _, ci := range cols {
+			v, err := toBSON(t.Columns[ci], image[ci])
+			if err != nil {
+				return nil, "", err
+			}
+			d = append(d, bson.E{Key: t.Columns[ci].Name, Value: v})
+		}
+		id = d
+	}
+	raw, err := bson.Marshal(bson.D{{Key: "_id", Value: id}})
+	if err != nil {
+		return nil, "", fmt.Errorf("_id: %w", err)
+	}
+	return id, idKey(bson.Raw(raw).Lookup("_id")), nil
+}
+
+func rowDocument(t *event.Table, id any, image []any) (bson.D, error) {
+	d := make(bson.D, 0, len(t.Columns)+1)
+	d = append(d, bson.E{Key: "_id", Value: id})
+	for i, c := range t.Columns {
+		v, err := toBSON(c, image[i])
+		if err != nil {
+			return nil, err
+		}
+		d = append(d, bson.E{Key: c.Name, Value: v})
+	}
+	return d, nil
+}
+
+// toBSON converts a MySQL value as go-mysql decodes it (see the package
+// doc's table).
+func toBSON(c event.Column, v any) (any, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case int8:
+		return int64(x), nil
+	case int16:
+		return int64(x), nil
+	case int32:
+		return int64(x), nil
+	case int:
+		return int64(x), nil
+	case int64:
+		return x, nil
+	case uint8:
+		return int64(x), nil
+	case uint16:
+		return int64(x), nil
+	case uint32:
+		return int64(x), nil
+	case uint:
+		return toBSON(c, uint64(x))
+	case uint64:
+		if x <= math.MaxInt64 {
+			return int64(x), nil
+		}
+		d, err := bson.ParseDecimal128(strconv.FormatUint(x, 10))
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", c.Name, err)
+		}
+		return d, nil
+	case float32:
+		f, _ := strconv.ParseFloat(strconv.FormatFloat(float64(x), 'g', -1, 32), 64)
+		return f, nil
+	case float64:
+		return x, nil
+	case bool:
+		return x, nil
+	case string:
+		return textValue(c, x), nil
+	case []byte:
+		return textValue(c, string(x)), nil
+	}
+	return nil, fmt.Errorf("column %s: unsupported value type %T", c.Name, v)
+}
+
+func textValue(c event.Column, s string) any {
+	if c.Type == gomysql.MYSQL_TYPE_NEWDECIMAL || c.Type == gomysql.MYSQL_TYPE_DECIMAL {
+		if d, err := bson.ParseDecimal128(s); err == nil {
+			return d
+		}
+		return s
+	}
+	if c.Binary || !utf8.ValidString(s) {
+		return bson.Binary{Subtype: 0, Data: []byte(s)}
+	}
+	return s
+}
+
+// classify marks transient errors and words fatal ones.
+func classify(ctx context.Context, first *event.Txn, ns string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	wrapped := fmt.Errorf("apply batch at %s: %s: %w", first.Pos, ns, err)
+	if mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("%w; a secondary unique index on the target conflicts with replace-by-_id: drop it or make it non-unique", wrapped)
+	}
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.Is(err, mongo.ErrClientDisconnected) {
+		return retry.Transient(wrapped)
+	}
+	var labeled interface{ HasErrorLabel(string) bool }
+	if errors.As(err, &labeled) && (labeled.HasErrorLabel("RetryableWriteError") || labeled.HasErrorLabel("TransientTransactionError")) {
+		return retry.Transient(wrapped)
+	}
+	return wrapped
+}

@@ -1,0 +1,368 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/hamal-replication/hamal/envelope"
+	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/retry"
+	"github.com/hamal-replication/hamal/source"
+)
+
+// Start modes for partitions a channel has never read.
+const (
+	StartEarliest = "earliest"
+	StartLatest   = "latest"
+)
+
+// DefaultRescan is how often topics are matched again by default.
+const DefaultRescan = 10 * time.Second
+
+// Config configures a Source.
+type Config struct {
+	Brokers []string
+	Topics  []string // names or path.Match globs
+	// Start applies to the partitions found at a channel's first start (no
+	// checkpoint): earliest or latest. Partitions that appear later always
+	// start at their earliest offset.
+	Start  string
+	Rescan time.Duration
+	Logger *slog.Logger
+}
+
+// ErrPurged marks a checkpointed offset that the brokers no longer hold.
+var ErrPurged = errors.New("offset no longer available")
+
+type fetched struct {
+	tp  topicPartition
+	msg kafkago.Message
+	err error
+}
+
+// Source reads envelopes from Kafka partitions.
+type Source struct {
+	cfg    Config
+	log    *slog.Logger
+	client *kafkago.Client
+	dec    *envelope.Decoder
+
+	// offsets is the next offset per partition as of the last Txn Next
+	// returned; only Next's goroutine touches it after Open.
+	offsets map[topicPartition]int64
+
+	posMu sync.Mutex
+	pos   event.Position
+
+	ctx    context.Context // reader goroutines; cancelled by Close
+	cancel context.CancelFunc
+	msgs   chan fetched
+
+	mu      sync.Mutex // guards readers
+	readers map[topicPartition]*kafkago.Reader
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+var _ source.Source = (*Source)(nil)
+
+// Open resolves the topics and partitions to read and starts reading them
+// at resume (nil: the first start, at Config.Start).
+func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, error) {
+	if len(cfg.Brokers) == 0 || len(cfg.Topics) == 0 {
+		return nil, errors.New("kafka source needs brokers and topics")
+	}
+	if cfg.Start == "" {
+		cfg.Start = StartEarliest
+	}
+	if cfg.Rescan <= 0 {
+		cfg.Rescan = DefaultRescan
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	offsets := map[topicPartition]int64{}
+	if resume != nil {
+		var err error
+		if offsets, err = parsePosition(resume); err != nil {
+			return nil, err
+		}
+	}
+	s := &Source{cfg: cfg, log: log, dec: envelope.NewDecoder(), offsets: offsets,
+		client:  &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: 10 * time.Second},
+		msgs:    make(chan fetched, 1024),
+		readers: map[topicPartition]*kafkago.Reader{}}
+	parts, err := s.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(parts) == 0 {
+		log.Warn("no Kafka topic matches source.kafka.topics yet; looking again every rescan interval",
+			"topics", strings.Join(cfg.Topics, ","), "rescan", cfg.Rescan)
+	}
+	ranges, err := s.listOffsets(ctx, parts)
+	if err != nil {
+		return nil, err
+	}
+	starts := make(map[topicPartition]int64, len(parts))
+	for _, tp := range parts {
+		r := ranges[tp]
+		off, ok := offsets[tp]
+		switch {
+		case ok && off < r.first:
+			return nil, fmt.Errorf("partition %s: checkpointed offset %d is below the earliest offset %d (deleted by retention): %w; the messages in between are lost to this channel, so resync the target and start a new channel",
+				tp, off, r.first, ErrPurged)
+		case ok && off > r.last:
+			return nil, fmt.Errorf("partition %s: checkpointed offset %d is beyond the end %d; the topic was recreated or truncated: resync the target and start a new channel", tp, off, r.last)
+		case ok:
+		case resume == nil && cfg.Start == StartLatest:
+			off = r.last
+		default:
+			off = r.first
+		}
+		offsets[tp] = off
+		starts[tp] = off
+	}
+	s.pos = encodePosition(offsets)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	for _, tp := range parts {
+		s.startReader(tp, starts[tp])
+	}
+	s.wg.Add(1)
+	go s.rescanLoop()
+	log.Info("kafka source open", "partitions", len(parts), "position", s.pos.String())
+	return s, nil
+}
+
+// discover lists the partitions of every topic matching Config.Topics.
+func (s *Source) discover(ctx context.Context) ([]topicPartition, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	md, err := s.client.Metadata(ctx, &kafkago.MetadataRequest{})
+	if err != nil {
+		return nil, retry.Transient(fmt.Errorf("kafka brokers %s: metadata: %w", strings.Join(s.cfg.Brokers, ","), err))
+	}
+	var parts []topicPartition
+	for _, t := range md.Topics {
+		if t.Internal || t.Error != nil || !s.matches(t.Name) {
+			continue
+		}
+		for _, p := range t.Partitions {
+			parts = append(parts, topicPartition{t.Name, p.ID})
+		}
+	}
+	sort.Slice(parts, func(i, j int) bool {
+		if parts[i].topic != parts[j].topic {
+			return parts[i].topic < parts[j].topic
+		}
+		return parts[i].partition < parts[j].partition
+	})
+	return parts, nil
+}
+
+func (s *Source) matches(topic string) bool {
+	for _, pattern := range s.cfg.Topics {
+		if ok, _ := path.Match(pattern, topic); ok {
+			return true
+		}
+	}
+	return false
+}
+
+type offsetRange struct{ first, last int64 }
+
+// listOffsets returns the earliest and the next-to-be-written offset of
+// each partition.
+func (s *Source) listOffsets(ctx context.Context, parts []topicPartition) (map[topicPartition]offsetRange, error) {
+	out := make(map[topicPartition]offsetRange, len(parts))
+	if len(parts) == 0 {
+		return out, nil
+	}
+	req := &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{}}
+	for _, tp := range parts {
+		req.Topics[tp.topic] = append(req.Topics[tp.topic], kafkago.FirstOffsetOf(tp.partition), kafkago.LastOffsetOf(tp.partition))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	resp, err := s.client.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, retry.Transient(fmt.Errorf("kafka list offsets: %w", err))
+	}
+	for topic, pos := range resp.Topics {
+		for _, po := range pos {
+			if po.Error != nil {
+				return nil, retry.Transient(fmt.Errorf("kafka list offsets of %s/%d: %w", topic, po.Partition, po.Error))
+			}
+			out[topicPartition{topic, po.Partition}] = offsetRange{first: po.FirstOffset, last: po.LastOffset}
+		}
+	}
+	for _, tp := range parts {
+		if _, ok := out[tp]; !ok {
+			return nil, retry.Transient(fmt.Errorf("kafka list offsets: no answer for %s", tp))
+		}
+	}
+	return out, nil
+}
+
+// startReader fetches one partition from offset on, in order, into msgs.
+func (s *Source) startReader(tp topicPartition, offset int64) {
+	r := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers:               s.cfg.Brokers,
+		Topic:                 tp.topic,
+		Partition:             tp.partition,
+		MinBytes:              1,
+		MaxBytes:              16 << 20,
+		MaxWait:               250 * time.Millisecond,
+		OffsetOutOfRangeError: true,
+	})
+	if err := r.SetOffset(offset); err != nil {
+		r.Close()
+		s.deliver(fetched{tp: tp, err: err})
+		return
+	}
+	s.mu.Lock()
+	if s.ctx.Err() != nil { // closed meanwhile
+		s.mu.Unlock()
+		r.Close()
+		return
+	}
+	s.readers[tp] = r
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		for {
+			m, err := r.FetchMessage(s.ctx)
+			if err != nil {
+				if s.ctx.Err() == nil {
+					s.deliver(fetched{tp: tp, err: err})
+				}
+				return
+			}
+			if !s.deliver(fetched{tp: tp, msg: m}) {
+				return
+			}
+		}
+	}()
+}
+
+func (s *Source) deliver(f fetched) bool {
+	select {
+	case s.msgs <- f:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
+// rescanLoop starts readers for partitions that appeared since Open, at
+// their earliest offset.
+func (s *Source) rescanLoop() {
+	defer s.wg.Done()
+	tick := time.NewTicker(s.cfg.Rescan)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		parts, err := s.discover(s.ctx)
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.log.Warn("kafka rescan failed; keeping the current partitions", "err", err)
+			}
+			continue
+		}
+		var fresh []topicPartition
+		s.mu.Lock()
+		for _, tp := range parts {
+			if _, ok := s.readers[tp]; !ok {
+				fresh = append(fresh, tp)
+			}
+		}
+		s.mu.Unlock()
+		if len(fresh) == 0 {
+			continue
+		}
+		ranges, err := s.listOffsets(s.ctx, fresh)
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.log.Warn("kafka rescan failed; keeping the current partitions", "err", err)
+			}
+			continue
+		}
+		for _, tp := range fresh {
+			s.log.Info("kafka source: new partition", "partition", tp.String(), "offset", ranges[tp].first)
+			s.startReader(tp, ranges[tp].first)
+		}
+	}
+}
+
+// Next returns the next message as a one-change Txn.
+func (s *Source) Next(ctx context.Context) (*event.Txn, error) {
+	var f fetched
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.ctx.Done():
+		return nil, errors.New("kafka source closed")
+	case f = <-s.msgs:
+	}
+	if f.err != nil {
+		if errors.Is(f.err, kafkago.OffsetOutOfRange) {
+			return nil, fmt.Errorf("partition %s at offset %d: %w (%v); the brokers deleted messages this channel has not applied: resync the target and start a new channel",
+				f.tp, s.offsets[f.tp], ErrPurged, f.err)
+		}
+		return nil, retry.Transient(fmt.Errorf("kafka partition %s: %w", f.tp, f.err))
+	}
+	m := f.msg
+	change, src, err := s.dec.Decode(m.Value)
+	if err != nil {
+		return nil, fmt.Errorf("message %s@%d: %w", f.tp, m.Offset, err)
+	}
+	s.offsets[f.tp] = m.Offset + 1
+	pos := encodePosition(s.offsets)
+	s.posMu.Lock()
+	s.pos = pos
+	s.posMu.Unlock()
+	return &event.Txn{
+		Pos:        pos,
+		Origin:     src.TxnOrigin(),
+		CommitTime: src.CommitTime(),
+		Kind:       event.KindDML,
+		Changes:    []event.Change{change},
+	}, nil
+}
+
+// Position returns the offsets after the last Txn returned, or the
+// resolved start offsets before the first.
+func (s *Source) Position() event.Position {
+	s.posMu.Lock()
+	defer s.posMu.Unlock()
+	return s.pos
+}
+
+// Close stops every reader; a blocked Next returns an error.
+func (s *Source) Close() error {
+	s.once.Do(func() {
+		s.cancel()
+		s.mu.Lock()
+		for _, r := range s.readers {
+			r.Close()
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
+	})
+	return nil
+}
