@@ -57,6 +57,8 @@ type envOptions struct {
 	// checkpointDir overrides the checkpoint directory.
 	checkpointDir string
 	srcArgs       []string
+	// targetSetup runs on the target only, before hamal starts.
+	targetSetup []string
 }
 
 // env is a source, a target, a link to each, and a hamal process
@@ -91,6 +93,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	schema := append(append(append([]string{}, workload.Schema...), probeSchema...), o.schema...)
 	e.src.MustExec(t, schema...)
 	e.dst.MustExec(t, schema...)
+	e.dst.MustExec(t, o.targetSetup...)
 	var err error
 	if e.srcLink, err = proxies.NewLink("source", e.src.Addr); err != nil {
 		t.Fatal(err)
@@ -227,7 +230,7 @@ func (e *env) finish(t *testing.T, rep *Report, load *Load, src *harness.Server)
 		if err := load.Stop(); err != nil {
 			t.Errorf("workload: %v", err)
 		}
-		rep.Txns = load.Committed.Load()
+		rep.Txns += load.Committed.Load()
 		if lost := load.Lost.Load(); lost > 0 {
 			rep.Note("transactions cut off by a broken source connection (outcome unknown, compared as the source holds them): %d", lost)
 		}

@@ -19,7 +19,11 @@ import (
 type LoadOptions struct {
 	Addr    string // the source, host:port, user root without password
 	Writers int    // default 2
-	Seed    uint64
+	// FirstWriter numbers the writers from here (default 1). Each writer
+	// number owns its own id space: a second Load on the same tables must
+	// start after the first one's writers.
+	FirstWriter int
+	Seed        uint64
 	// Pause is the think time after each transaction of a writer; it keeps
 	// a loaded two-core machine from spending everything on the source.
 	Pause time.Duration
@@ -51,10 +55,13 @@ func StartLoad(opts LoadOptions) *Load {
 	if opts.Writers == 0 {
 		opts.Writers = 2
 	}
+	if opts.FirstWriter == 0 {
+		opts.FirstWriter = 1
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Load{opts: opts, cancel: cancel}
 	l.addr.Store(&opts.Addr)
-	for w := 1; w <= opts.Writers; w++ {
+	for w := opts.FirstWriter; w < opts.FirstWriter+opts.Writers; w++ {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()

@@ -11,9 +11,9 @@ import (
 
 // Diff is one table that differs between source and target.
 type Diff struct {
-	Table                string
+	Table                  string
 	SourceRows, TargetRows int
-	SourceSum, TargetSum string
+	SourceSum, TargetSum   string
 }
 
 func (d Diff) String() string {
@@ -79,7 +79,9 @@ type Recovery struct {
 }
 
 // Note adds a free-form figure to the report.
-func (r *Report) Note(format string, args ...any) { r.Notes = append(r.Notes, fmt.Sprintf(format, args...)) }
+func (r *Report) Note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
 
 // AddRecovery records a fault's recovery time.
 func (r *Report) AddRecovery(fault string, took time.Duration) {
