@@ -71,7 +71,7 @@ func (e *env) killHamalMidBatch(t *testing.T, rep *Report) {
 		t.Fatal(err)
 	}
 	e.dstLink.Faults.Add(-1) // the latency is a means, not a fault of its own
-	defer heal() // on failure
+	defer heal()             // on failure
 	var lastApplied uint64
 	deadline := time.Now().Add(time.Minute)
 	for {
