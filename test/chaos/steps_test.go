@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -98,14 +99,20 @@ func (e *env) killHamalMidBatch(t *testing.T, rep *Report) {
 
 // TestChaosShort is the short run inside make test: one channel under a
 // steady workload takes a source cut, resets on the target link, a target
-// server crash and a kill -9 of hamal mid-batch; the target must end equal
-// to the source. The full scenarios run with make chaos.
+// server crash, a kill -9 of hamal mid-batch and (where a scratch ext4
+// filesystem can be mounted) a failing checkpoint directory; the target
+// must end equal to the source. The full scenarios run with make chaos.
 func TestChaosShort(t *testing.T) {
 	gate(t, true)
 	if level() != "" {
 		t.Skip("chaos: the full scenarios cover this with HAMAL_CHAOS set")
 	}
-	e := newEnv(t, envOptions{})
+	var o envOptions
+	mnt := mountScratchExt4(t)
+	if mnt != "" {
+		o.checkpointDir = filepath.Join(mnt, "state")
+	}
+	e := newEnv(t, o)
 	load := e.startLoad(t, LoadOptions{Writers: 2})
 	rep := &Report{Scenario: "short"}
 	if err := load.WaitCommitted(100, time.Minute); err != nil {
@@ -118,5 +125,10 @@ func TestChaosShort(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.killHamalMidBatch(t, rep)
+	if mnt != "" {
+		e.checkpointFails(t, rep, mnt)
+	} else {
+		rep.Note("failing checkpoint directory not injected: no scratch ext4 filesystem here")
+	}
 	e.finish(t, rep, load, e.src)
 }
