@@ -69,7 +69,7 @@ func (e *env) checkpointFails(t *testing.T, rep *Report, mnt string) {
 	}
 	remount(t, mnt)
 	e.startHamal(t)
-	e.recover(t, rep, e.src, "checkpoint dir writable again", pick(2*time.Minute, 5*time.Minute))
+	e.measureRecovery(t, rep, e.src, "checkpoint dir writable again", pick(2*time.Minute, 5*time.Minute))
 }
 
 // TestCheckpointDirFailsStaysUpInStateError is the design's expectation

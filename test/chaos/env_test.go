@@ -180,10 +180,10 @@ func (e *env) startLoad(t *testing.T, o LoadOptions) *Load {
 	return l
 }
 
-// recover measures recovery after fault ended: it writes a probe row to
+// measureRecovery measures recovery after fault ended: it writes a probe row to
 // src and waits until the row is on the target. It fails the test when hamal
 // exited or does not bring the row over within timeout.
-func (e *env) recover(t *testing.T, rep *Report, src *harness.Server, fault string, timeout time.Duration) {
+func (e *env) measureRecovery(t *testing.T, rep *Report, src *harness.Server, fault string, timeout time.Duration) {
 	t.Helper()
 	start := time.Now()
 	var id uint64

@@ -55,7 +55,7 @@ func TestHugeTransactionDuringCut(t *testing.T) {
 	healDst := e.dstLink.Cut()
 	e.hold(t, pick(2*time.Second, 30*time.Second))
 	healDst()
-	e.recover(t, rep, e.src, "huge transaction during cuts", pick(3*time.Minute, 20*time.Minute))
+	e.measureRecovery(t, rep, e.src, "huge transaction during cuts", pick(3*time.Minute, 20*time.Minute))
 	rep.Note("huge transaction on the target %s after the source link healed", time.Since(healed).Round(10*time.Millisecond))
 	mem, _ := e.hamal.Memory()
 	rep.Note("hamal rss before %s, peak %s (%d-row transaction)", mib(memBefore.RSS), mib(mem.PeakRSS), rows)

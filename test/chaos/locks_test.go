@@ -65,7 +65,7 @@ func TestTargetLockContention(t *testing.T) {
 	e.hold(t, pick(15*time.Second, 2*time.Minute))
 	cancel()
 	wg.Wait()
-	e.recover(t, rep, e.src, "target lock contention", pick(2*time.Minute, 5*time.Minute))
+	e.measureRecovery(t, rep, e.src, "target lock contention", pick(2*time.Minute, 5*time.Minute))
 
 	retries := e.metric(t, "hamal_retries_total", `side="sink"`)
 	deadlocks := statusVar(t, e.dst, "Innodb_deadlocks") - deadlocksBefore

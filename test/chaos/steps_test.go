@@ -38,7 +38,7 @@ func (e *env) injectNet(t *testing.T, rep *Report, link *Link, f netFault, hold 
 	}
 	e.hold(t, hold)
 	heal()
-	e.recover(t, rep, e.src, name, pick(2*time.Minute, 5*time.Minute))
+	e.measureRecovery(t, rep, e.src, name, pick(2*time.Minute, 5*time.Minute))
 	after := e.metric(t, "hamal_errors_total", `class="transient"`)
 	if f.broken && after == before {
 		t.Errorf("%s: hamal saw no transient error, so the fault did not reach it", name)
@@ -58,7 +58,7 @@ func (e *env) killServer(t *testing.T, rep *Report, s *harness.Server, name stri
 	if err := s.Restart(); err != nil {
 		t.Fatalf("restart %s: %v", name, err)
 	}
-	e.recover(t, rep, e.src, "kill -9 "+name, pick(2*time.Minute, 5*time.Minute))
+	e.measureRecovery(t, rep, e.src, "kill -9 "+name, pick(2*time.Minute, 5*time.Minute))
 }
 
 // killHamalMidBatch SIGKILLs hamal while it applies and restarts it, as
@@ -94,7 +94,7 @@ func (e *env) killHamalMidBatch(t *testing.T, rep *Report) {
 	start := time.Now()
 	e.startHamal(t)
 	rep.Note("kill -9 hamal: restarted and running again in %s", time.Since(start).Round(10*time.Millisecond))
-	e.recover(t, rep, e.src, "kill -9 hamal mid-batch", pick(2*time.Minute, 5*time.Minute))
+	e.measureRecovery(t, rep, e.src, "kill -9 hamal mid-batch", pick(2*time.Minute, 5*time.Minute))
 }
 
 // TestChaosShort is the short run inside make test: one channel under a
