@@ -119,7 +119,7 @@ func TestChaosShort(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.injectNet(t, rep, e.srcLink, faultCut, 3*time.Second)
-	e.injectNet(t, rep, e.dstLink, faultResetPeer, time.Second)
+	e.injectNet(t, rep, e.dstLink, faultResetPeer, 2*time.Second)
 	e.killServer(t, rep, e.dst, "target server", time.Second)
 	if err := load.WaitCommitted(50, time.Minute); err != nil {
 		t.Fatal(err)
