@@ -254,8 +254,15 @@ func (e *env) finish(t *testing.T, rep *Report, load *Load, src *harness.Server)
 	for _, d := range diffs {
 		t.Errorf("mismatch: %s", d)
 	}
-	if st, err := e.hamal.Status(); err != nil || st.State != pipeline.StateRunning {
-		t.Errorf("hamal final state %q (err %v), want running; last error %q", st.State, err, st.LastError)
+	// A batch retrying a deadlock between hamal's own workers shows
+	// "retrying" for a moment: wait for running rather than sample once.
+	var st pipeline.Status
+	if err := harness.WaitFor(t.Context(), 30*time.Second, func() (bool, error) {
+		var err error
+		st, err = e.hamal.Status()
+		return err == nil && st.State == pipeline.StateRunning, err
+	}); err != nil {
+		t.Errorf("hamal final state %q (%v), want running; last error %q", st.State, err, st.LastError)
 	}
 }
 
