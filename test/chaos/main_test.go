@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -9,6 +10,10 @@ import (
 var hamalBin string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run()) // every scenario skips: no need to build hamal
+	}
 	dir, err := os.MkdirTemp("", "hamal-chaos-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
