@@ -5,7 +5,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Integration tests start real MariaDB servers; the e2e suite takes minutes.
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build test test-mongo vet fmt demo clean deps
+.PHONY: all build test test-mongo vet fmt demo clean deps chaos soak
 
 all: build
 
@@ -33,6 +33,19 @@ test: vet deps
 # make test skips: its cold build takes 10-45 minutes on 2 cores.
 test-mongo:
 	HAMAL_TEST_FERRETDB=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./sink/mongo/...
+
+# chaos runs the fault-injection suite at full size (30 s cuts, kill -9 of
+# every process, source failover, lock contention, a failing checkpoint
+# filesystem, a 1M-row transaction during a cut); make test runs a short
+# version. See docs/reliability.md.
+chaos: deps
+	HAMAL_CHAOS=long $(GO) test -race -count=1 -v -timeout 90m ./test/chaos/
+
+# soak runs a steady workload with a random fault every minute for
+# DURATION, then checks the target and prints hamal's RSS and goroutines.
+DURATION ?= 30m
+soak: deps
+	HAMAL_SOAK=$(DURATION) $(GO) test -race -count=1 -v -timeout 0 -run TestSoak ./test/chaos/
 
 # demo starts two local MariaDB servers, replicates a workload with hamal,
 # shows status and lag, checks equality, and cleans up.
