@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -100,6 +101,9 @@ type Store struct {
 	mu     sync.RWMutex // held for reading by every operation, for writing by Close
 	db     *pebble.DB   // nil once closed
 	dbLock *pebble.Lock
+	// broken holds the fatal error Pebble reported (a failed disk); every
+	// later write returns it. The store must be reopened by a restart.
+	broken atomic.Pointer[error]
 }
 
 // Open opens the store in dir, creating dir and the database if needed. It
@@ -170,13 +174,24 @@ func (s *Store) Dir() string { return s.dir }
 
 // Close flushes and closes the database and releases the directory lock.
 // Close is idempotent.
-func (s *Store) Close() error {
+func (s *Store) Close() (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.db == nil {
 		return nil
 	}
-	err := s.db.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(pebbleFatal)
+			if !ok {
+				panic(r)
+			}
+			s.db = nil
+			_ = s.dbLock.Close()
+			err = fmt.Errorf("close checkpoint store %q: %s", s.dir, f.msg)
+		}
+	}()
+	err = s.db.Close()
 	s.db = nil
 	if lockErr := s.dbLock.Close(); lockErr != nil && err == nil {
 		err = lockErr
@@ -260,25 +275,51 @@ func (s *Store) Get(key string) (value []byte, ok bool, err error) {
 }
 
 // Set durably stores value under key.
-func (s *Store) Set(key string, value []byte) error {
+func (s *Store) Set(key string, value []byte) (err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
 		return ErrClosed
 	}
+	if b := s.broken.Load(); b != nil {
+		return *b
+	}
+	defer s.recoverFatal(&err, "set "+key)
 	if err := s.db.Set([]byte(key), value, pebble.Sync); err != nil {
 		return fmt.Errorf("set %s in %q: %w", key, s.dir, err)
 	}
 	return nil
 }
 
+// recoverFatal turns the panic of pebbleLogger.Fatalf (Pebble's report of
+// a failed commit: the disk failed) into an error for the caller, and marks
+// the store broken, so the channel stops in state error instead of
+// crashing, with the checkpoint where it was.
+func (s *Store) recoverFatal(err *error, op string) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	f, ok := r.(pebbleFatal)
+	if !ok {
+		panic(r)
+	}
+	e := fmt.Errorf("%s in %q: the checkpoint store failed (%s): check the disk of checkpoint.dir, then restart hamal; nothing after the last saved checkpoint is lost", op, s.dir, f.msg)
+	s.broken.Store(&e)
+	*err = e
+}
+
 // Delete durably removes key. Deleting a missing key is not an error.
-func (s *Store) Delete(key string) error {
+func (s *Store) Delete(key string) (err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
 		return ErrClosed
 	}
+	if b := s.broken.Load(); b != nil {
+		return *b
+	}
+	defer s.recoverFatal(&err, "delete "+key)
 	if err := s.db.Delete([]byte(key), pebble.Sync); err != nil {
 		return fmt.Errorf("delete %s in %q: %w", key, s.dir, err)
 	}
@@ -350,8 +391,12 @@ func (l pebbleLogger) Errorf(format string, args ...any) {
 	l.log.Error(fmt.Sprintf(format, args...))
 }
 
+// pebbleFatal is the panic value of Fatalf, recovered by the Store's write
+// methods (see recoverFatal); anywhere else it still ends the process.
+type pebbleFatal struct{ msg string }
+
 func (l pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	l.log.Error("pebble fatal error", "error", msg)
-	panic("pebble fatal error: " + msg)
+	panic(pebbleFatal{msg: msg})
 }

@@ -174,6 +174,7 @@ func New(opts Options) (*Channel, error) {
 // Run replicates until ctx is done, then drains and persists. It returns nil
 // after a clean stop, or the fatal error when Options.ExitOnError is set.
 func (c *Channel) Run(ctx context.Context) error {
+	var backoff retry.Backoff
 	for {
 		err := c.runSession(ctx)
 		if ctx.Err() != nil {
@@ -184,6 +185,22 @@ func (c *Channel) Run(ctx context.Context) error {
 		if err == nil {
 			continue
 		}
+		if retry.IsTransient(err) {
+			// The source or the sink could not be opened (an outage at
+			// start, e.g. after a restart): retry, as a running channel
+			// does, rather than wait for an operator.
+			c.metrics.errors.WithLabelValues("transient").Inc()
+			c.setError(StateRetrying, err)
+			if backoff.Attempts()%10 == 0 {
+				c.log.Warn("cannot open the channel; retrying", "attempt", backoff.Attempts()+1, "err", err)
+			}
+			if backoff.Sleep(ctx) != nil {
+				c.setState(StateStopped)
+				return nil
+			}
+			continue
+		}
+		backoff.Reset()
 		c.metrics.errors.WithLabelValues("fatal").Inc()
 		c.setError(StateError, err)
 		c.log.Error("channel stopped in state error; fix the cause, then POST /resume or restart", "err", err)

@@ -162,6 +162,11 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 
 	probe, err := s.dial(ctx, "")
 	if err != nil {
+		if serverCode(err) == 0 && ctx.Err() == nil {
+			// Could not reach it: an outage, not a wrong setting; the
+			// channel retries (the message still names sink.addr).
+			return nil, retry.Transient(err)
+		}
 		return nil, err
 	}
 	r, err := probe.Execute("SELECT @@binlog_format, @@max_allowed_packet")

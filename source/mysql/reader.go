@@ -145,7 +145,11 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Reader, erro
 		if conn != nil {
 			conn.Close()
 		}
-		return nil, &PreflightError{Addr: cfg.Addr, Problems: rep.Problems}
+		perr := &PreflightError{Addr: cfg.Addr, Problems: rep.Problems}
+		if errors.Is(perr, ErrUnreachable) {
+			return nil, retry.Transient(perr) // an outage: the channel retries
+		}
+		return nil, perr
 	}
 	f, _ := newFilter(cfg.Tables, cfg.Exclude, cfg.HamalSchema) // validated by preflight
 	r := &Reader{

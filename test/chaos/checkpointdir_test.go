@@ -30,10 +30,7 @@ const (
 // stops taking writes. Hamal must stop loudly, naming the checkpoint, and
 // lose nothing: once the filesystem is mounted again and hamal restarted,
 // the target must equal the source.
-//
-// Hamal today stops by panicking (Pebble's fatal commit error), not in
-// state "error" as the design asks; TestCheckpointDirFailsStaysUpInStateError
-// holds that expectation and is skipped as a known bug.
+// TestCheckpointDirFailsStaysUpInStateError checks the state on the way.
 func TestCheckpointDirFails(t *testing.T) {
 	gate(t, false)
 	mnt := mountScratchExt4(t)
@@ -77,8 +74,6 @@ func (e *env) checkpointFails(t *testing.T, rep *Report, mnt string) {
 // state "error", the process staying up for /status and /resume.
 func TestCheckpointDirFailsStaysUpInStateError(t *testing.T) {
 	gate(t, false)
-	t.Skip("known bug: a failed checkpoint write panics hamal (checkpoint.pebbleLogger.Fatalf on Pebble's " +
-		"\"fatal commit error\") instead of stopping the channel in state error; see docs/reliability.md")
 	mnt := mountScratchExt4(t)
 	if mnt == "" {
 		t.Skip("chaos: cannot mount a scratch ext4 filesystem (needs root, loop devices and mkfs.ext4)")
@@ -95,13 +90,12 @@ func TestCheckpointDirFailsStaysUpInStateError(t *testing.T) {
 	}
 }
 
-// TestCheckpointStoreSaveOnFailedDisk is the minimal form of the known
-// bug: checkpoint.Store.Save on a filesystem that fails writes must return
-// an error (which the pipeline turns into state "error"); today it panics
-// from checkpoint.pebbleLogger.Fatalf.
+// TestCheckpointStoreSaveOnFailedDisk: checkpoint.Store.Save on a
+// filesystem that fails writes returns an error (which the pipeline turns
+// into state "error") rather than panicking from Pebble's fatal commit
+// error.
 func TestCheckpointStoreSaveOnFailedDisk(t *testing.T) {
 	gate(t, false)
-	t.Skip("known bug: checkpoint.Store.Save panics (pebble fatal commit error via pebbleLogger.Fatalf) instead of returning an error when the disk fails; see docs/reliability.md")
 	mnt := mountScratchExt4(t)
 	if mnt == "" {
 		t.Skip("chaos: cannot mount a scratch ext4 filesystem (needs root, loop devices and mkfs.ext4)")

@@ -12,9 +12,7 @@ import (
 // the target is back, the channel must replicate again without an operator,
 // as it does when the outage begins while it runs.
 func TestRestartDuringTargetOutage(t *testing.T) {
-	gate(t, false)
-	t.Skip("known bug: a channel that starts while its target (or source) is unreachable stops in state error " +
-		"(\"open sink: … cannot reach target\") and waits for POST /resume instead of retrying; see docs/reliability.md")
+	gate(t, true)
 	e := newEnv(t, envOptions{})
 	load := e.startLoad(t, LoadOptions{Writers: 1})
 	rep := &Report{Scenario: "restart-during-target-outage"}

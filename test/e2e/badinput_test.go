@@ -72,13 +72,24 @@ func TestBadConnectionAndConfig(t *testing.T) {
 		{"wrong password", func(s string) string {
 			return strings.Replace(s, "user: root\n  password: \"\"\n  server_id", "user: root\n  password: \"wrong\"\n  server_id", 1)
 		}, 0, []string{"ccess denied", "source.password"}},
-		{"unreachable address", func(s string) string {
-			return strings.Replace(s, src.Addr, fmt.Sprintf("127.0.0.1:%d", free), 1)
-		}, 0, []string{fmt.Sprintf("127.0.0.1:%d", free), "source.addr"}},
 		{"unknown config key", func(s string) string {
 			return strings.Replace(s, "  server_id: 4242", "  server_id: 4242\n  passwrd: x", 1)
 		}, 2, []string{"source.passwrd: unknown key", `did you mean "source.password"`}},
 	}
+	// An unreachable source is an outage, not a wrong setting: the channel
+	// stays up retrying, and says which address it cannot reach.
+	t.Run("unreachable address", func(t *testing.T) {
+		ch := newChannel(t, src, dst, channelOpts{})
+		b, _ := os.ReadFile(ch.path)
+		if err := os.WriteFile(ch.path, []byte(strings.Replace(string(b), src.Addr, fmt.Sprintf("127.0.0.1:%d", free), 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ch.start(t, "--exit-on-error")
+		st := ch.waitState(t, 60*time.Second, func(st pipeline.Status) bool { return st.State == pipeline.StateRetrying && st.LastError != "" })
+		if !containsAll(st.LastError, []string{fmt.Sprintf("127.0.0.1:%d", free), "source.addr"}) {
+			t.Errorf("last error %q does not name the address and source.addr", st.LastError)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ch := newChannel(t, src, dst, channelOpts{})
