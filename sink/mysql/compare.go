@@ -85,11 +85,15 @@ func (p *tablePlan) appendJSONObject(b []byte) []byte {
 		}
 		b = appendQuoted(b, strings.ReplaceAll(strings.Trim(cp.quotedName, "`"), "``", "`"))
 		b = append(b, ',')
-		if cp.kind == kindBinary {
+		switch cp.kind {
+		case kindBinary:
 			b = append(b, "HEX("...)
 			b = append(b, cp.quotedName...)
 			b = append(b, ')')
-		} else {
+		case kindBits: // BIT values are bytes, not text: show the number
+			b = append(b, cp.quotedName...)
+			b = append(b, "+0"...)
+		default:
 			b = append(b, cp.quotedName...)
 		}
 	}

@@ -75,3 +75,22 @@ func TestConflicts(t *testing.T) {
 		})
 	}
 }
+
+// A conflict on a row holding bytes that are not text (BIT, VARBINARY) is
+// recorded all the same: the target image is JSON with numbers and hex.
+func TestConflictRecordOfBinaryColumns(t *testing.T) {
+	mustExec(t, "DROP DATABASE IF EXISTS cfb", "CREATE DATABASE cfb",
+		"CREATE TABLE cfb.t (id INT PRIMARY KEY, bt BIT(10), vb VARBINARY(8))",
+		"INSERT INTO cfb.t VALUES (1, b'1111101000', 0xE87DFCFC)")
+	tbl := table("cfb", "t", []string{"id", "bt?", "vb?"}, []int{0})
+	s := openSink(t, Config{Workers: 1, Site: "b"})
+	x := txn(upd(tbl, row(int32(1), int64(1), []byte{0xfc}), row(int32(1), int64(2), []byte{0xfd})))
+	x.Origin, x.Path = "a", []string{"a", "b"}
+	apply(t, s, x)
+	if got := rows(t, "SELECT existing_image FROM hamal.conflicts WHERE source_position='"+x.Pos.String()+"'"); got != `{"id": 1, "bt": 1000, "vb": "E87DFCFC"}` {
+		t.Errorf("existing image %q", got)
+	}
+	if got := rows(t, "SELECT id, bt+0, HEX(vb) FROM cfb.t"); got != "1,2,FD" {
+		t.Errorf("row %q, want the incoming change applied (source-wins)", got)
+	}
+}

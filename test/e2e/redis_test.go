@@ -211,11 +211,13 @@ func TestRedisKillAndResume(t *testing.T) {
 	p := ch.startRunning(t)
 	waitRedisEqual(t, src, dst, 60*time.Second)
 
-	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	seed := uint64(time.Now().UnixNano())
+	rnd := rand.New(rand.NewPCG(seed, 7))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		redisWorkload(t, src, "k", n, rnd)
+		// Its own generator: rnd below picks the kill times concurrently.
+		redisWorkload(t, src, "k", n, rand.New(rand.NewPCG(seed, 8)))
 	}()
 	for kill := 0; kill < 3; kill++ {
 		time.Sleep(time.Duration(300+rnd.IntN(1500)) * time.Millisecond)
