@@ -275,7 +275,13 @@ func (s *Store) Get(key string) (value []byte, ok bool, err error) {
 }
 
 // Set durably stores value under key.
-func (s *Store) Set(key string, value []byte) (err error) {
+func (s *Store) Set(key string, value []byte) error {
+	return s.write("set "+key, func(db *pebble.DB) error { return db.Set([]byte(key), value, pebble.Sync) })
+}
+
+// write runs one durable write under the read lock, refusing it once the
+// store is closed or broken, and turning Pebble's fatal report into an error.
+func (s *Store) write(op string, fn func(*pebble.DB) error) (err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
@@ -284,9 +290,9 @@ func (s *Store) Set(key string, value []byte) (err error) {
 	if b := s.broken.Load(); b != nil {
 		return *b
 	}
-	defer s.recoverFatal(&err, "set "+key)
-	if err := s.db.Set([]byte(key), value, pebble.Sync); err != nil {
-		return fmt.Errorf("set %s in %q: %w", key, s.dir, err)
+	defer s.recoverFatal(&err, op)
+	if err := fn(s.db); err != nil {
+		return fmt.Errorf("%s in %q: %w", op, s.dir, err)
 	}
 	return nil
 }
@@ -310,20 +316,8 @@ func (s *Store) recoverFatal(err *error, op string) {
 }
 
 // Delete durably removes key. Deleting a missing key is not an error.
-func (s *Store) Delete(key string) (err error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.db == nil {
-		return ErrClosed
-	}
-	if b := s.broken.Load(); b != nil {
-		return *b
-	}
-	defer s.recoverFatal(&err, "delete "+key)
-	if err := s.db.Delete([]byte(key), pebble.Sync); err != nil {
-		return fmt.Errorf("delete %s in %q: %w", key, s.dir, err)
-	}
-	return nil
+func (s *Store) Delete(key string) error {
+	return s.write("delete "+key, func(db *pebble.DB) error { return db.Delete([]byte(key), pebble.Sync) })
 }
 
 // Scan calls fn for every key that starts with prefix, in key order, with a

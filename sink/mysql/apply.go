@@ -523,23 +523,10 @@ func (a *applier) keyless(p *tablePlan, c *event.Change) error {
 	}
 	var err error
 	if c.Op == event.OpDelete || c.Op == event.OpUpdate {
-		b := append(a.st.buf[:0], p.matchPrefix...)
-		first := true
-		for i := range p.cols {
-			cp := &p.cols[i]
-			if cp.generated {
-				continue
-			}
-			if !first {
-				b = append(b, " AND "...)
-			}
-			first = false
-			b = append(b, cp.quotedName...)
-			b = append(b, " <=> "...)
-			if b, err = appendLiteral(b, c.Before[i], cp, true); err != nil {
-				a.st.buf = b[:0]
-				return &stmtError{table: p.ns, err: err}
-			}
+		b, err := p.appendMatch(append(a.st.buf[:0], p.matchPrefix...), c.Before, false)
+		if err != nil {
+			a.st.buf = b[:0]
+			return &stmtError{table: p.ns, err: err}
 		}
 		b = append(b, " LIMIT 1"...)
 		a.st.buf = b[:0]

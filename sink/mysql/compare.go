@@ -40,7 +40,7 @@ func (s *Sink) CompareRow(ctx context.Context, tbl *event.Table, image []any, de
 		return RowState{}, fmt.Errorf("table %s: image has %d values for %d columns", p.ns, len(image), len(p.cols))
 	}
 	b := []byte("SELECT (")
-	if b, err = p.appendMatch(b, image); err != nil {
+	if b, err = p.appendMatch(b, image, true); err != nil {
 		return RowState{}, err
 	}
 	b = append(b, "), "...)

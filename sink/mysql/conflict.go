@@ -245,7 +245,7 @@ func (a *applier) detectQuery(p *tablePlan, ids []int32) (map[int]int, error) {
 		b = strconv.AppendInt(b, int64(i)*16, 10)
 		b = append(b, "+("...)
 		if e.prior != nil {
-			if b, err = p.appendMatch(b, e.prior); err != nil {
+			if b, err = p.appendMatch(b, e.prior, true); err != nil {
 				break
 			}
 		} else {
@@ -253,7 +253,7 @@ func (a *applier) detectQuery(p *tablePlan, ids []int32) (map[int]int, error) {
 		}
 		b = append(b, ")+2*("...)
 		if !e.del {
-			if b, err = p.appendMatch(b, e.image); err != nil {
+			if b, err = p.appendMatch(b, e.image, true); err != nil {
 				break
 			}
 		} else {
@@ -309,9 +309,11 @@ func (a *applier) detectQuery(p *tablePlan, ids []int32) (map[int]int, error) {
 }
 
 // appendMatch appends (c1 <=> v1 AND c2 <=> v2 …) over the columns the
-// target does not generate; text compares byte-exactly, so a change of
-// case or accents is seen.
-func (p *tablePlan) appendMatch(b []byte, image []any) ([]byte, error) {
+// target does not generate. With exact, text compares byte-exactly, so a
+// change of case or accents is seen (conflict detection); without, it
+// compares as the column's collation does (full-row match of keyless
+// tables).
+func (p *tablePlan) appendMatch(b []byte, image []any, exact bool) ([]byte, error) {
 	var err error
 	first := true
 	for i := range p.cols {
@@ -323,12 +325,12 @@ func (p *tablePlan) appendMatch(b []byte, image []any) ([]byte, error) {
 			b = append(b, " AND "...)
 		}
 		first = false
-		text := cp.kind == kindUTF8 || cp.kind == kindCharsetHex || cp.kind == kindPlain
+		text := exact && (cp.kind == kindUTF8 || cp.kind == kindCharsetHex || cp.kind == kindPlain)
 		if text {
 			b = append(b, "BINARY "...)
 		}
 		b = append(b, cp.quotedName...)
-		b = append(b, "<=>"...)
+		b = append(b, " <=> "...)
 		if text {
 			b = append(b, "BINARY "...)
 		}

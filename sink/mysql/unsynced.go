@@ -1,7 +1,6 @@
 package mysql
 
 import (
-	"strconv"
 	"strings"
 	"time"
 )
@@ -55,27 +54,13 @@ func (a *applier) noteOwner(p *tablePlan, image []any) {
 	}
 }
 
-// ownerText renders a numeric owner as the application would write it.
+// ownerText renders an integer owner as the application would write it;
+// "" for anything else.
 func ownerText(v any) string {
-	switch x := v.(type) {
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case int32:
-		return strconv.FormatInt(int64(x), 10)
-	case int16:
-		return strconv.FormatInt(int64(x), 10)
-	case int8:
-		return strconv.FormatInt(int64(x), 10)
-	case int:
-		return strconv.Itoa(x)
-	case uint64:
-		return strconv.FormatUint(x, 10)
-	case uint32:
-		return strconv.FormatUint(uint64(x), 10)
-	case uint16:
-		return strconv.FormatUint(uint64(x), 10)
-	case uint8:
-		return strconv.FormatUint(uint64(x), 10)
+	switch v.(type) {
+	case int64, int32, int16, int8, int, uint64, uint32, uint16, uint8:
+		b, _ := appendLiteral(nil, v, &columnPlan{kind: kindPlain}, false)
+		return string(b)
 	}
 	return ""
 }
