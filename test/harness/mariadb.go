@@ -211,7 +211,11 @@ func (s *Server) start() error {
 		"--log-slave-updates=ON", "--gtid-strict-mode=ON", "--gtid-domain-id=" + id,
 		"--skip-name-resolve", "--innodb-buffer-pool-size=128M", "--innodb-log-file-size=16M", "--max-connections=500",
 		"--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
-		"--log-error=" + s.logPath}
+		"--log-error=" + s.logPath,
+		// Its own tmpdir: temporary tables in the shared /tmp were seen
+		// deleted under a running server ("Error on delete of
+		// '/tmp/#sql-temptable…'"), failing information_schema reads.
+		"--tmpdir=" + s.DataDir}
 	args = append(args, s.opts.Args...)
 	cmd := exec.Command(mariadbd, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
