@@ -207,11 +207,15 @@ func TestOperationsSurface(t *testing.T) {
 		label("hamal_applied_rows_total", `op="delete",table="app.ops"`): deletes,
 		label("hamal_applied_txns_total", `kind="dml"`):                  inserts + updates + deletes,
 	}
+	// The heartbeat gauges appear once the first heartbeat after the
+	// channel's start position was applied (one interval at most after the
+	// stream started), so the wait covers them too.
+	heartbeat := label("hamal_source_heartbeat_timestamp_seconds", "")
 	var m map[string]float64
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		m = scrape(t, ch.adminAddr)
-		ok := true
+		_, ok := m[heartbeat]
 		for k, v := range want {
 			if m[k] != v {
 				ok = false
@@ -240,13 +244,13 @@ func TestOperationsSurface(t *testing.T) {
 	// The heartbeat keeps arriving while the source is idle: its applied
 	// timestamp advances and the source's row is what was last applied or
 	// newer.
-	first := m[label("hamal_source_heartbeat_timestamp_seconds", "")]
+	first := m[heartbeat]
 	if first == 0 {
 		t.Fatal("hamal_source_heartbeat_timestamp_seconds is 0 with the heartbeat enabled")
 	}
 	var later float64
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if later = scrape(t, ch.adminAddr)[label("hamal_source_heartbeat_timestamp_seconds", "")]; later > first {
+		if later = scrape(t, ch.adminAddr)[heartbeat]; later > first {
 			break
 		}
 	}
