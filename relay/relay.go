@@ -101,6 +101,7 @@ type Relay struct {
 	state    string     // reader state, for Status
 	reason   string     // why, when not reading
 	readerOn bool       // a reader goroutine pair is running
+	opened   bool       // the reader has opened the source in this run
 	fatal    error      // the reader stopped on this error
 	notify   chan struct{}
 	served   []mark // served to the applier, not yet known applied
@@ -463,7 +464,8 @@ func (r *Relay) readSource(ctx context.Context, pos event.Position, in chan<- *e
 		}
 		first = false
 		r.mu.Lock()
-		r.live = src
+		r.live, r.opened = src, true
+		r.broadcastLocked()
 		r.mu.Unlock()
 		r.setReaderState("reading", "")
 		for {
@@ -508,6 +510,7 @@ func (r *Relay) setReaderState(state, reason string) {
 		return // the writer's "relay full" says more
 	}
 	r.state, r.reason = state, reason
+	r.broadcastLocked()
 }
 
 // broadcastLocked wakes everyone waiting for a change. r.mu is held.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/retry"
 	"github.com/hamal-replication/hamal/source"
 )
 
@@ -31,6 +32,11 @@ func (r *Relay) OpenSource(ctx context.Context, resume event.Position) (source.S
 		// and is resumed now): read again after the last record.
 		r.startReaderLocked(r.read.pos)
 	}
+	r.mu.Unlock()
+	if err := r.waitOpened(ctx); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
 	after := r.applied
 	r.mu.Unlock()
 	from := after.seq + 1
@@ -48,6 +54,32 @@ func (r *Relay) OpenSource(ctx context.Context, resume event.Position) (source.S
 	r.served = r.served[:0]
 	r.mu.Unlock()
 	return &view{r: r, next: from, closed: make(chan struct{}), intern: &tableIntern{}}, nil
+}
+
+// waitOpened waits until the reader has opened the source once, so that a
+// channel that says "running" reads from where the source stood then (a
+// start at "current" is resolved), and Position is known. While the source
+// cannot be opened it returns a transient error, as opening it directly
+// would.
+func (r *Relay) waitOpened(ctx context.Context) error {
+	for {
+		r.mu.Lock()
+		opened, state, reason, fatal, ch := r.opened, r.state, r.reason, r.fatal, r.notify
+		r.mu.Unlock()
+		switch {
+		case opened:
+			return nil
+		case fatal != nil:
+			return fatal
+		case state == "source retrying":
+			return retry.Transient(fmt.Errorf("relay: %s", reason))
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func equalPos(a, b event.Position) bool { return string(a) == string(b) }
@@ -68,9 +100,9 @@ type view struct {
 }
 
 var (
-	_ source.Source                       = (*view)(nil)
+	_ source.Source                          = (*view)(nil)
 	_ interface{ Position() event.Position } = (*view)(nil)
-	_ interface{ LastContact() time.Time }  = (*view)(nil)
+	_ interface{ LastContact() time.Time }   = (*view)(nil)
 )
 
 // Next returns the next record, waiting for the reader to write it.
