@@ -192,7 +192,11 @@ func TestRelayServesInOrderAndDeletesApplied(t *testing.T) {
 		t.Fatal("segments were deleted before being applied")
 	}
 	save(t, st, got[1499].Pos)
-	waitFor(t, "applied position 1500", func() bool { return r.Status().AppliedSeq == 1500 })
+	// The cleaner marks the applied position, then deletes.
+	waitFor(t, "applied position 1500 and segments deleted", func() bool {
+		s := r.Status()
+		return s.AppliedSeq == 1500 && s.Segments < segs
+	})
 	mid := r.Status()
 	if mid.Segments >= segs || mid.Txns != 1500 {
 		t.Fatalf("after applying half: %d segments (was %d), %d txns held", mid.Segments, segs, mid.Txns)
