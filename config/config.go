@@ -22,6 +22,7 @@ type Config struct {
 	Checkpoint Checkpoint `yaml:"checkpoint"`
 	Admin      Admin      `yaml:"admin"`
 	Log        Log        `yaml:"log"`
+	Relay      *Relay     `yaml:"relay"` // config/relay.go; nil: no relay
 }
 
 // Source names the upstream Hamal reads as a replica.

@@ -69,6 +69,7 @@ func (c *Config) Validate() error {
 	}
 
 	validateOps(c, bad)
+	validateRelay(c, bad)
 
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = DefaultAdminListen

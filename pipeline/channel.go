@@ -17,6 +17,7 @@ import (
 	"github.com/hamal-replication/hamal/dag"
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/loopguard"
+	"github.com/hamal-replication/hamal/relay"
 	"github.com/hamal-replication/hamal/retry"
 	"github.com/hamal-replication/hamal/sink"
 	"github.com/hamal-replication/hamal/source"
@@ -77,6 +78,9 @@ type Options struct {
 	// ExitOnError makes Run return a fatal error instead of waiting in
 	// state "error" for Resume.
 	ExitOnError bool
+	// Relay, when set, is the relay log that OpenSource serves from
+	// (relay.Relay.OpenSource); its positions go to Status and metrics.
+	Relay *relay.Relay
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -96,6 +100,8 @@ type Status struct {
 	LastError          string    `json:"last_error"`
 	LastErrorAt        time.Time `json:"last_error_at,omitzero"`
 	StartedAt          time.Time `json:"started_at"`
+	// Relay is the relay log's state, when the channel has one.
+	Relay *relay.Status `json:"relay,omitempty"`
 	OpsStatus
 }
 
@@ -709,6 +715,10 @@ func (c *Channel) Status() Status {
 	tracker, persister, contact := c.tracker, c.persister, c.lastSource
 	c.mu.Unlock()
 	st.OpsStatus = c.opsStatus()
+	if c.opts.Relay != nil {
+		rs := c.opts.Relay.Status()
+		st.Relay = &rs
+	}
 	if persister != nil {
 		if cp, ok := persister.Last(); ok {
 			st.CheckpointPosition, st.CheckpointSavedAt = cp.Pos.String(), cp.SavedAt

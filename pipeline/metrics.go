@@ -144,6 +144,18 @@ var gaugeHelp = []struct{ name, help string }{
 	{"hamal_source_connected", "1 while the source stream is open."},
 	{"hamal_channel_up", "1 while the channel is running (not error, paused or stopped)."},
 	{"hamal_channel_state", "1 for the channel's current state, 0 for the others (label state)."},
+	// The relay log's gauges, present when the channel has relay: set.
+	{"hamal_relay_bytes", "Bytes of the relay's segment files (records not applied, and applied ones until their segment is deleted)."},
+	{"hamal_relay_max_bytes", "The relay's max_bytes: when the next record would pass it, reading the source waits."},
+	{"hamal_relay_txns", "Transactions in the relay that the applier has not applied."},
+	{"hamal_relay_segments", "Segment files of the relay."},
+	{"hamal_relay_full", "1 while the relay is full and reading the source waits for the applier."},
+	{"hamal_relay_read_seq", "Relay seq of the last transaction the relay read from the source."},
+	{"hamal_relay_applied_seq", "Relay seq of the last transaction the applier's checkpoint names."},
+	{"hamal_relay_read_commit_timestamp_seconds", "Source commit time (Unix seconds) of the last transaction the relay read."},
+	{"hamal_relay_applied_commit_timestamp_seconds", "Source commit time (Unix seconds) of the last transaction the applier's checkpoint names."},
+	{"hamal_relay_read_ahead_seconds", "Source commit time between the relay's read position and the applier's position."},
+	{"hamal_relay_oldest_unapplied_age_seconds", "Now minus the source commit time of the oldest transaction in the relay not yet applied; 0 when none."},
 }
 
 func newChannelCollector(c *Channel, labels prometheus.Labels) *channelCollector {
@@ -190,6 +202,19 @@ func (cc *channelCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge("hamal_channel_up", b2f(st.State == StateRunning))
 	for _, s := range states {
 		gauge("hamal_channel_state", b2f(st.State == s), string(s))
+	}
+	if r := st.Relay; r != nil {
+		gauge("hamal_relay_bytes", float64(r.Bytes))
+		gauge("hamal_relay_max_bytes", float64(r.MaxBytes))
+		gauge("hamal_relay_txns", float64(r.Txns))
+		gauge("hamal_relay_segments", float64(r.Segments))
+		gauge("hamal_relay_full", b2f(r.Full))
+		gauge("hamal_relay_read_seq", float64(r.ReadSeq))
+		gauge("hamal_relay_applied_seq", float64(r.AppliedSeq))
+		gauge("hamal_relay_read_commit_timestamp_seconds", unixSeconds(r.ReadCommitTime))
+		gauge("hamal_relay_applied_commit_timestamp_seconds", unixSeconds(r.AppliedCommitTime))
+		gauge("hamal_relay_read_ahead_seconds", r.ReadAheadSeconds)
+		gauge("hamal_relay_oldest_unapplied_age_seconds", r.OldestUnappliedSeconds)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/loopguard"
 	"github.com/hamal-replication/hamal/pipeline"
+	"github.com/hamal-replication/hamal/relay"
 	"github.com/hamal-replication/hamal/sink"
 	"github.com/hamal-replication/hamal/source"
 )
@@ -51,11 +52,27 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	openSource := sourceOpener(cfg, log)
+	var rl *relay.Relay
+	if rc := cfg.Relay; rc != nil {
+		// The relay reads the source into its log from now on; the channel
+		// applies from the log.
+		rl, err = relay.Open(relay.Options{Channel: cfg.Name, Dir: rc.Dir, MaxBytes: rc.MaxBytes, MaxAge: rc.MaxAge,
+			Fsync: relay.Fsync(rc.Fsync), Store: store, Open: openSource, Logger: log.With("side", "relay")})
+		if err != nil {
+			fmt.Fprintf(stderr, "hamal: relay.dir: %v\n", err)
+			return 1
+		}
+		defer rl.Close()
+		openSource = rl.OpenSource
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ch, err := pipeline.New(pipeline.Options{
 		Name:               cfg.Name,
-		OpenSource:         sourceOpener(cfg, log),
+		OpenSource:         openSource,
+		Relay:              rl,
 		OpenSink:           sinkOpener(cfg, log),
 		Store:              store,
 		Guard:              guard,

@@ -255,6 +255,17 @@ func printStatus(w io.Writer, st pipeline.Status) {
 	row("checkpoint", orDash(st.CheckpointPosition)+saved)
 	row("applied", fmt.Sprintf("%d txns, %d rows", st.AppliedTxns, st.AppliedRows))
 	row("in flight", fmt.Sprintf("%d (%d ready, %d/%d workers busy)", st.InFlight, st.DAGReady, st.WorkersBusy, st.Workers))
+	if r := st.Relay; r != nil {
+		state := r.State
+		if r.Reason != "" && r.Reason != r.State {
+			state += " (" + r.Reason + ")"
+		}
+		row("relay", state)
+		row("relay read", fmt.Sprintf("seq %d at %s", r.ReadSeq, orDash(r.ReadPosition)))
+		row("relay applied", fmt.Sprintf("seq %d at %s", r.AppliedSeq, orDash(r.AppliedPosition)))
+		row("relay held", fmt.Sprintf("%d txns, %d of %d bytes in %d segments; read ahead %.3fs, oldest unapplied %.3fs",
+			r.Txns, r.Bytes, r.MaxBytes, r.Segments, r.ReadAheadSeconds, r.OldestUnappliedSeconds))
+	}
 	if st.Paused {
 		row("paused", "yes (POST /resume to continue)")
 	}

@@ -1,0 +1,234 @@
+package relay
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hamal-replication/hamal/event"
+)
+
+// A segment file is segMagic followed by records. A record is
+//
+//	uint32 length of payload (little endian)
+//	uint32 CRC-32C of payload
+//	payload: uvarint relay seq, then the Txn (codec.go)
+//
+// A segment is named by the relay seq of its first record, zero-padded so
+// that names sort in relay order.
+const (
+	segMagic  = "HAMALRL1"
+	segSuffix = ".seg"
+	recHeader = 8
+	// maxRecord bounds one record: a length beyond it is a torn or foreign
+	// header, never an allocation.
+	maxRecord = 1 << 30
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// segment is one file of the relay. first..last are the relay seqs it holds
+// (last = first-1 while empty); size is the bytes a reader may read.
+type segment struct {
+	first, last uint64
+	path        string
+	size        int64
+	created     time.Time
+	firstCommit time.Time // source commit time of its first record
+	sealed      bool      // no more appends; may be deleted once applied
+}
+
+func (s *segment) empty() bool { return s.last < s.first }
+
+func segName(first uint64) string { return fmt.Sprintf("%020d%s", first, segSuffix) }
+
+// listSegments returns the segment files of dir in relay order.
+func listSegments(dir string) ([]*segment, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var segs []*segment
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, segSuffix) {
+			continue
+		}
+		first, err := strconv.ParseUint(strings.TrimSuffix(name, segSuffix), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("relay dir %s holds %s, which is not a relay segment name; move it away", dir, name)
+		}
+		info, err := e.Info()
+		if err != nil {
+			return nil, err
+		}
+		segs = append(segs, &segment{first: first, last: first - 1, path: filepath.Join(dir, name),
+			size: info.Size(), created: info.ModTime(), sealed: true})
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].first < segs[j].first })
+	return segs, nil
+}
+
+// appendRecord appends one framed record to b.
+func appendRecord(b, payload []byte) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(payload)))
+	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(payload, castagnoli))
+	return append(b, payload...)
+}
+
+// errTorn marks the end of the valid records of a segment: a short header,
+// a short payload or a checksum mismatch.
+var errTorn = errors.New("torn record")
+
+// recordReader reads the records of one segment file in order, up to a
+// limit the writer has published.
+type recordReader struct {
+	f   *os.File
+	br  *bufio.Reader
+	off int64 // offset of the next record
+	hdr [recHeader]byte
+}
+
+func openRecords(path string) (*recordReader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	rr := &recordReader{f: f, br: bufio.NewReaderSize(f, 256<<10)}
+	var magic [len(segMagic)]byte
+	if _, err := io.ReadFull(rr.br, magic[:]); err != nil || string(magic[:]) != segMagic {
+		f.Close()
+		if err == nil || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: %w: no segment header", path, errTorn)
+		}
+		return nil, err
+	}
+	rr.off = int64(len(segMagic))
+	return rr, nil
+}
+
+// next returns the payload of the next record, in a fresh buffer that the
+// caller owns (decoded values refer to it). It returns io.EOF at limit and
+// errTorn when the bytes before limit are not a whole valid record.
+func (rr *recordReader) next(limit int64) ([]byte, error) {
+	if rr.off >= limit {
+		return nil, io.EOF
+	}
+	if limit-rr.off < recHeader {
+		return nil, errTorn
+	}
+	if _, err := io.ReadFull(rr.br, rr.hdr[:]); err != nil {
+		return nil, tornIfShort(err)
+	}
+	n := int64(binary.LittleEndian.Uint32(rr.hdr[:4]))
+	sum := binary.LittleEndian.Uint32(rr.hdr[4:])
+	if n > maxRecord || rr.off+recHeader+n > limit {
+		return nil, errTorn
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(rr.br, payload); err != nil {
+		return nil, tornIfShort(err)
+	}
+	if crc32.Checksum(payload, castagnoli) != sum {
+		return nil, errTorn
+	}
+	rr.off += recHeader + n
+	return payload, nil
+}
+
+func tornIfShort(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errTorn
+	}
+	return err
+}
+
+func (rr *recordReader) close() error { return rr.f.Close() }
+
+// recordHead is what a record says before its changes: enough to recover
+// and locate without a segment's table dictionary.
+type recordHead struct {
+	rseq   uint64
+	pos    event.Position
+	commit time.Time
+}
+
+// peekHead decodes the fields written before Changes (see appendTxn).
+func peekHead(payload []byte) (recordHead, error) {
+	r := &reader{b: payload}
+	h := recordHead{rseq: r.uvarint()}
+	for r.err == nil {
+		switch r.byte() {
+		case txnSeq:
+			r.uvarint()
+		case txnPos:
+			h.pos = event.Position(r.bytes())
+		case txnOrigin:
+			r.raw()
+		case txnPath:
+			n, _ := r.count()
+			for i := 0; i < n && r.err == nil; i++ {
+				r.raw()
+			}
+		case txnCommitTime:
+			h.commit = r.time()
+		case txnKind:
+			r.byte()
+		default:
+			// Changes or a later field: the head is complete.
+			return h, r.err
+		}
+	}
+	return h, r.err
+}
+
+// scanTail reads a segment to its end and returns its valid records'
+// range, the offset after the last valid one, and whether bytes follow it
+// (a torn tail). fn, when set, sees every valid record's head.
+func scanSegment(s *segment, fn func(recordHead) error) (validEnd int64, torn bool, err error) {
+	rr, err := openRecords(s.path)
+	if errors.Is(err, errTorn) {
+		return 0, true, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer rr.close()
+	first := true
+	for {
+		payload, err := rr.next(s.size)
+		if err == io.EOF {
+			return rr.off, false, nil
+		}
+		if errors.Is(err, errTorn) {
+			return rr.off, true, nil
+		}
+		if err != nil {
+			return rr.off, false, err
+		}
+		h, err := peekHead(payload)
+		if err != nil {
+			// A checksummed record that does not decode is not a torn
+			// write: stop here too, but say so.
+			return rr.off, true, fmt.Errorf("%s at offset %d: %w", s.path, rr.off, err)
+		}
+		if first {
+			s.first, s.firstCommit, first = h.rseq, h.commit, false
+		}
+		s.last = h.rseq
+		if fn != nil {
+			if err := fn(h); err != nil {
+				return rr.off, false, err
+			}
+		}
+	}
+}
