@@ -180,7 +180,9 @@ func (m *Migration) runCopy(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func isCanceled(err error) bool { return err == context.Canceled || strings.Contains(err.Error(), "context canceled") }
+func isCanceled(err error) bool {
+	return err == context.Canceled || strings.Contains(err.Error(), "context canceled")
+}
 
 type copyWorker struct {
 	m       *Migration

@@ -32,11 +32,11 @@ type Migration struct {
 	reg   *prometheus.Registry
 	infos map[string]*tableInfo
 
-	mu       sync.Mutex // guards st, nextSlot, channels, lastErr, verifying
-	st       *State
-	nextSlot time.Time
-	channels []*runningChannel
-	lastErr  string
+	mu        sync.Mutex // guards st, nextSlot, channels, lastErr, verifying
+	st        *State
+	nextSlot  time.Time
+	channels  []*runningChannel
+	lastErr   string
 	verifying bool
 
 	rowsCopied   atomic.Int64

@@ -72,8 +72,8 @@ type Table struct {
 // RangeSpec is one interval of a range rule.
 type RangeSpec struct {
 	Shard int        `yaml:"shard"`
-	From  *yaml.Node `yaml:"from"`
-	To    *yaml.Node `yaml:"to"`
+	From  yaml.Node `yaml:"from"`
+	To    yaml.Node `yaml:"to"`
 }
 
 // Copy tunes the copy phase.

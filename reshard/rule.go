@@ -300,7 +300,7 @@ func buildRange(specs []RangeSpec, checkShard func(string, int) error) (Rule, er
 	r := RangeRule{}
 	kinds := map[bool]bool{}
 	parse := func(n *yaml.Node) (bound, error) {
-		if n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+		if n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
 			return bound{}, nil
 		}
 		if n.Kind != yaml.ScalarNode {
@@ -321,11 +321,11 @@ func buildRange(specs []RangeSpec, checkShard func(string, int) error) (Rule, er
 		if err := checkShard(fmt.Sprintf("ranges[%d]", i), s.Shard); err != nil {
 			return nil, err
 		}
-		from, err := parse(s.From)
+		from, err := parse(&s.From)
 		if err != nil {
 			return nil, fmt.Errorf("ranges[%d].from %v", i, err)
 		}
-		to, err := parse(s.To)
+		to, err := parse(&s.To)
 		if err != nil {
 			return nil, fmt.Errorf("ranges[%d].to %v", i, err)
 		}

@@ -225,4 +225,3 @@ func (m *Migration) Handler(gatherer prometheus.Gatherer) http.Handler {
 	}
 	return mux
 }
-
