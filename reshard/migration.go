@@ -146,8 +146,8 @@ func (m *Migration) Request(ctx context.Context, kind string) error {
 func (m *Migration) Run(ctx context.Context) error {
 	go m.rate.run(ctx, &m.rowsCopied)
 	if p := m.phase(); p == PhaseComplete || p == PhaseCancelled {
-		m.log.Info("migration already ended", "phase", p, "record", m.st.Record)
-		return m.idle(ctx)
+		m.log.Info("migration already ended; nothing to do", "phase", p, "record", m.st.Record)
+		return nil
 	}
 	infos, err := Preflight(ctx, m.plan)
 	if err != nil {
@@ -184,18 +184,6 @@ func (m *Migration) Run(ctx context.Context) error {
 		if err != nil {
 			m.stopChannels()
 			return err
-		}
-	}
-}
-
-// idle serves status until ctx is done, refusing requests.
-func (m *Migration) idle(ctx context.Context) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case r := <-m.requests:
-			r.reply <- fmt.Errorf("migration %s has ended (%s): %s", m.plan.Name, m.phase(), m.st.Record)
 		}
 	}
 }
@@ -573,14 +561,12 @@ func (m *Migration) startForward(ctx context.Context) error {
 		name := fmt.Sprintf("migrate-%s-fwd%d", m.plan.Name, i)
 		cfg := m.plan.sourceConfig(i, m.st.Sources[i].Snapshot)
 		cfg.Logger = m.log
-		guard, err := loopguard.New(m.plan.Sites.Source, m.plan.Sites.Target)
-		if err != nil {
-			return err
-		}
-		err = m.startChannel(ctx, name, guard, true, func(ctx context.Context, resume event.Position) (source.Source, error) {
+		// No loop guard forward: the catch-up is the targets' only writer
+		// until the cut-over, and reverse replication starts after it.
+		err := m.startChannel(ctx, name, nil, true, func(ctx context.Context, resume event.Position) (source.Source, error) {
 			return srcmysql.Open(ctx, cfg, resume)
 		}, func(ctx context.Context) (sink.Sink, error) {
-			return m.openSinks(ctx, name, m.plan.Targets, m.plan.Sites.Target, routes)
+			return m.openSinks(ctx, name, m.plan.Targets, "", routes)
 		})
 		if err != nil {
 			return err

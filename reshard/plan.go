@@ -71,7 +71,7 @@ type Table struct {
 
 // RangeSpec is one interval of a range rule.
 type RangeSpec struct {
-	Shard int        `yaml:"shard"`
+	Shard int       `yaml:"shard"`
 	From  yaml.Node `yaml:"from"`
 	To    yaml.Node `yaml:"to"`
 }
