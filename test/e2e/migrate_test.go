@@ -222,6 +222,14 @@ func assertUnion(t *testing.T, sources []*harness.Server, srcTable string, targe
 			diff++
 			if diff < 5 {
 				t.Errorf("id %s: source %s, targets %q", k, v, got[k])
+				if os.Getenv("HAMAL_DEBUG") != "" {
+					for _, s := range sources {
+						t.Logf("source %v", s.MustQuery(t, "SELECT id,k,HEX(c),pad,HEX(b) FROM "+srcTable+" WHERE id="+k))
+					}
+					for _, s := range targets {
+						t.Logf("target %v", s.MustQuery(t, "SELECT id,k,HEX(c),pad,HEX(b) FROM "+dstTable+" WHERE id="+k))
+					}
+				}
 			}
 		}
 	}
@@ -287,6 +295,8 @@ func TestMigrateSplitHash(t *testing.T) {
 		return st.Phase == reshard.PhaseCatchup && len(st.Channels) == 1 && st.Channels[0].State == "running"
 	})
 	time.Sleep(500 * time.Millisecond) // some writes after the restart
+	// DDL during the catch-up goes to every target.
+	src.MustExec(t, "ALTER TABLE app.users ADD COLUMN note VARCHAR(10) NULL DEFAULT 'n'")
 	w.halt()
 	w.check(t)
 	t.Logf("writer made %d changes during copy and catch-up", w.ops.Load())
@@ -316,6 +326,11 @@ func TestMigrateSplitHash(t *testing.T) {
 	}
 	t.Logf("verify: %d chunks, %d rows, no mismatch", rep.Tables[0].Chunks, rep.Tables[0].Rows)
 	assertUnion(t, []*harness.Server{src}, "app.users", targets, "app.users", crcShard(4))
+	for j, tg := range targets {
+		if n := tg.MustQuery(t, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='app' AND TABLE_NAME='users' AND COLUMN_NAME='note'")[0][0]; n != "1" {
+			t.Errorf("target %d lacks the column the source added during the catch-up", j)
+		}
+	}
 
 	// Corrupt one row on its target, behind the migration's back: verify
 	// names its key.
@@ -365,5 +380,118 @@ func TestMigrateSplitHash(t *testing.T) {
 	out, _ = hamalCmd(t, "migrate", "status", "--plan", m.path)
 	if !strings.Contains(out, "phase cancelled") || !strings.Contains(out, "rolled back") {
 		t.Errorf("status after rollback:\n%s", out)
+	}
+}
+
+// TestMigrateMergeRangeRename merges four shards into one by range,
+// renaming the table, while one source takes writes; then cuts over and
+// completes.
+func TestMigrateMergeRangeRename(t *testing.T) {
+	var sources []*harness.Server
+	for i := 0; i < 4; i++ {
+		s := harness.MariaDB(t, harness.Options{ServerID: 21 + i})
+		seedUsers(t, s, int64(i)*1000000+1, int64(i)*1000000+5000)
+		sources = append(sources, s)
+	}
+	target := harness.MariaDB(t, harness.Options{ServerID: 31})
+	m := writePlan(t, "merge", sources, []*harness.Server{target},
+		"  - {name: app.users, shard_key: id, rule: range, ranges: [{shard: 0}], rename: merged.people}\n",
+		"copy: {workers: 2, chunk_rows: 500}\nverify: {chunk_rows: 2000, recheck_delay: 500ms}\ncutover: {timeout: 60s}\n")
+	w := startWriter(t, sources[0], "app.users", 5000, 2)
+	p := m.start(t)
+	m.waitStatus(t, p, 90*time.Second, "catch-up running", func(st reshard.Status) bool {
+		return st.Phase == reshard.PhaseCatchup && len(st.Channels) == 4
+	})
+	time.Sleep(500 * time.Millisecond)
+	w.halt()
+	w.check(t)
+	m.waitStatus(t, p, 120*time.Second, "automatic verify", func(st reshard.Status) bool { return !st.Verifying && st.Verify != nil })
+	if out, code := hamalCmd(t, "migrate", "verify", "--plan", m.path); code != 0 {
+		t.Fatalf("migrate verify: exit %d: %s", code, out)
+	}
+	before := time.Now().UTC().Add(-time.Second)
+	st := m.waitStatus(t, p, 120*time.Second, "verify", func(st reshard.Status) bool {
+		return !st.Verifying && st.Verify != nil && st.Verify.StartedAt.After(before)
+	})
+	if st.Verify.Mismatches != 0 || st.Verify.WrongShard != 0 || st.Verify.Tables[0].Rows < 20000 {
+		t.Fatalf("verify of the merge: %+v", st.Verify)
+	}
+	assertUnion(t, sources, "app.users", []*harness.Server{target}, "merged.people", func(string) int { return 0 })
+	if out, code := hamalCmd(t, "migrate", "cutover", "--plan", m.path); code != 0 {
+		t.Fatalf("migrate cutover: exit %d: %s", code, out)
+	}
+	for i, s := range sources {
+		if ro := s.MustQuery(t, "SELECT @@read_only")[0][0]; ro != "1" {
+			t.Errorf("source %d read_only = %s after cut-over", i, ro)
+		}
+	}
+	if out, code := hamalCmd(t, "migrate", "complete", "--plan", m.path); code != 0 {
+		t.Fatalf("migrate complete: exit %d: %s", code, out)
+	}
+	if code := p.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("hamal migrate exited %d after complete", code)
+	}
+	state, err := reshard.LoadState(filepath.Join(filepath.Dir(m.path), "state"), "merge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state.Phase != reshard.PhaseComplete || len(state.Sources) != 4 || state.Sources[3].Final == "" {
+		t.Fatalf("state after complete: phase %s, sources %+v", state.Phase, state.Sources)
+	}
+	// Started again, an ended migration does nothing and says so.
+	p = m.start(t)
+	if code := p.wait(t, 30*time.Second); code != 0 || !strings.Contains(p.out.String(), "already ended") {
+		t.Fatalf("restart after complete: exit %d: %s", code, p.out.String())
+	}
+}
+
+// TestMigrateBadInput: plans that cannot work are refused with an error
+// naming the problem before any data moves.
+func TestMigrateBadInput(t *testing.T) {
+	src := harness.MariaDB(t, harness.Options{ServerID: 41})
+	dst := harness.MariaDB(t, harness.Options{ServerID: 42})
+	src.MustExec(t, "CREATE DATABASE app", "CREATE TABLE app.geo (id INT PRIMARY KEY, country CHAR(2) NOT NULL)",
+		"INSERT INTO app.geo VALUES (1,'us'),(2,'de'),(3,'zz')")
+	port, _ := harness.FreePort()
+	dead := &harness.Server{Addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	cases := []struct {
+		name    string
+		targets []*harness.Server
+		table   string
+		code    int
+		want    string
+	}{
+		{"range gap", []*harness.Server{dst, dst}, "  - {name: app.geo, shard_key: id, rule: range, ranges: [{shard: 0, to: 10}, {shard: 1, from: 20}]}\n",
+			2, "keys from 10 to 20 uncovered"},
+		{"list leaves a value uncovered", []*harness.Server{dst}, "  - {name: app.geo, shard_key: country, rule: list, lists: {0: [us, de]}}\n",
+			1, `shard-key value(s) "zz" uncovered`},
+		{"missing shard-key column", []*harness.Server{dst}, "  - {name: app.geo, shard_key: user_id, rule: hash}\n",
+			1, `has no shard-key column "user_id"`},
+		{"missing table", []*harness.Server{dst}, "  - {name: app.nope, shard_key: id, rule: hash}\n",
+			1, "table app.nope: does not exist"},
+		{"unreachable target", []*harness.Server{dst, dead}, "  - {name: app.geo, shard_key: id, rule: hash}\n",
+			1, "targets[1] " + dead.Addr + ": cannot connect"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if len(c.targets) == 2 && c.targets[0] == c.targets[1] {
+				c.targets = []*harness.Server{dst, {Addr: "127.0.0.2:3306"}}
+			}
+			m := writePlan(t, "bad", []*harness.Server{src}, c.targets, c.table, "")
+			out, code := hamalCmd(t, "migrate", "check", "--plan", m.path)
+			if code != c.code || !strings.Contains(out, c.want) {
+				t.Fatalf("migrate check: exit %d, output:\n%s\nwant exit %d and %q", code, out, c.code, c.want)
+			}
+			if c.code == 1 {
+				// start refuses the same way and moves nothing.
+				p := m.start(t)
+				if code := p.wait(t, 60*time.Second); code != 1 || !strings.Contains(p.out.String(), c.want) {
+					t.Fatalf("migrate start: exit %d: %s", code, p.out.String())
+				}
+				if n := dst.MustQuery(t, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='app'")[0][0]; n != "0" {
+					t.Fatalf("the target has schema app after a refused start")
+				}
+			}
+		})
 	}
 }
