@@ -17,6 +17,7 @@ import (
 	"github.com/hamal-replication/hamal/checkpoint"
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/pipeline"
+	"github.com/hamal-replication/hamal/reshard"
 	"github.com/hamal-replication/hamal/sink"
 	"github.com/hamal-replication/hamal/source"
 )
@@ -54,6 +55,9 @@ func exportedNames(t *testing.T) map[string]bool {
 	if _, err := pipeline.New(pipeline.Options{Name: "c", Store: store, Registerer: reg,
 		OpenSource: func(context.Context, event.Position) (source.Source, error) { return nil, never },
 		OpenSink:   func(context.Context) (sink.Sink, error) { return nil, never }}); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Register(reshard.MetricsForDocs()); err != nil { // hamal migrate
 		t.Fatal(err)
 	}
 	names := map[string]bool{}

@@ -5,6 +5,7 @@
 //	hamal check   --config FILE   preflight the source and the target
 //	hamal status  [--addr HOST:PORT | --config FILE] [--json]
 //	hamal failover-report --config FILE [--json]
+//	hamal migrate start|check|status|verify|cutover|cancel|complete --plan FILE
 //	hamal version
 package main
 
@@ -28,6 +29,9 @@ Usage:
   hamal failover-report --config FILE [--json]
                                 after a failed source site is back: list the rows it
                                 committed past the channel's checkpoint that the target lacks
+  hamal migrate SUBCOMMAND --plan FILE
+                                online resharding: start, check, status, verify,
+                                cutover, cancel, complete (docs/migrate.md)
   hamal version                 print the version
 
 Run "hamal COMMAND --help" for a command's flags.
@@ -52,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdStatus(args[1:], stdout, stderr)
 	case "failover-report":
 		return cmdFailoverReport(args[1:], stdout, stderr)
+	case "migrate":
+		return cmdMigrate(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		return cmdVersion(stdout)
 	case "help", "--help", "-h", "-help":

@@ -31,6 +31,11 @@ func TestCommandLine(t *testing.T) {
 		{"run with a bad key", []string{"run", "--config", bad}, 2, "source.passwrd: unknown key"},
 		{"check with a bad key", []string{"check", "--config", bad}, 2, `did you mean "source.password"`},
 		{"status unreachable", []string{"status", "--addr", "127.0.0.1:1"}, 1, "cannot reach the admin API at 127.0.0.1:1"},
+		{"migrate help", []string{"migrate", "--help"}, 0, "cutover"},
+		{"migrate start help", []string{"migrate", "start", "--help"}, 0, "-plan"},
+		{"migrate without plan", []string{"migrate", "status"}, 2, "--plan FILE is required"},
+		{"migrate unknown", []string{"migrate", "frob"}, 2, `unknown subcommand "frob"`},
+		{"migrate bad plan", []string{"migrate", "check", "--plan", bad}, 2, "field source not found"},
 		{"stray argument", []string{"run", "--config", bad, "extra"}, 2, "unexpected arguments: extra"},
 	}
 	for _, tc := range cases {

@@ -1,0 +1,138 @@
+// Command reshard measures hamal migrate on real MariaDB instances: the
+// copy phase's rows/s as a fraction of LOAD DATA INFILE into the same four
+// targets (the same rows, routed the same way), and the verify rows/s.
+//
+//	go run ./bench/reshard [-rows 200000]
+//
+// Figures depend on the machine; the program prints its core count.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/hamal-replication/hamal/reshard"
+	"github.com/hamal-replication/hamal/test/harness"
+)
+
+func main() {
+	rows := flag.Int("rows", 200000, "rows in the source table")
+	workers := flag.Int("workers", 4, "copy workers")
+	flag.Parse()
+	if err := run(*rows, *workers); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(rows, workers int) error {
+	src, err := harness.StartMariaDB(harness.Options{ServerID: 1})
+	if err != nil {
+		return err
+	}
+	defer src.Remove()
+	var targets []*harness.Server
+	for i := 0; i < 4; i++ {
+		t, err := harness.StartMariaDB(harness.Options{ServerID: 11 + i})
+		if err != nil {
+			return err
+		}
+		defer t.Remove()
+		targets = append(targets, t)
+	}
+	ddl := "CREATE TABLE app.users (id BIGINT PRIMARY KEY, k INT NOT NULL, c VARCHAR(120) NOT NULL, pad VARCHAR(60) NOT NULL, KEY (k))"
+	if err := src.Exec("CREATE DATABASE app", ddl, fmt.Sprintf(
+		"INSERT INTO app.users SELECT seq, seq %% 1000, CONCAT('row-', seq, '-', MD5(seq)), REPEAT('p', 50) FROM app.seq_1_to_%d", rows)); err != nil {
+		return err
+	}
+	fmt.Printf("reshard bench: %d rows, 1 source -> 4 targets (hash), %d CPUs, MariaDB on tmpfs\n", rows, runtime.NumCPU())
+
+	// Baseline: LOAD DATA INFILE of each target's share, all four at once.
+	dir, err := os.MkdirTemp("", "reshard-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o777)
+	for j, t := range targets {
+		f := filepath.Join(dir, fmt.Sprintf("t%d.tsv", j))
+		if err := src.Exec(fmt.Sprintf("SELECT * INTO OUTFILE '%s' FROM app.users WHERE CRC32(id) %% 4 = %d", f, j)); err != nil {
+			return err
+		}
+		if err := t.Exec("CREATE DATABASE app", ddl); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for j, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[j] = t.Exec(fmt.Sprintf("LOAD DATA INFILE '%s' INTO TABLE app.users", filepath.Join(dir, fmt.Sprintf("t%d.tsv", j))))
+		}()
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	loadRate := float64(rows) / time.Since(start).Seconds()
+	fmt.Printf("LOAD DATA INFILE into 4 targets: %.0f rows/s\n", loadRate)
+	for _, t := range targets {
+		if err := t.Exec("DROP DATABASE app"); err != nil {
+			return err
+		}
+	}
+
+	// hamal migrate: snapshot + copy, then the automatic verify.
+	plan := fmt.Sprintf("name: bench\nstate_dir: %s\nadmin: {listen: 127.0.0.1:0}\nsources:\n  - {addr: %s, user: root, server_id: 4301}\ntargets:\n",
+		filepath.Join(dir, "state"), src.Addr)
+	for _, t := range targets {
+		plan += fmt.Sprintf("  - {addr: %s, user: root}\n", t.Addr)
+	}
+	plan += fmt.Sprintf("tables:\n  - {name: app.users, shard_key: id, rule: hash}\ncopy: {workers: %d, chunk_rows: 1000}\nverify: {chunk_rows: 5000}\n", workers)
+	p, err := reshard.Parse([]byte(plan))
+	if err != nil {
+		return err
+	}
+	m, err := reshard.Open(p, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	start = time.Now()
+	go func() { done <- m.Run(ctx) }()
+	var copyRate float64
+	for {
+		select {
+		case err := <-done:
+			cancel()
+			return fmt.Errorf("migration stopped: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		st := m.Status()
+		if copyRate == 0 && st.Phase == reshard.PhaseCatchup {
+			copyRate = float64(st.RowsCopied) / time.Since(start).Seconds()
+			fmt.Printf("hamal migrate copy (%d workers): %.0f rows/s = %.0f%% of LOAD DATA\n", workers, copyRate, 100*copyRate/loadRate)
+		}
+		if st.Verify != nil {
+			v := st.Verify
+			secs := v.FinishedAt.Sub(v.StartedAt).Seconds()
+			fmt.Printf("hamal migrate verify: %d rows in %.1fs = %.0f rows/s (%d mismatches)\n", v.Tables[0].Rows, secs, float64(v.Tables[0].Rows)/secs, v.Mismatches)
+			cancel()
+			<-done
+			return nil
+		}
+	}
+}

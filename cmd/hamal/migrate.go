@@ -1,0 +1,327 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/hamal-replication/hamal/admin"
+	"github.com/hamal-replication/hamal/reshard"
+)
+
+const migrateUsage = `Usage: hamal migrate SUBCOMMAND --plan FILE [flags]
+
+Online resharding (docs/migrate.md). "start" is the long-running process;
+the other subcommands talk to it over its admin API (admin.listen of the plan).
+
+  start     run the migration: snapshot, copy, catch-up, verify; then wait for
+            cutover/cancel/complete. Restart with the same plan to resume.
+  check     preflight only: reachability, binlog settings, tables, shard keys,
+            rule coverage; moves no data
+  status    phase, rows copied/estimated, rate, ETA, lag, verify results
+            (a progress bar on a terminal; --json for the raw status)
+  verify    compare sources and targets again (chunked checksums)
+  cutover   fence the sources, wait for the targets, start reverse replication
+  cancel    end the migration with the sources as primary; after a cut-over,
+            roll back through reverse replication
+  complete  end a cut-over migration with the targets as primary
+`
+
+func cmdMigrate(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
+		out := stdout
+		if len(args) == 0 {
+			out = stderr
+		}
+		fmt.Fprint(out, migrateUsage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	sub := args[0]
+	switch sub {
+	case "start":
+		return migrateStart(args[1:], stdout, stderr)
+	case "check":
+		return migrateCheck(args[1:], stdout, stderr)
+	case "status":
+		return migrateStatus(args[1:], stdout, stderr)
+	case "verify", "cutover", "cancel", "complete":
+		return migrateRequest(sub, args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "hamal migrate: unknown subcommand %q\n\n%s", sub, migrateUsage)
+	return 2
+}
+
+func loadPlan(path string, stderr io.Writer) (*reshard.Plan, bool) {
+	if path == "" {
+		fmt.Fprintln(stderr, "hamal migrate: --plan FILE is required (see configs/migrate-example.yaml)")
+		return nil, false
+	}
+	p, err := reshard.Load(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "hamal migrate: %v\n", err)
+		return nil, false
+	}
+	return p, true
+}
+
+func migrateStart(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("migrate start", "migrate start --plan FILE", stdout, stderr)
+	path := fs.String("plan", "", "migration plan file (YAML)")
+	jsonLog := fs.Bool("log-json", false, "log JSON lines instead of text")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	plan, ok := loadPlan(*path, stderr)
+	if !ok {
+		return 2
+	}
+	var log *slog.Logger
+	if *jsonLog {
+		log = slog.New(slog.NewJSONHandler(stderr, nil))
+	} else {
+		log = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m, err := reshard.Open(plan, log, reg)
+	if err != nil {
+		fmt.Fprintf(stderr, "hamal migrate: %v\n", err)
+		return 1
+	}
+	defer m.Close()
+	srv, err := admin.Listen(plan.Admin.Listen, m.Handler(reg))
+	if err != nil {
+		fmt.Fprintf(stderr, "hamal migrate: admin.listen: %v\n", err)
+		return 1
+	}
+	defer srv.Close()
+	log.Info("migration admin API listening", "addr", srv.Addr, "migration", plan.Name)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "hamal migrate: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func migrateCheck(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("migrate check", "migrate check --plan FILE", stdout, stderr)
+	path := fs.String("plan", "", "migration plan file (YAML)")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	plan, ok := loadPlan(*path, stderr)
+	if !ok {
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := reshard.Preflight(ctx, plan); err != nil {
+		fmt.Fprintf(stderr, "hamal migrate: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "plan %s: OK (%d source(s), %d target(s), %d table(s))\n", plan.Name, len(plan.Sources), len(plan.Targets), len(plan.Tables))
+	return 0
+}
+
+func adminURL(plan *reshard.Plan, addr, path string) string {
+	if addr == "" {
+		addr = plan.Admin.Listen
+	}
+	return "http://" + addr + path
+}
+
+func migrateStatus(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("migrate status", "migrate status --plan FILE [--addr HOST:PORT] [--json]", stdout, stderr)
+	path := fs.String("plan", "", "migration plan file (YAML)")
+	addr := fs.String("addr", "", "admin address of the running migration (default: the plan's admin.listen)")
+	asJSON := fs.Bool("json", false, "print the status as JSON")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	plan, ok := loadPlan(*path, stderr)
+	if !ok {
+		return 2
+	}
+	st, err := fetchMigrationStatus(adminURL(plan, *addr, "/status"))
+	if err != nil {
+		// Not running: read the state dir (free while no process holds it).
+		state, serr := reshard.LoadState(plan.StateDir, plan.Name)
+		if serr != nil {
+			fmt.Fprintf(stderr, "hamal migrate: cannot reach the migration at %s (%v), and its state dir: %v\n", adminURL(plan, *addr, ""), err, serr)
+			return 1
+		}
+		st = &reshard.Status{Name: plan.Name, Phase: state.Phase, CutoverStep: state.Cutover.Step, Sources: state.Sources,
+			Cutover: state.Cutover, Verify: state.Verify, Record: state.Record, LastError: "process not running"}
+		for _, seg := range state.Segments {
+			st.RowsCopied += seg.Rows
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(st)
+		return 0
+	}
+	printMigrationStatus(stdout, st, isTerminal(stdout))
+	return 0
+}
+
+func fetchMigrationStatus(url string) (*reshard.Status, error) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var st reshard.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", url, err)
+	}
+	return &st, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// progressBar draws [#####.....] 42%.
+func progressBar(done, total int64, width int) string {
+	if total <= 0 {
+		total = 1
+	}
+	frac := min(float64(done)/float64(total), 1)
+	n := int(frac * float64(width))
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + fmt.Sprintf("] %3.0f%%", frac*100)
+}
+
+func printMigrationStatus(w io.Writer, st *reshard.Status, tty bool) {
+	phase := string(st.Phase)
+	if st.CutoverStep != "" {
+		phase += " (" + st.CutoverStep + ")"
+	}
+	fmt.Fprintf(w, "migration %s: phase %s\n", st.Name, phase)
+	fmt.Fprintf(w, "copy: %d / ~%d rows", st.RowsCopied, st.RowsEstimated)
+	if st.RowsPerSecond > 0 {
+		fmt.Fprintf(w, ", %.0f rows/s", st.RowsPerSecond)
+	}
+	if st.ETASeconds > 0 {
+		fmt.Fprintf(w, ", ETA %s", (time.Duration(st.ETASeconds) * time.Second).String())
+	}
+	if st.Throttled {
+		fmt.Fprint(w, " (throttled by source load)")
+	}
+	fmt.Fprintln(w)
+	if tty {
+		fmt.Fprintf(w, "  %s\n", progressBar(st.RowsCopied, st.RowsEstimated, 40))
+	}
+	for _, t := range st.Tables {
+		line := fmt.Sprintf("  %-30s %10d / ~%d", t.Table, t.RowsCopied, t.RowsEstimated)
+		if t.Done {
+			line += " done"
+		}
+		fmt.Fprintln(w, line)
+	}
+	if len(st.Channels) > 0 {
+		fmt.Fprintf(w, "lag: %.1fs over %d channel(s)\n", st.LagSeconds, len(st.Channels))
+		for _, c := range st.Channels {
+			fmt.Fprintf(w, "  %-28s %-9s applied %d txns  checkpoint %s\n", c.Name, c.State, c.AppliedTxns, c.CheckpointPosition)
+		}
+	}
+	switch v := st.Verify; {
+	case st.Verifying:
+		fmt.Fprintf(w, "verify: running (%d rows compared)\n", st.VerifiedRows)
+	case v != nil:
+		fmt.Fprintf(w, "verify (%s): %d mismatching row(s), %d on the wrong shard\n", v.FinishedAt.Format(time.RFC3339), v.Mismatches, v.WrongShard)
+		for _, t := range v.Tables {
+			fmt.Fprintf(w, "  %-30s %d chunks, %d rows, %d mismatches, %d wrong shard\n", t.Table, t.Chunks, t.Rows, len(t.Mismatched), len(t.WrongShard))
+			for _, r := range append(t.Mismatched, t.WrongShard...) {
+				fmt.Fprintf(w, "    key %s: %s (target %d)\n", r.Key, r.Kind, r.Target)
+			}
+		}
+	}
+	if st.Record != "" {
+		fmt.Fprintf(w, "record: %s\n", st.Record)
+	}
+	if st.LastError != "" {
+		fmt.Fprintf(w, "last error: %s\n", st.LastError)
+	}
+}
+
+func migrateRequest(kind string, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("migrate "+kind, "migrate "+kind+" --plan FILE [--addr HOST:PORT] [--no-wait]", stdout, stderr)
+	path := fs.String("plan", "", "migration plan file (YAML)")
+	addr := fs.String("addr", "", "admin address of the running migration (default: the plan's admin.listen)")
+	noWait := fs.Bool("no-wait", false, "return once the request is accepted, without waiting for its outcome")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	plan, ok := loadPlan(*path, stderr)
+	if !ok {
+		return 2
+	}
+	req, _ := http.NewRequest(http.MethodPost, adminURL(plan, *addr, "/"+kind), nil)
+	if plan.Admin.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+plan.Admin.Token)
+	}
+	resp, err := (&http.Client{Timeout: plan.Cutover.Timeout + 2*time.Minute}).Do(req)
+	if err != nil {
+		fmt.Fprintf(stderr, "hamal migrate %s: cannot reach the migration at %s: is `hamal migrate start` running? %v\n", kind, adminURL(plan, *addr, ""), err)
+		return 1
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "hamal migrate %s: %s", kind, body)
+		return 1
+	}
+	if kind == "cutover" && !*noWait {
+		// Accepted once fenced; the switch finishes when the targets hold
+		// the sources' final positions (or the cut-over gives up and
+		// unfences, back in catch-up).
+		for {
+			st, err := fetchMigrationStatus(adminURL(plan, *addr, "/status"))
+			if err != nil {
+				fmt.Fprintf(stderr, "hamal migrate cutover: %v\n", err)
+				return 1
+			}
+			if st.CutoverStep == reshard.StepSwitched {
+				fmt.Fprintln(stdout, "cut-over done: the targets hold the sources' final positions; reverse replication runs; point writes at the targets")
+				return 0
+			}
+			if st.Phase != reshard.PhaseCutover {
+				fmt.Fprintf(stderr, "hamal migrate cutover: did not finish (phase %s): %s\n", st.Phase, st.LastError)
+				return 1
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	var st reshard.Status
+	if err := json.Unmarshal(body, &st); err != nil {
+		fmt.Fprintf(stderr, "hamal migrate %s: %v\n", kind, errors.Join(err))
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s accepted: phase %s %s\n", kind, st.Phase, st.Record)
+	return 0
+}

@@ -1,0 +1,463 @@
+package reshard
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// snapshot records every source's position before anything is copied and
+// creates the target tables that are missing. Copying without a lock from
+// a position taken before the copy is safe because the catch-up replays
+// every change after it with idempotent upserts and deletes (DESIGN.md
+// guarantee 2): a row copied at any moment converges to the source's row.
+func (m *Migration) snapshot(ctx context.Context) error {
+	m.st.Sources = make([]SourceState, len(m.plan.Sources))
+	for i, s := range m.plan.Sources {
+		c, err := dial(ctx, fmt.Sprintf("sources[%d]", i), s)
+		if err != nil {
+			return err
+		}
+		pos, err := queryString(c, "SELECT @@gtid_binlog_pos")
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("sources[%d] %s: read @@gtid_binlog_pos: %w", i, s.Addr, err)
+		}
+		m.st.Sources[i] = SourceState{Addr: s.Addr, Snapshot: pos}
+	}
+	if err := m.createTargets(ctx); err != nil {
+		return err
+	}
+	if err := m.planSegments(ctx); err != nil {
+		return err
+	}
+	m.st.Phase = PhaseCopy
+	return m.save()
+}
+
+// createTargets creates each table on every target that lacks it, from
+// the first source's SHOW CREATE TABLE (renamed where the plan says so).
+func (m *Migration) createTargets(ctx context.Context) error {
+	src, err := dial(ctx, "sources[0]", m.plan.Sources[0])
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	for ti := range m.plan.Tables {
+		t := &m.plan.Tables[ti]
+		r, err := src.Execute("SHOW CREATE TABLE " + qualified(t.Name))
+		if err != nil {
+			return fmt.Errorf("sources[0]: SHOW CREATE TABLE %s: %w", t.Name, err)
+		}
+		ddl, _ := r.GetString(0, 1)
+		_, body, ok := strings.Cut(ddl, "(")
+		if !ok {
+			return fmt.Errorf("sources[0]: unexpected SHOW CREATE TABLE output for %s", t.Name)
+		}
+		schema, _, _ := splitName(t.TargetName())
+		create := "CREATE TABLE IF NOT EXISTS " + qualified(t.TargetName()) + " (" + body
+		for j, tg := range m.plan.Targets {
+			c, err := dial(ctx, fmt.Sprintf("targets[%d]", j), tg)
+			if err != nil {
+				return err
+			}
+			_, err = c.Execute("CREATE DATABASE IF NOT EXISTS " + quoteIdent(schema))
+			if err == nil {
+				_, err = c.Execute(create)
+			}
+			c.Close()
+			if err != nil {
+				return fmt.Errorf("targets[%d] %s: create table %s: %w", j, tg.Addr, t.TargetName(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// planSegments splits each table on each source into PK ranges: integer
+// PKs into Copy.Workers ranges between MIN and MAX, others into one.
+func (m *Migration) planSegments(ctx context.Context) error {
+	m.st.Segments = map[string]*Segment{}
+	for i, s := range m.plan.Sources {
+		c, err := dial(ctx, fmt.Sprintf("sources[%d]", i), s)
+		if err != nil {
+			return err
+		}
+		for _, t := range m.plan.Tables {
+			info := m.infos[t.Name]
+			add := func(n int, seg *Segment) {
+				seg.Source, seg.Table = i, t.Name
+				m.st.Segments[fmt.Sprintf("%d/%s/%03d", i, t.Name, n)] = seg
+			}
+			if !info.pkInt {
+				add(0, &Segment{})
+				continue
+			}
+			pk := quoteIdent(info.pk)
+			r, err := c.Execute("SELECT MIN(" + pk + "), MAX(" + pk + ") FROM " + qualified(t.Name))
+			if err != nil {
+				c.Close()
+				return fmt.Errorf("sources[%d]: PK bounds of %s: %w", i, t.Name, err)
+			}
+			if r.Values[0][0].Type == gomysql.FieldValueTypeNull {
+				add(0, &Segment{Done: true})
+				continue
+			}
+			lo, _ := r.GetInt(0, 0)
+			hi, _ := r.GetInt(0, 1)
+			parts := int64(m.plan.Copy.Workers)
+			step := (hi-lo)/parts + 1
+			for n := int64(0); n < parts; n++ {
+				a := lo + n*step
+				if a > hi {
+					break
+				}
+				b := min(a+step-1, hi)
+				if n == parts-1 || b >= hi {
+					b = 1<<63 - 1 // rows inserted past MAX during the copy go to the last range
+				}
+				add(int(n), &Segment{Lo: &a, Hi: &b})
+				if b == 1<<63-1 {
+					break
+				}
+			}
+		}
+		c.Close()
+	}
+	return nil
+}
+
+// runCopy copies every unfinished segment with Copy.Workers workers,
+// recording each chunk's last PK once the targets hold it.
+func (m *Migration) runCopy(ctx context.Context) error {
+	var keys []string
+	m.mu.Lock()
+	for k, s := range m.st.Segments {
+		if !s.Done {
+			keys = append(keys, k)
+		}
+	}
+	m.mu.Unlock()
+	sort.Strings(keys)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go m.watchLoad(ctx)
+	queue := make(chan string, len(keys))
+	for _, k := range keys {
+		queue <- k
+	}
+	close(queue)
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	for w := 0; w < m.plan.Copy.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cw := &copyWorker{m: m, targets: make([]*client.Conn, len(m.plan.Targets))}
+			defer cw.close()
+			for k := range queue {
+				if err := cw.segment(ctx, k); err != nil {
+					if firstErr.CompareAndSwap(nil, &err) {
+						cancel()
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if p := firstErr.Load(); p != nil && ctx.Err() == nil || p != nil && !isCanceled(*p) {
+		return *p
+	}
+	return ctx.Err()
+}
+
+func isCanceled(err error) bool {
+	return err == context.Canceled || strings.Contains(err.Error(), "context canceled")
+}
+
+type copyWorker struct {
+	m       *Migration
+	src     *client.Conn
+	srcIdx  int
+	targets []*client.Conn
+	buf     [][]byte
+}
+
+func (cw *copyWorker) close() {
+	if cw.src != nil {
+		cw.src.Close()
+	}
+	for _, c := range cw.targets {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+func (cw *copyWorker) segment(ctx context.Context, key string) error {
+	m := cw.m
+	m.mu.Lock()
+	seg := *m.st.Segments[key]
+	m.mu.Unlock()
+	info := m.infos[seg.Table]
+	t := info.plan
+	if cw.src == nil || cw.srcIdx != seg.Source {
+		if cw.src != nil {
+			cw.src.Close()
+		}
+		c, err := dial(ctx, fmt.Sprintf("sources[%d]", seg.Source), m.plan.Sources[seg.Source])
+		if err != nil {
+			return err
+		}
+		cw.src, cw.srcIdx = c, seg.Source
+	}
+	for j := range cw.targets {
+		if cw.targets[j] == nil {
+			c, err := dial(ctx, fmt.Sprintf("targets[%d]", j), m.plan.Targets[j])
+			if err != nil {
+				return err
+			}
+			cw.targets[j] = c
+		}
+	}
+	pk := quoteIdent(info.pk)
+	cols := make([]string, len(info.columns))
+	for i, c := range info.columns {
+		cols[i] = quoteIdent(c)
+	}
+	selectList := strings.Join(cols, ",")
+	var update strings.Builder
+	for i, c := range cols {
+		if i > 0 {
+			update.WriteByte(',')
+		}
+		update.WriteString(c + "=VALUES(" + c + ")")
+	}
+	insertHead := "INSERT INTO " + qualified(t.TargetName()) + " (" + selectList + ") VALUES "
+	insertTail := " ON DUPLICATE KEY UPDATE " + update.String()
+	pkIdx := 0
+	for i, c := range info.columns {
+		if c == info.pk {
+			pkIdx = i
+		}
+	}
+	if len(cw.buf) != len(cw.targets) {
+		cw.buf = make([][]byte, len(cw.targets))
+	}
+	for {
+		if err := m.throttle(ctx, seg.Source); err != nil {
+			return err
+		}
+		var where []string
+		if seg.Begun {
+			where = append(where, pk+" > "+lastLiteral(info, seg.Last))
+		} else if seg.Lo != nil {
+			where = append(where, pk+" >= "+strconv.FormatInt(*seg.Lo, 10))
+		}
+		if seg.Hi != nil {
+			where = append(where, pk+" <= "+strconv.FormatInt(*seg.Hi, 10))
+		}
+		q := "SELECT " + selectList + " FROM " + qualified(t.Name)
+		if len(where) > 0 {
+			q += " WHERE " + strings.Join(where, " AND ")
+		}
+		q += " ORDER BY " + pk + " LIMIT " + strconv.Itoa(m.plan.Copy.ChunkRows)
+		r, err := cw.src.Execute(q)
+		if err != nil {
+			return fmt.Errorf("copy %s from sources[%d]: %w", t.Name, seg.Source, err)
+		}
+		n := len(r.Values)
+		if n > 0 {
+			for j := range cw.buf {
+				cw.buf[j] = append(cw.buf[j][:0], insertHead...)
+			}
+			counts := make([]int, len(cw.targets))
+			for i := range r.Values {
+				row := r.Values[i]
+				shard, err := t.rule.Shard(row[info.keyIdx].Value())
+				if err != nil {
+					return fmt.Errorf("copy %s: row %s=%s: %w", t.Name, info.pk, row[pkIdx].String(), err)
+				}
+				b := cw.buf[shard]
+				if counts[shard] > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, '(')
+				for ci := range row {
+					if ci > 0 {
+						b = append(b, ',')
+					}
+					b = appendValue(b, &row[ci], r.Fields[ci].Charset == 63)
+				}
+				cw.buf[shard] = append(b, ')')
+				counts[shard]++
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, len(cw.targets))
+			for j := range cw.targets {
+				if counts[j] == 0 {
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, errs[j] = cw.targets[j].Execute(string(cw.buf[j]) + insertTail)
+				}()
+			}
+			wg.Wait()
+			for j, err := range errs {
+				if err != nil {
+					return fmt.Errorf("copy %s to targets[%d] %s: %w", t.TargetName(), j, m.plan.Targets[j].Addr, err)
+				}
+			}
+			last := r.Values[n-1][pkIdx]
+			if last.Type == gomysql.FieldValueTypeString {
+				seg.Last = string(last.AsString())
+			} else {
+				seg.Last = last.String()
+			}
+			seg.Begun = true
+			seg.Rows += int64(n)
+			m.rowsCopied.Add(int64(n))
+			m.tableRows(t.Name).Add(int64(n))
+		}
+		if n < m.plan.Copy.ChunkRows {
+			seg.Done = true
+		}
+		m.mu.Lock()
+		*m.st.Segments[key] = seg
+		err = m.save()
+		m.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if seg.Done {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+func lastLiteral(info *tableInfo, last string) string {
+	if info.pkInt {
+		return last
+	}
+	return quoteString(last)
+}
+
+// throttle waits for the row budget (max_rows_per_second) and while the
+// source is overloaded (Threads_running or replica lag above the limits).
+func (m *Migration) throttle(ctx context.Context, source int) error {
+	for m.overloaded[source].Load() {
+		m.throttled.Store(true)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	m.throttled.Store(false)
+	rate := m.plan.Copy.MaxRowsPerSecond
+	if rate <= 0 {
+		return ctx.Err()
+	}
+	m.mu.Lock()
+	now := time.Now()
+	if m.nextSlot.Before(now) {
+		m.nextSlot = now
+	}
+	wait := m.nextSlot.Sub(now)
+	m.nextSlot = m.nextSlot.Add(time.Duration(float64(m.plan.Copy.ChunkRows) / float64(rate) * float64(time.Second)))
+	m.mu.Unlock()
+	if wait > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	return nil
+}
+
+// watchLoad polls each source once a second and flags it overloaded while
+// Threads_running or its replica lag is above the plan's limits.
+func (m *Migration) watchLoad(ctx context.Context) {
+	if m.plan.Copy.MaxThreadsRunning <= 0 && m.plan.Copy.MaxReplicaLag <= 0 {
+		return
+	}
+	conns := make([]*client.Conn, len(m.plan.Sources))
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		for i, s := range m.plan.Sources {
+			if conns[i] == nil {
+				c, err := dial(ctx, "sources", s)
+				if err != nil {
+					continue
+				}
+				conns[i] = c
+			}
+			over, err := overloaded(conns[i], m.plan.Copy)
+			if err != nil {
+				conns[i].Close()
+				conns[i] = nil
+				continue
+			}
+			if over != m.overloaded[i].Load() {
+				m.log.Info("copy throttle", "source", s.Addr, "paused", over)
+			}
+			m.overloaded[i].Store(over)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func overloaded(c *client.Conn, cfg Copy) (bool, error) {
+	if cfg.MaxThreadsRunning > 0 {
+		r, err := c.Execute("SHOW GLOBAL STATUS LIKE 'Threads_running'")
+		if err != nil {
+			return false, err
+		}
+		if len(r.Values) > 0 {
+			n, _ := r.GetInt(0, 1)
+			if n > int64(cfg.MaxThreadsRunning) {
+				return true, nil
+			}
+		}
+	}
+	if cfg.MaxReplicaLag > 0 {
+		r, err := c.Execute("SHOW SLAVE STATUS")
+		if err != nil {
+			return false, err
+		}
+		if len(r.Values) > 0 {
+			lag, err := r.GetIntByName(0, "Seconds_Behind_Master")
+			if err == nil && time.Duration(lag)*time.Second > cfg.MaxReplicaLag {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}

@@ -1,0 +1,39 @@
+// Package reshard runs online resharding migrations between MySQL/MariaDB
+// shards: split one shard into N, merge N into one, or move tables, while
+// the application keeps writing to the source.
+//
+// A Plan (plan.go, strict YAML) names the source shard(s), the target
+// shards and, per table, a shard-key column and a Rule (rule.go): hash
+// (CRC-32/IEEE of the key's canonical text mod N, the same as SQL's
+// CRC32(col) % N), range (half-open intervals that must cover every key)
+// or list (explicit values, optional default).
+//
+// A Migration (migration.go) moves through phases, each persisted in
+// Pebble under migration/<name>/state before it is acted on, so kill -9 at
+// any instant resumes:
+//
+//		new ──snapshot──▶ copy ──▶ catchup ──cutover──▶ cutover(fenced ▶ switched) ──complete──▶ complete
+//		   └───────────────┴─────────┴──────────────────────┴──── cancel ──▶ cancelled
+//
+//	  - snapshot: read @@gtid_binlog_pos of every source, create the target
+//	    tables from SHOW CREATE TABLE, split each table into PK ranges.
+//	  - copy (copy.go): parallel keyset copy of the PK ranges, multi-row
+//	    INSERT … ON DUPLICATE KEY UPDATE routed by the rule, throttled by
+//	    max_rows_per_second and source load; each chunk's last PK is saved
+//	    after the targets hold it. No lock is taken: the catch-up replays
+//	    from the snapshot position, which predates every copied row, with
+//	    replay-safe sinks, so every row converges.
+//	  - catchup: one pipeline.Channel per source (source/mysql → Router →
+//	    N sink/mysql sinks); the Router (router.go) splits batches by the
+//	    rule, turns a row moving between shards into delete + insert, and
+//	    sends DDL to every target. Verify (verify.go) runs once caught up.
+//	  - cutover: fence the sources (read_only or a hook), record their final
+//	    positions, wait until every channel's checkpoint holds them (or
+//	    unfence and return to catchup on timeout), record the targets'
+//	    positions and start reverse replication targets → source with the
+//	    loop guard, so cancel can roll back.
+//	  - complete / cancel: stop channels and leave a record in the state.
+//
+// The running process serves Status, Prometheus metrics and the
+// cutover/cancel/complete/verify requests over HTTP (Handler).
+package reshard

@@ -1,0 +1,317 @@
+package reshard
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Plan is one migration, as the plan file states it.
+type Plan struct {
+	// Name identifies the migration: its state keys (migration/<name>/…),
+	// its channels (migrate-<name>-…) and its fencing leases.
+	Name string `yaml:"name"`
+	// StateDir is the Pebble directory holding the migration's state and
+	// its catch-up checkpoints. Restarting with the same plan and state
+	// dir resumes where the migration stopped.
+	StateDir string   `yaml:"state_dir"`
+	Admin    Admin    `yaml:"admin"`
+	Sources  []Server `yaml:"sources"`
+	Targets  []Server `yaml:"targets"`
+	Tables   []Table  `yaml:"tables"`
+	Copy     Copy     `yaml:"copy"`
+	Verify   Verify   `yaml:"verify"`
+	Cutover  Cutover  `yaml:"cutover"`
+	Apply    Apply    `yaml:"apply"`
+	// Sites name the two sides for the loop guard (defaults "source" and
+	// "target"); markers go to the hamal schema on both sides.
+	Sites Sites `yaml:"sites"`
+}
+
+// Admin is the migration process's HTTP API (status, cutover, cancel).
+type Admin struct {
+	Listen string `yaml:"listen"` // default 127.0.0.1:9660
+	Token  string `yaml:"token"`
+}
+
+// Server is one MySQL/MariaDB shard.
+type Server struct {
+	Addr     string `yaml:"addr"`
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+	// ServerID is the replica server_id the catch-up (for a source) or the
+	// reverse replication (for a target) registers with on this server.
+	ServerID uint32 `yaml:"server_id"`
+}
+
+// Table is one table to move and how to route its rows.
+type Table struct {
+	Name     string `yaml:"name"`      // "schema.table" on the sources
+	ShardKey string `yaml:"shard_key"` // the column the rule reads
+	Rule     string `yaml:"rule"`      // hash | range | list
+	// Ranges (rule range): half-open [from, to) intervals; a missing from
+	// or to is unbounded. Together they must cover every key.
+	Ranges []RangeSpec `yaml:"ranges"`
+	// Lists (rule list): target index → the key values it holds; Default,
+	// when set, takes every other value.
+	Lists   map[int][]yaml.Node `yaml:"lists"`
+	Default *int                `yaml:"default"`
+	// Rename, when set, is "schema.table" on the targets.
+	Rename string `yaml:"rename"`
+
+	rule Rule
+}
+
+// RangeSpec is one interval of a range rule.
+type RangeSpec struct {
+	Shard int       `yaml:"shard"`
+	From  yaml.Node `yaml:"from"`
+	To    yaml.Node `yaml:"to"`
+}
+
+// Copy tunes the copy phase.
+type Copy struct {
+	Workers          int `yaml:"workers"`             // parallel chunk copiers (default 4)
+	ChunkRows        int `yaml:"chunk_rows"`          // rows per read and per multi-row write (default 1000)
+	MaxRowsPerSecond int `yaml:"max_rows_per_second"` // 0: unlimited
+	// MaxThreadsRunning pauses the copy while the source's Threads_running
+	// is above it (0: off).
+	MaxThreadsRunning int `yaml:"max_threads_running"`
+	// MaxReplicaLag pauses the copy while the source, itself a replica,
+	// lags its primary by more than this (0: off).
+	MaxReplicaLag time.Duration `yaml:"max_replica_lag"`
+}
+
+// Verify tunes the verify phase.
+type Verify struct {
+	ChunkRows int `yaml:"chunk_rows"` // default 2000
+	// Rechecks is how often a mismatching chunk is compared again after
+	// RecheckDelay (writes continue, so a chunk may differ only by lag).
+	Rechecks     int           `yaml:"rechecks"`      // default 3
+	RecheckDelay time.Duration `yaml:"recheck_delay"` // default 2s
+}
+
+// Cutover tunes the cut-over.
+type Cutover struct {
+	// Fence is "read_only" (SET GLOBAL read_only=1 on every source) or
+	// "hook" (run FenceHook / UnfenceHook).
+	Fence       string        `yaml:"fence"`
+	FenceHook   string        `yaml:"fence_hook"`
+	UnfenceHook string        `yaml:"unfence_hook"`
+	Timeout     time.Duration `yaml:"timeout"` // wait for the targets to catch up (default 5m)
+}
+
+// Apply tunes the catch-up and reverse channels.
+type Apply struct {
+	Workers int `yaml:"workers"` // per channel (default 8)
+}
+
+// Sites names the loop-guard sites.
+type Sites struct {
+	Source string `yaml:"source"`
+	Target string `yaml:"target"`
+}
+
+// Load reads and parses a plan file.
+func Load(path string) (*Plan, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	p, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: %w", path, err)
+	}
+	return p, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Parse decodes a plan strictly (an unknown key is an error naming it),
+// expands ${VAR} in passwords, fills defaults and validates it.
+func Parse(data []byte) (*Plan, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var p Plan
+	if err := dec.Decode(&p); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty plan")
+		}
+		return nil, fmt.Errorf("%v (check the key's spelling against docs/migrate.md)", err)
+	}
+	var problems []string
+	expand := func(what, s string) string {
+		return envRef.ReplaceAllStringFunc(s, func(ref string) string {
+			name := envRef.FindStringSubmatch(ref)[1]
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				problems = append(problems, fmt.Sprintf("%s: environment variable %s is not set", what, name))
+			}
+			return v
+		})
+	}
+	for i := range p.Sources {
+		p.Sources[i].Password = expand(fmt.Sprintf("sources[%d].password", i), p.Sources[i].Password)
+	}
+	for i := range p.Targets {
+		p.Targets[i].Password = expand(fmt.Sprintf("targets[%d].password", i), p.Targets[i].Password)
+	}
+	p.Admin.Token = expand("admin.token", p.Admin.Token)
+	if len(problems) == 0 {
+		problems = p.validate()
+	}
+	if len(problems) > 0 {
+		return nil, errors.New("invalid plan:\n  - " + strings.Join(problems, "\n  - "))
+	}
+	return &p, nil
+}
+
+var planName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`)
+
+func (p *Plan) validate() []string {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if !planName.MatchString(p.Name) {
+		add("name %q: use 1-40 letters, digits, '_' or '-'", p.Name)
+	}
+	if p.StateDir == "" {
+		add("state_dir is empty: set it to a directory for the migration's state (kept until the migration is complete)")
+	}
+	if p.Admin.Listen == "" {
+		p.Admin.Listen = "127.0.0.1:9660"
+	}
+	if len(p.Sources) == 0 {
+		add("sources is empty: list the shard(s) to move from")
+	}
+	if len(p.Targets) == 0 {
+		add("targets is empty: list the shard(s) to move to")
+	}
+	seen := map[string]string{}
+	check := func(what string, s Server) {
+		if s.Addr == "" {
+			add("%s.addr is empty: set host:port", what)
+		} else if prev, ok := seen[s.Addr]; ok {
+			add("%s.addr %s is also %s: a server may appear once", what, s.Addr, prev)
+		} else {
+			seen[s.Addr] = what
+		}
+		if s.User == "" {
+			add("%s.user is empty", what)
+		}
+	}
+	for i, s := range p.Sources {
+		check(fmt.Sprintf("sources[%d]", i), s)
+		if s.ServerID == 0 {
+			add("sources[%d].server_id is 0: set a replica server_id unique among the source's replicas", i)
+		}
+	}
+	for i, s := range p.Targets {
+		check(fmt.Sprintf("targets[%d]", i), s)
+	}
+	if len(p.Tables) == 0 {
+		add("tables is empty: list the tables to move")
+	}
+	names := map[string]bool{}
+	for i := range p.Tables {
+		t := &p.Tables[i]
+		what := fmt.Sprintf("tables[%d] (%s)", i, t.Name)
+		if _, _, ok := splitName(t.Name); !ok {
+			add("%s: name must be schema.table", what)
+			continue
+		}
+		if names[t.Name] {
+			add("%s: listed twice", what)
+		}
+		names[t.Name] = true
+		if t.Rename != "" {
+			if _, _, ok := splitName(t.Rename); !ok {
+				add("%s: rename must be schema.table", what)
+			}
+		}
+		if t.ShardKey == "" {
+			add("%s: shard_key is empty: name the column the rule reads", what)
+		}
+		r, err := buildRule(t, len(p.Targets))
+		if err != nil {
+			add("%s: %v", what, err)
+			continue
+		}
+		t.rule = r
+	}
+	if p.Copy.Workers <= 0 {
+		p.Copy.Workers = 4
+	}
+	if p.Copy.ChunkRows <= 0 {
+		p.Copy.ChunkRows = 1000
+	}
+	if p.Verify.ChunkRows <= 0 {
+		p.Verify.ChunkRows = 2000
+	}
+	if p.Verify.Rechecks <= 0 {
+		p.Verify.Rechecks = 3
+	}
+	if p.Verify.RecheckDelay <= 0 {
+		p.Verify.RecheckDelay = 2 * time.Second
+	}
+	switch p.Cutover.Fence {
+	case "":
+		p.Cutover.Fence = "read_only"
+	case "read_only":
+	case "hook":
+		if p.Cutover.FenceHook == "" || p.Cutover.UnfenceHook == "" {
+			add("cutover.fence is hook: set cutover.fence_hook and cutover.unfence_hook (shell commands)")
+		}
+	default:
+		add("cutover.fence %q: use read_only or hook", p.Cutover.Fence)
+	}
+	if p.Cutover.Timeout <= 0 {
+		p.Cutover.Timeout = 5 * time.Minute
+	}
+	if p.Apply.Workers <= 0 {
+		p.Apply.Workers = 8
+	}
+	if p.Sites.Source == "" {
+		p.Sites.Source = "source"
+	}
+	if p.Sites.Target == "" {
+		p.Sites.Target = "target"
+	}
+	if p.Sites.Source == p.Sites.Target {
+		add("sites.source and sites.target are both %q: name them differently", p.Sites.Source)
+	}
+	return problems
+}
+
+// splitName splits "schema.table".
+func splitName(s string) (schema, table string, ok bool) {
+	schema, table, ok = strings.Cut(s, ".")
+	return schema, table, ok && schema != "" && table != "" && !strings.Contains(table, ".")
+}
+
+// TargetName returns the table's "schema.table" on the targets.
+func (t *Table) TargetName() string {
+	if t.Rename != "" {
+		return t.Rename
+	}
+	return t.Name
+}
+
+// Router returns the table's routing rule.
+func (t *Table) Router() Rule { return t.rule }
+
+// Table returns the plan's table named "schema.table" on the sources.
+func (p *Plan) Table(name string) *Table {
+	for i := range p.Tables {
+		if strings.EqualFold(p.Tables[i].Name, name) {
+			return &p.Tables[i]
+		}
+	}
+	return nil
+}

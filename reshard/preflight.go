@@ -1,0 +1,168 @@
+package reshard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-mysql-org/go-mysql/client"
+
+	srcmysql "github.com/hamal-replication/hamal/source/mysql"
+)
+
+// tableInfo is what the copy and verify need to know of a source table.
+type tableInfo struct {
+	plan    *Table
+	columns []string // in ordinal order
+	pk      string   // the single-column primary key
+	pkInt   bool     // integer PK: the copy splits it into ranges
+	keyIdx  int      // shard key's index in columns
+	rows    int64    // estimate (information_schema.TABLES.TABLE_ROWS), summed over sources
+}
+
+// Preflight checks everything that can be checked before any data moves:
+// every source and target answers, the sources can be replicated (binlog
+// settings, grants), every table exists on every source with a
+// single-column primary key and its shard-key column, and a list rule
+// without a default covers every shard-key value the sources hold. All
+// problems are reported at once.
+func Preflight(ctx context.Context, p *Plan) (map[string]*tableInfo, error) {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	for i, t := range p.Targets {
+		c, err := dial(ctx, fmt.Sprintf("targets[%d]", i), t)
+		if err != nil {
+			add("%v", err)
+			continue
+		}
+		c.Close()
+	}
+	infos := map[string]*tableInfo{}
+	for i, s := range p.Sources {
+		what := fmt.Sprintf("sources[%d]", i)
+		rep, err := srcmysql.Preflight(ctx, p.sourceConfig(i, ""))
+		if err != nil {
+			add("%s %s: %v", what, s.Addr, err)
+			continue
+		}
+		for _, pr := range rep.Problems {
+			add("%s %s: %s; fix: %s", what, s.Addr, pr.What, pr.Fix)
+		}
+		c, err := dial(ctx, what, s)
+		if err != nil {
+			add("%v", err)
+			continue
+		}
+		for ti := range p.Tables {
+			t := &p.Tables[ti]
+			info, err := describe(c, t)
+			if err != nil {
+				add("%s %s: table %s: %v", what, s.Addr, t.Name, err)
+				continue
+			}
+			if prev, ok := infos[t.Name]; ok {
+				if strings.Join(prev.columns, ",") != strings.Join(info.columns, ",") {
+					add("table %s has different columns on %s than on sources[0]: the sources must share one schema", t.Name, s.Addr)
+				}
+				prev.rows += info.rows
+			} else {
+				infos[t.Name] = info
+			}
+			if lr, ok := t.rule.(ListRule); ok && lr.def < 0 {
+				if err := checkListCoverage(c, t, lr); err != nil {
+					add("%s %s: %v", what, s.Addr, err)
+				}
+			}
+		}
+		c.Close()
+	}
+	if len(problems) > 0 {
+		return nil, errors.New("migration " + p.Name + " cannot start (nothing was copied):\n  - " + strings.Join(problems, "\n  - "))
+	}
+	return infos, nil
+}
+
+func describe(c *client.Conn, t *Table) (*tableInfo, error) {
+	schema, name, _ := splitName(t.Name)
+	r, err := c.Execute("SELECT COLUMN_NAME, COLUMN_KEY, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=" +
+		quoteString(schema) + " AND TABLE_NAME=" + quoteString(name) + " ORDER BY ORDINAL_POSITION")
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Values) == 0 {
+		return nil, fmt.Errorf("does not exist: check tables[].name")
+	}
+	info := &tableInfo{plan: t, keyIdx: -1}
+	var pks []string
+	for i := range r.Values {
+		col, _ := r.GetString(i, 0)
+		key, _ := r.GetString(i, 1)
+		typ, _ := r.GetString(i, 2)
+		info.columns = append(info.columns, col)
+		if strings.EqualFold(col, t.ShardKey) {
+			info.keyIdx = i
+		}
+		if key == "PRI" {
+			pks = append(pks, col)
+			info.pkInt = strings.HasSuffix(strings.ToLower(typ), "int")
+		}
+	}
+	if info.keyIdx < 0 {
+		return nil, fmt.Errorf("has no shard-key column %q (columns: %s): fix tables[].shard_key", t.ShardKey, strings.Join(info.columns, ", "))
+	}
+	switch len(pks) {
+	case 0:
+		return nil, fmt.Errorf("has no primary key: the chunked copy and verify need one; add a primary key")
+	case 1:
+		info.pk = pks[0]
+	default:
+		return nil, fmt.Errorf("has a composite primary key (%s): only single-column primary keys are supported", strings.Join(pks, ", "))
+	}
+	est, err := queryString(c, "SELECT IFNULL(TABLE_ROWS,0) FROM information_schema.TABLES WHERE TABLE_SCHEMA="+
+		quoteString(schema)+" AND TABLE_NAME="+quoteString(name))
+	if err != nil {
+		return nil, err
+	}
+	fmt.Sscan(est, &info.rows)
+	return info, nil
+}
+
+// checkListCoverage names shard-key values on the source that no list
+// holds (a list rule without a default).
+func checkListCoverage(c *client.Conn, t *Table, lr ListRule) error {
+	vals := lr.Listed()
+	q := make([]string, len(vals))
+	for i, v := range vals {
+		q[i] = quoteString(v)
+	}
+	col := quoteIdent(t.ShardKey)
+	r, err := c.Execute("SELECT DISTINCT " + col + " FROM " + qualified(t.Name) + " WHERE " + col + " IS NULL OR " + col +
+		" NOT IN (" + strings.Join(q, ",") + ") LIMIT 10")
+	if err != nil {
+		return fmt.Errorf("table %s: check list coverage: %w", t.Name, err)
+	}
+	if len(r.Values) == 0 {
+		return nil
+	}
+	var missing []string
+	for i := range r.Values {
+		if r.Values[i][0].Type == 0 || r.Values[i][0].Value() == nil {
+			missing = append(missing, "NULL")
+			continue
+		}
+		s, _ := r.GetString(i, 0)
+		missing = append(missing, fmt.Sprintf("%q", s))
+	}
+	return fmt.Errorf("table %s: rule list leaves shard-key value(s) %s uncovered: add them to a list or set default", t.Name, strings.Join(missing, ", "))
+}
+
+// sourceConfig is the replica configuration of source i.
+func (p *Plan) sourceConfig(i int, start string) srcmysql.Config {
+	s := p.Sources[i]
+	tables := make([]string, len(p.Tables))
+	for j, t := range p.Tables {
+		tables[j] = t.Name
+	}
+	return srcmysql.Config{Addr: s.Addr, User: s.User, Password: s.Password, ServerID: s.ServerID, Start: start, Tables: tables}
+}

@@ -1,0 +1,162 @@
+package reshard
+
+import (
+	"hash/crc32"
+	"os"
+	"strings"
+	"testing"
+)
+
+func planWith(t *testing.T, tables string, targets int) (*Plan, error) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("name: t1\nstate_dir: /tmp/x\nsources:\n  - {addr: 127.0.0.1:1, user: root, server_id: 7}\ntargets:\n")
+	for i := 0; i < targets; i++ {
+		b.WriteString("  - {addr: 127.0.0.1:" + string(rune('2'+i)) + "0, user: root}\n")
+	}
+	b.WriteString("tables:\n" + tables)
+	return Parse([]byte(b.String()))
+}
+
+func TestHashRuleIsCRC32ModN(t *testing.T) {
+	r := HashRule{N: 4}
+	// Known values: CRC32('1') = 2212294583, CRC32('abc') = 891568578,
+	// the same figures MariaDB's CRC32() returns.
+	cases := []struct {
+		key  any
+		want int
+	}{
+		{int64(1), 2212294583 % 4},
+		{uint8(1), 2212294583 % 4},
+		{[]byte("1"), 2212294583 % 4},
+		{"abc", 891568578 % 4},
+		{int32(-5), int(crc32.ChecksumIEEE([]byte("-5")) % 4)},
+	}
+	for _, c := range cases {
+		got, err := r.Shard(c.key)
+		if err != nil || got != c.want {
+			t.Errorf("Shard(%#v) = %d, %v; want %d", c.key, got, err, c.want)
+		}
+	}
+	if _, err := r.Shard(nil); err == nil {
+		t.Error("Shard(nil) succeeded; want an error about NULL")
+	}
+	if got := r.Predicate("`id`", 2); got != "CRC32(`id`) % 4 = 2" {
+		t.Errorf("Predicate = %q", got)
+	}
+}
+
+func TestRangeRule(t *testing.T) {
+	p, err := planWith(t, `  - name: a.b
+    shard_key: k
+    rule: range
+    ranges:
+      - {shard: 1, from: 100, to: 200}
+      - {shard: 0, to: 100}
+      - {shard: 2, from: 200}
+`, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := p.Tables[0].Router()
+	cases := []struct {
+		key  any
+		want int
+	}{{int64(-1 << 62), 0}, {int64(99), 0}, {int64(100), 1}, {uint16(199), 1}, {[]byte("200"), 2}, {uint64(1 << 63), 2}}
+	for _, c := range cases {
+		if got, err := r.Shard(c.key); err != nil || got != c.want {
+			t.Errorf("Shard(%v) = %d, %v; want %d", c.key, got, err, c.want)
+		}
+	}
+	if got := r.Predicate("k", 1); got != "((k >= 100 AND k < 200))" {
+		t.Errorf("Predicate = %q", got)
+	}
+}
+
+func TestListRule(t *testing.T) {
+	p, err := planWith(t, `  - name: a.b
+    shard_key: k
+    rule: list
+    lists: {0: [us, ca], 1: [de]}
+`, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := p.Tables[0].Router()
+	if got, _ := r.Shard("ca"); got != 0 {
+		t.Errorf("ca → %d", got)
+	}
+	if got, _ := r.Shard([]byte("de")); got != 1 {
+		t.Errorf("de → %d", got)
+	}
+	if _, err := r.Shard("fr"); err == nil || !strings.Contains(err.Error(), `"fr" is in no list`) {
+		t.Errorf("fr: err %v; want it named as uncovered", err)
+	}
+	if got := r.Predicate("k", 0); got != "(k IN ('us','ca'))" && got != "(k IN ('ca','us'))" {
+		t.Errorf("Predicate = %q", got)
+	}
+}
+
+func TestPlanErrors(t *testing.T) {
+	cases := []struct {
+		name, tables string
+		want         string
+	}{
+		{"gap", "  - {name: a.b, shard_key: k, rule: range, ranges: [{shard: 0, to: 10}, {shard: 1, from: 20}]}\n", "keys from 10 to 20 uncovered"},
+		{"low end", "  - {name: a.b, shard_key: k, rule: range, ranges: [{shard: 0, from: 0, to: 10}, {shard: 1, from: 10}]}\n", "keys below 0 uncovered"},
+		{"high end", "  - {name: a.b, shard_key: k, rule: range, ranges: [{shard: 0, to: 10}, {shard: 1, from: 10, to: 20}]}\n", "keys from 20 up uncovered"},
+		{"overlap", "  - {name: a.b, shard_key: k, rule: range, ranges: [{shard: 0, to: 15}, {shard: 1, from: 10}]}\n", "overlap"},
+		{"bad shard", "  - {name: a.b, shard_key: k, rule: hash}\n  - {name: a.c, shard_key: k, rule: list, lists: {5: [x]}}\n", "names target 5, but there are 2 targets"},
+		{"unknown rule", "  - {name: a.b, shard_key: k, rule: modulo}\n", `rule "modulo": use hash, range or list`},
+		{"no key", "  - {name: a.b, rule: hash}\n", "shard_key is empty"},
+		{"unknown key", "  - {name: a.b, shard_key: k, rule: hash, shardkey: x}\n", "field shardkey not found"},
+		{"bad name", "  - {name: ab, shard_key: k, rule: hash}\n", "name must be schema.table"},
+		{"listed twice", "  - {name: a.b, shard_key: k, rule: list, lists: {0: [x], 1: [x]}}\n", `value "x" is listed for targets`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := planWith(t, c.tables, 2)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v; want it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestExamplePlanParses(t *testing.T) {
+	for _, v := range []string{"HAMAL_MIGRATE_TOKEN", "HAMAL_SOURCE_PASSWORD", "HAMAL_TARGET_PASSWORD"} {
+		t.Setenv(v, "secret")
+	}
+	p, err := Load("../configs/migrate-example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Targets) != 4 || len(p.Tables) != 3 || p.Tables[2].TargetName() != "geo.regions" || p.Sources[0].Password != "secret" {
+		t.Fatalf("unexpected plan: %+v", p)
+	}
+	if s, err := p.Tables[2].Router().Shard("br"); err != nil || s != 3 {
+		t.Errorf("default list target: %d, %v", s, err)
+	}
+	os.Unsetenv("HAMAL_SOURCE_PASSWORD")
+	if _, err := Load("../configs/migrate-example.yaml"); err == nil || !strings.Contains(err.Error(), "HAMAL_SOURCE_PASSWORD is not set") {
+		t.Errorf("missing env: err %v", err)
+	}
+}
+
+func TestGTIDReached(t *testing.T) {
+	cases := []struct {
+		got, want string
+		ok        bool
+	}{
+		{"0-1-10", "0-1-10", true},
+		{"0-1-11,1-2-3", "0-1-10", true},
+		{"0-1-9", "0-1-10", false},
+		{"1-2-3", "0-1-1,1-2-3", false},
+		{"0-1-5", "", true},
+	}
+	for _, c := range cases {
+		if got := gtidReached(c.got, c.want); got != c.ok {
+			t.Errorf("gtidReached(%q, %q) = %v", c.got, c.want, got)
+		}
+	}
+}

@@ -1,0 +1,123 @@
+package reshard
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hamal-replication/hamal/checkpoint"
+)
+
+// Phase is where a migration stands. Phases only move forward, except that
+// cancel ends any of them.
+type Phase string
+
+// Phases, in order.
+const (
+	PhaseNew       Phase = "new"
+	PhaseCopy      Phase = "copy"    // snapshot taken, chunks being copied
+	PhaseCatchup   Phase = "catchup" // copy done, channels replaying from the snapshot
+	PhaseCutover   Phase = "cutover" // sources fenced; see CutoverState.Step
+	PhaseComplete  Phase = "complete"
+	PhaseCancelled Phase = "cancelled"
+)
+
+// Cut-over steps, recorded before each is taken so a restart resumes it.
+const (
+	StepFenced   = "fenced"   // sources fenced; waiting for the targets
+	StepSwitched = "switched" // targets caught up; reverse replication runs
+)
+
+// State is everything a migration persists, as one JSON value under
+// migration/<name>/state (written with pebble.Sync after every step and
+// every copied chunk).
+type State struct {
+	Phase   Phase         `json:"phase"`
+	Sources []SourceState `json:"sources"`
+	// Segments holds copy progress: one entry per source, table and PK
+	// range, keyed "<source>/<table>/<segment>".
+	Segments map[string]*Segment `json:"segments"`
+	Cutover  CutoverState        `json:"cutover"`
+	Verify   *VerifyReport       `json:"verify,omitempty"`
+	// Record is the closing note of a complete or cancelled migration.
+	Record    string    `json:"record,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// SourceState is one source shard's positions.
+type SourceState struct {
+	Addr string `json:"addr"`
+	// Snapshot is the source's @@gtid_binlog_pos read before the copy
+	// started: the catch-up replays from here.
+	Snapshot string `json:"snapshot"`
+	// Final is the source's position once fenced (cut-over).
+	Final string `json:"final,omitempty"`
+}
+
+// Segment is one PK range of one table on one source, copied in keyset
+// order; Last is the last PK copied (text), so a restart resumes after it.
+type Segment struct {
+	Source int    `json:"source"`
+	Table  string `json:"table"`
+	Lo     *int64 `json:"lo,omitempty"` // integer PK bounds, inclusive
+	Hi     *int64 `json:"hi,omitempty"`
+	Last   string `json:"last,omitempty"`
+	Begun  bool   `json:"begun"`
+	Done   bool   `json:"done"`
+	Rows   int64  `json:"rows"`
+}
+
+// CutoverState records the cut-over.
+type CutoverState struct {
+	Step string `json:"step,omitempty"`
+	// TargetStart is each target's @@gtid_binlog_pos once the targets had
+	// caught up: reverse replication starts there.
+	TargetStart []string  `json:"target_start,omitempty"`
+	FencedAt    time.Time `json:"fenced_at,omitzero"`
+	SwitchedAt  time.Time `json:"switched_at,omitzero"`
+}
+
+func stateKey(name string) string { return "migration/" + name + "/state" }
+
+func loadState(store *checkpoint.Store, name string) (*State, bool, error) {
+	b, ok, err := store.Get(stateKey(name))
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, false, fmt.Errorf("decode migration state %s: %w", name, err)
+	}
+	if st.Segments == nil {
+		st.Segments = map[string]*Segment{}
+	}
+	return &st, true, nil
+}
+
+func saveState(store *checkpoint.Store, name string, st *State) error {
+	st.UpdatedAt = time.Now().UTC()
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return store.Set(stateKey(name), b)
+}
+
+// LoadState reads a migration's state from its state dir (for status when
+// the process is not running). The store must not be open elsewhere.
+func LoadState(dir, name string) (*State, error) {
+	store, err := checkpoint.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	st, ok, err := loadState(store, name)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("no migration %s in %s", name, dir)
+	}
+	return st, nil
+}
