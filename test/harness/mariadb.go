@@ -348,8 +348,11 @@ func (s *Server) Query(q string) ([][]string, error) {
 				row[j] = "NULL"
 				continue
 			}
+			// GetString may alias the result's buffers, which r.Close
+			// hands back to go-mysql's pool for the next query to
+			// overwrite: copy.
 			s, _ := r.GetString(i, j)
-			row[j] = s
+			row[j] = strings.Clone(s)
 		}
 		rows = append(rows, row)
 	}
