@@ -25,6 +25,9 @@ type MongoSource struct {
 	// PreImages asks for fullDocumentBeforeChange (whenAvailable); the
 	// collections need changeStreamPreAndPostImages enabled.
 	PreImages bool `yaml:"pre_images"`
+	// InitialSync copies the collections in scope before streaming, on a
+	// channel's first start.
+	InitialSync bool `yaml:"initial_sync"`
 }
 
 var clusterTimeRE = regexp.MustCompile(`^[0-9]{1,10}\.[0-9]{1,10}$`)

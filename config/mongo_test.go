@@ -70,11 +70,11 @@ func TestMongoSource(t *testing.T) {
 	if r := cfg.Redacted(); strings.Contains(r.Source.Mongo.URI, "s3cret") || !strings.Contains(cfg.Source.Mongo.URI, "s3cret") {
 		t.Fatalf("redacted %q", r.Source.Mongo.URI)
 	}
-	cfg, err = Parse([]byte(strings.Replace(mongoSourceExample, "%s", "    start: \"1700000000.3\"\n    collection: users\n    pre_images: true\n", 1)))
+	cfg, err = Parse([]byte(strings.Replace(mongoSourceExample, "%s", "    start: \"1700000000.3\"\n    collection: users\n    pre_images: true\n    initial_sync: true\n", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := cfg.Source.Mongo; m.Start != "1700000000.3" || m.Collection != "users" || !m.PreImages {
+	if m := cfg.Source.Mongo; m.Start != "1700000000.3" || m.Collection != "users" || !m.PreImages || !m.InitialSync {
 		t.Fatalf("parsed %+v", m)
 	}
 	for extra, want := range map[string]string{

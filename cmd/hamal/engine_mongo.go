@@ -29,7 +29,7 @@ func init() {
 func mongoSourceConfig(cfg *config.Config) srcmongo.Config {
 	m := cfg.Source.Mongo
 	return srcmongo.Config{URI: m.URI, Database: m.Database, Collection: m.Collection, Start: m.Start,
-		PreImages: m.PreImages, Site: cfg.Source.Site}
+		PreImages: m.PreImages, InitialSync: m.InitialSync, Site: cfg.Source.Site}
 }
 
 func checkMongoSource(ctx context.Context, cfg *config.Config, c *checker) {

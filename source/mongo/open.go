@@ -77,23 +77,104 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, erro
 		}
 		return driverCursor{cs}, nil
 	}
+	cp := &driverCopier{client: client, cfg: cfg}
+	copying := cfg.InitialSync && len(from.Token) == 0 && from.ClusterTime == "" || from.Snapshot
 	// Open the first stream here, so that a bad URI, missing privileges or
-	// a lost resume token are reported by Open.
+	// a lost resume token are reported by Open. Before an initial sync the
+	// stream starts at a cluster time read later, so this one only checks.
 	first, err := open(ctx, from)
 	if err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
-	opened := false
+	if copying {
+		_ = first.Close(ctx)
+		first = nil
+	}
 	s := newSource(cfg, func(ctx context.Context, from2 Position) (cursor, error) {
-		if !opened {
-			opened = true
-			return first, nil
+		if first != nil {
+			c := first
+			first = nil
+			return c, nil
 		}
 		return open(ctx, from2)
-	}, classify, from)
+	}, cp, classify, from)
 	s.closer = func() { _ = client.Disconnect(context.Background()) }
 	return s, nil
+}
+
+// driverCopier reads the collections in scope for the initial sync.
+type driverCopier struct {
+	client *mongo.Client
+	cfg    Config
+}
+
+func (d *driverCopier) ClusterTime(ctx context.Context) (bson.Timestamp, error) {
+	raw, err := d.client.Database("admin").RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Raw()
+	if err != nil {
+		return bson.Timestamp{}, err
+	}
+	v, err := raw.LookupErr("operationTime")
+	if err != nil {
+		return bson.Timestamp{}, errors.New("the server reported no operationTime (not a replica set?)")
+	}
+	t, i, ok := v.TimestampOK()
+	if !ok {
+		return bson.Timestamp{}, fmt.Errorf("operationTime is a %s", v.Type)
+	}
+	return bson.Timestamp{T: t, I: i}, nil
+}
+
+func (d *driverCopier) Collections(ctx context.Context) ([]string, error) {
+	dbs := []string{d.cfg.Database}
+	if d.cfg.Database == "" {
+		names, err := d.client.ListDatabaseNames(ctx, bson.D{})
+		if err != nil {
+			return nil, err
+		}
+		dbs = dbs[:0]
+		for _, n := range names {
+			if n != "admin" && n != "local" && n != "config" && n != HamalDB {
+				dbs = append(dbs, n)
+			}
+		}
+	}
+	var out []string
+	for _, db := range dbs {
+		if d.cfg.Collection != "" {
+			out = append(out, db+"."+d.cfg.Collection)
+			continue
+		}
+		specs, err := d.client.Database(db).ListCollectionSpecifications(ctx, bson.D{{Key: "type", Value: "collection"}})
+		if err != nil {
+			return nil, err
+		}
+		for _, sp := range specs {
+			if !strings.HasPrefix(sp.Name, "system.") {
+				out = append(out, db+"."+sp.Name)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Scan reads ns in one cursor sorted by _id (not in pages by _id range:
+// $gt on _id does not cross BSON types, so mixed-type _ids would be
+// skipped).
+func (d *driverCopier) Scan(ctx context.Context, ns string, fn func(bson.Raw) error) error {
+	db, coll, _ := strings.Cut(ns, ".")
+	cur, err := d.client.Database(db).Collection(coll).Find(ctx, bson.D{},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(1000))
+	if err != nil {
+		return err
+	}
+	defer cur.Close(context.Background())
+	for cur.Next(ctx) {
+		if err := fn(cur.Current); err != nil {
+			return err
+		}
+	}
+	return cur.Err()
 }
 
 // Error codes of change streams that a retry cannot fix.

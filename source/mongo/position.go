@@ -24,6 +24,9 @@ type Position struct {
 	Token       []byte `json:"token,omitempty"`
 	ClusterTime string `json:"cluster_time,omitempty"`
 	StartAfter  bool   `json:"start_after,omitempty"`
+	// Snapshot marks the documents of an initial sync: a resume from it
+	// repeats the copy (a copy cannot be resumed half way).
+	Snapshot bool `json:"snapshot,omitempty"`
 }
 
 // String renders the position for logs and errors.

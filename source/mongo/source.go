@@ -26,6 +26,9 @@ type Config struct {
 	Start string
 	// PreImages requests fullDocumentBeforeChange: whenAvailable.
 	PreImages bool
+	// InitialSync copies the collections in scope before streaming, when
+	// the channel has no checkpoint (or its checkpoint is inside a copy).
+	InitialSync bool
 	// Site is the origin of writes made directly on the source.
 	Site   string
 	Logger *slog.Logger
@@ -54,6 +57,8 @@ type Source struct {
 	cfg  Config
 	log  *slog.Logger
 	open openFunc
+	// copier reads collections for the initial sync (nil: none).
+	copier copier
 	// classify turns a cursor error into the error Next returns
 	// (transient or fatal).
 	classify func(error) error
@@ -77,12 +82,12 @@ type item struct {
 
 var errClosed = errors.New("mongo source closed")
 
-func newSource(cfg Config, open openFunc, classify func(error) error, from Position) *Source {
+func newSource(cfg Config, open openFunc, cp copier, classify func(error) error, from Position) *Source {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Source{cfg: cfg, log: cfg.Logger, open: open, classify: classify, out: make(chan item, 256),
+	s := &Source{cfg: cfg, log: cfg.Logger, open: open, copier: cp, classify: classify, out: make(chan item, 256),
 		ctx: ctx, cancel: cancel, pos: from}
 	s.contact.Store(time.Now().UnixNano())
 	s.wg.Add(1)
@@ -92,6 +97,14 @@ func newSource(cfg Config, open openFunc, classify func(error) error, from Posit
 
 func (s *Source) run(from Position) {
 	defer s.wg.Done()
+	if s.copier != nil && (from.Snapshot || s.cfg.InitialSync && len(from.Token) == 0 && from.ClusterTime == "") {
+		at, err := s.initialSync(s.copier)
+		if err != nil {
+			s.fail(err)
+			return
+		}
+		from = at
+	}
 	for {
 		cur, err := s.open(s.ctx, from)
 		if err != nil {

@@ -133,7 +133,7 @@ func tokenOf(s step) []byte { return s.raw.Lookup("_id").Document() }
 
 func start(t *testing.T, srv *fakeServer, from Position, site string) *Source {
 	t.Helper()
-	s := newSource(Config{Site: site}, srv.open, func(err error) error { return retry.Transient(err) }, from)
+	s := newSource(Config{Site: site}, srv.open, nil, func(err error) error { return retry.Transient(err) }, from)
 	t.Cleanup(func() { s.Close() })
 	return s
 }
