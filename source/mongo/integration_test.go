@@ -126,3 +126,41 @@ func nextData(t *testing.T, ctx context.Context, s *Source, heartbeatOK bool) *e
 		}
 	}
 }
+
+// TestInitialSyncAgainstReplicaSet: documents that exist before the
+// channel starts are copied, then a write made after the copy streams.
+func TestInitialSyncAgainstReplicaSet(t *testing.T) {
+	uri := testURI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(context.Background())
+	dbName := fmt.Sprintf("hamal_src_sync_%d", time.Now().UnixNano())
+	db := client.Database(dbName)
+	defer db.Drop(context.Background())
+	docs := []any{bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "_id", Value: "two"}}, bson.D{{Key: "_id", Value: 3}}}
+	if _, err := db.Collection("c").InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(ctx, Config{URI: uri, Database: dbName, InitialSync: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for i := 0; i < len(docs); i++ {
+		txn := nextData(t, ctx, src, false)
+		if p, _ := DecodePosition(txn.Pos); !p.Snapshot || txn.Changes[0].Op != event.OpInsert {
+			t.Fatalf("copied document %d: %+v at %s", i, txn.Changes, txn.Pos)
+		}
+	}
+	if _, err := db.Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	txn := nextData(t, ctx, src, false)
+	if p, _ := DecodePosition(txn.Pos); p.Snapshot || txn.Changes[0].After[0].(bson.Raw).Lookup("_id").Int32() != 4 {
+		t.Errorf("after the copy: %+v at %s", txn.Changes, txn.Pos)
+	}
+}
