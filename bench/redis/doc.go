@@ -19,5 +19,6 @@
 //
 // Environment: BENCH_SCALE (default 1.0: N = 1,000,000 keys, M = 500,000
 // commands; 0.1 for a quick run), BENCH_DIR (where the servers' directories
-// go; default the system temp directory).
+// go; default the system temp directory), BENCH_CPUPROFILE (write a CPU
+// profile of the whole run there).
 package main
