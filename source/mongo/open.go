@@ -90,6 +90,13 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, erro
 	if copying {
 		_ = first.Close(ctx)
 		first = nil
+	} else if len(from.Token) == 0 && from.ClusterTime == "" {
+		// Starting at "current": the stream's initial post-batch resume
+		// token names that point, so the engine can pin it before the first
+		// event (a crash then resumes there, not at a later "current").
+		if tok := first.ResumeToken(); len(tok) > 0 {
+			from = Position{Token: append([]byte(nil), tok...)}
+		}
 	}
 	s := newSource(cfg, func(ctx context.Context, from2 Position) (cursor, error) {
 		if first != nil {
