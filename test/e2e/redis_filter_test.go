@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/test/harness"
 )
@@ -206,24 +204,33 @@ func TestRedisFilters(t *testing.T) {
 		t.Errorf("offset fences by target database: %v; want fences in 2 and 1 only", perDB)
 	}
 
-	// A command that straddles the filter cannot be half-applied.
+	// A command that straddles the filter cannot be half-applied. a:m1 is
+	// written first and waited for on the target, so that its absence
+	// afterwards could only come from a half-applied RENAME.
 	c0 := src.ClientDB(0)
 	defer c0.Close()
-	if err := c0.Rename(ctx, "a:m1", "x:renamed").Err(); err != nil && err != goredis.Nil {
-		// a:m1 may have been deleted by the workload; make sure it exists.
-		if err := c0.Set(ctx, "a:m1", "v", 0).Err(); err != nil {
-			t.Fatal(err)
+	if err := c0.Set(ctx, "a:m1", "before-rename", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	t2 := dst.ClientDB(2)
+	defer t2.Close()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if v, _ := t2.Get(ctx, "a:m1").Result(); v == "before-rename" {
+			break
 		}
-		if err := c0.Rename(ctx, "a:m1", "x:renamed").Err(); err != nil {
-			t.Fatal(err)
+		if time.Now().After(deadline) {
+			t.Fatal("a:m1 did not reach target database 2")
 		}
+	}
+	if err := c0.Rename(ctx, "a:m1", "x:renamed").Err(); err != nil {
+		t.Fatal(err)
 	}
 	st := ch.waitState(t, 30*time.Second, func(st pipeline.Status) bool { return st.State == pipeline.StateError })
 	if !strings.Contains(st.LastError, "RENAME") || !strings.Contains(st.LastError, `"a:m1"`) || !strings.Contains(st.LastError, `"x:renamed"`) {
 		t.Errorf("channel error %q does not name RENAME and both keys", st.LastError)
 	}
 	p.kill(t)
-	if exists, _ := dst.ClientDB(2).Exists(ctx, "a:m1").Result(); exists != 1 {
+	if v, _ := t2.Get(ctx, "a:m1").Result(); v != "before-rename" {
 		t.Errorf("a:m1 is gone from target database 2: the refused RENAME was half-applied")
 	}
 }
