@@ -50,6 +50,8 @@ type Source struct {
 
 	// Kind-specific blocks, one per engine (see the engine's config file).
 	Kafka *KafkaSource `yaml:"kafka"` // config/kafka.go
+	Redis *RedisSource `yaml:"redis"` // config/redis.go
+	Mongo *MongoSource `yaml:"mongo"` // config/mongo.go
 }
 
 // Sink names the target Hamal applies to.

@@ -257,5 +257,10 @@ func (c *Config) Redacted() Config {
 		m.URI = redactURI(m.URI)
 		r.Sink.Mongo = &m
 	}
+	if r.Source.Mongo != nil {
+		m := *r.Source.Mongo
+		m.URI = redactURI(m.URI)
+		r.Source.Mongo = &m
+	}
 	return r
 }

@@ -6,15 +6,39 @@ import (
 	"log/slog"
 
 	"github.com/hamal-replication/hamal/config"
+	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/sink"
 	sinkmongo "github.com/hamal-replication/hamal/sink/mongo"
+	"github.com/hamal-replication/hamal/source"
+	srcmongo "github.com/hamal-replication/hamal/source/mongo"
 )
 
 func init() {
+	sourceEngines["mongo"] = func(ctx context.Context, cfg *config.Config, log *slog.Logger, resume event.Position) (source.Source, error) {
+		c := mongoSourceConfig(cfg)
+		c.Logger = log
+		return srcmongo.Open(ctx, c, resume)
+	}
 	sinkEngines["mongo"] = func(ctx context.Context, cfg *config.Config, log *slog.Logger) (sink.Sink, error) {
 		return sinkmongo.Open(ctx, sinkmongo.Config{URI: cfg.Sink.Mongo.URI, Logger: log})
 	}
+	sourceChecks["mongo"] = checkMongoSource
 	sinkChecks["mongo"] = checkMongoSink
+}
+
+func mongoSourceConfig(cfg *config.Config) srcmongo.Config {
+	m := cfg.Source.Mongo
+	return srcmongo.Config{URI: m.URI, Database: m.Database, Collection: m.Collection, Start: m.Start,
+		PreImages: m.PreImages, InitialSync: m.InitialSync, Site: cfg.Source.Site}
+}
+
+func checkMongoSource(ctx context.Context, cfg *config.Config, c *checker) {
+	kind, err := srcmongo.Check(ctx, mongoSourceConfig(cfg))
+	if err != nil {
+		c.fail(fmt.Sprintf("source %v", err), "check source.mongo.uri: it must name a replica set or mongos, and the user needs the changeStream and find actions")
+		return
+	}
+	c.ok("source MongoDB is a %s; a change stream opens on the configured scope", kind)
 }
 
 func checkMongoSink(ctx context.Context, cfg *config.Config, c *checker) {

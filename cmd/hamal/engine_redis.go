@@ -32,7 +32,11 @@ func init() {
 
 func redisSourceConfig(cfg *config.Config) srcredis.Config {
 	s := cfg.Source
-	return srcredis.Config{Addr: s.Addr, User: s.User, Password: s.Password, Site: s.Site, Channel: cfg.Name}
+	c := srcredis.Config{Addr: s.Addr, User: s.User, Password: s.Password, Site: s.Site, Channel: cfg.Name}
+	if r := s.Redis; r != nil {
+		c.Filter = &srcredis.Filter{Include: r.IncludePrefixes, Exclude: r.ExcludePrefixes, Databases: r.Databases}
+	}
+	return c
 }
 
 func redisSinkConfig(cfg *config.Config) sinkredis.Config {

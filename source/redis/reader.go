@@ -32,7 +32,10 @@ type Config struct {
 	// locally on the master (no origin marker) carry it as their Origin.
 	Site string
 	// Channel names the channel, for the replica's name in CLIENT LIST.
-	Channel     string
+	Channel string
+	// Filter selects keys and databases and maps databases; nil
+	// replicates everything as it is.
+	Filter      *Filter
 	DialTimeout time.Duration
 	Logger      *slog.Logger
 }
@@ -356,10 +359,12 @@ func (s *Source) stream() error {
 		if t == nil {
 			t = &event.Txn{Kind: event.KindDML}
 		}
-		if origin, isMarker := s.addCommand(t, db, args); isMarker {
-			if multi != nil {
-				multiOrigin = origin
-			}
+		origin, isMarker, err := s.addCommand(t, db, args)
+		if err != nil {
+			return fmt.Errorf("source redis %s at offset %d: %w", s.cfg.Addr, offset, err)
+		}
+		if isMarker && multi != nil {
+			multiOrigin = origin
 		}
 		if multi == nil {
 			if !s.emit(s.finish(t, "", Position{ReplID: pos.ReplID, Offset: offset, Epoch: pos.Epoch, DB: db})) {
@@ -370,23 +375,40 @@ func (s *Source) stream() error {
 }
 
 // addCommand appends one command to t, unless it only touches Hamal's own
-// keys; a loop-guard marker returns its origin.
-func (s *Source) addCommand(t *event.Txn, db int, args [][]byte) (origin string, marker bool) {
+// keys or the filter drops it; a loop-guard marker returns its origin. The
+// filter may narrow the command to the keys it keeps, map its database, or
+// refuse it (an error naming the command: the channel stops).
+func (s *Source) addCommand(t *event.Txn, db int, args [][]byte) (origin string, marker bool, err error) {
 	keys, ok := s.cmds.Keys(args)
 	if ok && allHamal(keys) {
 		if len(args) >= 3 && strings.EqualFold(string(args[0]), "set") && bytes.HasPrefix(args[1], []byte(OriginPrefix)) {
-			return string(args[2]), true
+			return string(args[2]), true, nil
 		}
-		return "", false
+		return "", false, nil
 	}
+	if !s.cfg.Filter.active() {
+		s.appendChange(t, db, args, keys, ok)
+		return "", false, nil
+	}
+	routes, err := s.cfg.Filter.route(db, args, keys, ok)
+	if err != nil {
+		return "", false, err
+	}
+	for _, r := range routes {
+		keys, ok := s.cmds.Keys(r.args)
+		s.appendChange(t, r.db, r.args, keys, ok)
+	}
+	return "", false, nil
+}
+
+func (s *Source) appendChange(t *event.Txn, db int, args, keys [][]byte, known bool) {
 	c := event.Change{Op: event.OpCommand, Namespace: strconv.Itoa(db), Args: args}
-	if ok {
+	if known {
 		c.Keys = slotTags(keys)
 	} else {
 		t.Kind = event.KindBarrier
 	}
 	t.Changes = append(t.Changes, c)
-	return "", false
 }
 
 func allHamal(keys [][]byte) bool {
@@ -459,7 +481,11 @@ func (s *Source) readRDB(pos Position) error {
 	now := time.Now()
 	err := core.NewDecoder(body).Parse(func(obj model.RedisObject) bool {
 		s.contact.Store(time.Now().UnixNano())
-		if strings.HasPrefix(obj.GetKey(), MarkerPrefix) || expired(obj, now) {
+		if strings.HasPrefix(obj.GetKey(), MarkerPrefix) || expired(obj, now) || !s.cfg.Filter.KeyIn([]byte(obj.GetKey())) {
+			return true
+		}
+		db, replicated := s.cfg.Filter.TargetDB(obj.GetDBIndex())
+		if !replicated {
 			return true
 		}
 		cmds, err := objectCommands(obj)
@@ -467,7 +493,7 @@ func (s *Source) readRDB(pos Position) error {
 			cbErr = fmt.Errorf("full sync from %s: %w", s.cfg.Addr, err)
 			return false
 		}
-		ns := strconv.Itoa(obj.GetDBIndex())
+		ns := strconv.Itoa(db)
 		tag := [][]byte{SlotTag([]byte(obj.GetKey()))}
 		t := &event.Txn{Kind: event.KindDML, Pos: snapPos, CommitTime: time.Now(), Origin: s.cfg.Site,
 			Changes: make([]event.Change, len(cmds))}

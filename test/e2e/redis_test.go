@@ -25,6 +25,8 @@ type redisChannelOpts struct {
 	name             string
 	srcSite, dstSite string
 	srcPassword      string
+	// sourceExtra is YAML appended to the source block (indented by two).
+	sourceExtra string
 }
 
 func newRedisChannel(t *testing.T, src, dst *harness.Redis, o redisChannelOpts) *channel {
@@ -44,7 +46,7 @@ source:
   addr: %s
   password: %q
   site: %q
-sink:
+%ssink:
   kind: redis
   addr: %s
   site: %q
@@ -56,7 +58,7 @@ checkpoint:
   interval: 200ms
 admin:
   listen: %s
-`, o.name, src.Addr, o.srcPassword, o.srcSite, dst.Addr, o.dstSite, filepath.Join(dir, "state"), c.adminAddr)
+`, o.name, src.Addr, o.srcPassword, o.srcSite, o.sourceExtra, dst.Addr, o.dstSite, filepath.Join(dir, "state"), c.adminAddr)
 	if err := os.WriteFile(c.path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
