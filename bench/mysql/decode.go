@@ -18,13 +18,13 @@ type decoded struct {
 
 // decode reads n Txns from start with the source reader alone, no sink.
 func decode(ctx context.Context, addr, start string, n uint64) (decoded, error) {
-	t0 := time.Now()
 	r, err := srcmysql.Open(ctx, srcmysql.Config{Addr: addr, User: "root", ServerID: benchServerID + 1,
 		Start: start, Tables: []string{"bench.*"}, Logger: slog.New(slog.DiscardHandler)}, nil)
 	if err != nil {
 		return decoded{}, err
 	}
 	defer r.Close()
+	t0 := time.Now()
 	var d decoded
 	for seen := uint64(0); seen < n; {
 		txn, err := r.Next(ctx)

@@ -41,16 +41,23 @@ func startHamal(parent, sourceAddr, sinkAddr, start string) (*hamalRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openHamal(dir, srcmysql.Config{Addr: sourceAddr, User: "root", ServerID: benchServerID,
+		Start: start, Tables: []string{"bench.*"}}, sinkAddr)
+}
+
+// openHamal runs a channel with its checkpoint in dir (resuming from it
+// when there is one).
+func openHamal(dir string, src srcmysql.Config, sinkAddr string, tune ...func(*pipeline.Options)) (*hamalRun, error) {
 	store, err := checkpoint.Open(dir)
 	if err != nil {
 		return nil, err
 	}
 	log := slog.New(slog.DiscardHandler)
-	ch, err := pipeline.New(pipeline.Options{
+	opts := pipeline.Options{
 		Name: "bench",
 		OpenSource: func(ctx context.Context, resume event.Position) (source.Source, error) {
-			return srcmysql.Open(ctx, srcmysql.Config{Addr: sourceAddr, User: "root", ServerID: benchServerID,
-				Start: start, Tables: []string{"bench.*"}, Logger: log}, resume)
+			src.Logger = log
+			return srcmysql.Open(ctx, src, resume)
 		},
 		OpenSink: func(ctx context.Context) (sink.Sink, error) {
 			return sinkmysql.Open(ctx, sinkmysql.Config{Addr: sinkAddr, User: "root", Channel: "bench", Logger: log})
@@ -59,7 +66,11 @@ func startHamal(parent, sourceAddr, sinkAddr, start string) (*hamalRun, error) {
 		ExitOnError: true,
 		Logger:      log,
 		Registerer:  prometheus.NewRegistry(),
-	})
+	}
+	for _, f := range tune {
+		f(&opts)
+	}
+	ch, err := pipeline.New(opts)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -89,10 +100,16 @@ func (h *hamalRun) waitApplied(n uint64, timeout time.Duration) error {
 }
 
 func (h *hamalRun) stop() {
+	h.halt()
+	_ = os.RemoveAll(h.dir)
+}
+
+// halt stops the channel (it persists its checkpoint) and keeps the
+// checkpoint directory.
+func (h *hamalRun) halt() {
 	h.cancel()
 	<-h.done
 	h.store.Close()
-	_ = os.RemoveAll(h.dir)
 }
 
 // hamalProcess is the real binary as a child process, for its RSS.

@@ -111,7 +111,7 @@ func run() error {
 	if err := b.write(w1, func() error { return writeW1(ctx, b.src, "w1", n) }); err != nil {
 		return err
 	}
-	if sections["catchup"] || sections["link"] || sections["decode"] || sections["memory"] {
+	if sections["catchup"] || sections["link"] || sections["decode"] {
 		if err := b.write(w2, func() error { return writeW2(ctx, b.src, "w2", n, w2.initRows, false) }); err != nil {
 			return err
 		}
@@ -136,7 +136,7 @@ func run() error {
 		}
 	}
 	if sections["memory"] {
-		b.section("memory", func() error { return b.memory(w2) })
+		b.section("memory", func() error { return b.memory(w2.initRows) })
 	}
 	if sections["link"] {
 		b.section("30 ms link", func() error { return b.link(w2) })
