@@ -23,5 +23,7 @@
 // directory, a real disk, since the targets run with
 // innodb_flush_log_at_trx_commit=1 and sync_binlog=1), BENCH_SECTIONS (a
 // comma-separated subset of catchup,raw,decode,memory,link,lag),
-// BENCH_CPUPROFILE (write a CPU profile of Hamal's W1 and W2 runs there).
+// BENCH_CPUPROFILE=PREFIX (CPU profiles of the in-process catch-up runs
+// of hamal, PREFIX-w1.pprof …), BENCH_CONTENDERS=hamal (catch-up races hamal
+// alone, for profiling).
 package main

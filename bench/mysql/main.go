@@ -338,13 +338,22 @@ func (b *bench) applyOnce(w *workload, contender string, link bool) (time.Durati
 	return elapsed, nil
 }
 
+// contenders are the catch-up contenders; BENCH_CONTENDERS=hamal runs
+// hamal alone (for profiling).
+func (b *bench) contenders() []string {
+	if os.Getenv("BENCH_CONTENDERS") == "hamal" {
+		return []string{hamal}
+	}
+	return []string{hamal, nativeOpt, nativeSerial}
+}
+
 func rate(n int64, d time.Duration) float64 { return float64(n) / d.Seconds() }
 
 func fmtRate(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) }
 
 func (b *bench) catchup(w *workload) error {
 	rates := map[string]float64{}
-	for _, c := range []string{hamal, nativeOpt, nativeSerial} {
+	for _, c := range b.contenders() {
 		progress("catch-up %s: %s", w.name, c)
 		d, err := b.applyOnce(w, c, false)
 		if err != nil {
@@ -353,9 +362,9 @@ func (b *bench) catchup(w *workload) error {
 		rates[c] = rate(int64(w.txns), d)
 		b.loopback[w.name+"/"+c] = rates[c]
 	}
-	for _, c := range []string{hamal, nativeOpt, nativeSerial} {
+	for _, c := range b.contenders() {
 		note := ""
-		if c == hamal {
+		if c == hamal && rates[nativeOpt] > 0 {
 			note = fmt.Sprintf("%.2fx native optimistic", rates[hamal]/rates[nativeOpt])
 		}
 		b.add("catch-up", fmt.Sprintf("%s (%d txns)", w.name, w.txns), c, fmtRate(rates[c]),

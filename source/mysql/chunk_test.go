@@ -20,12 +20,13 @@ func TestHugeTransactionIsChunked(t *testing.T) {
 		"CREATE DATABASE ck",
 		"CREATE TABLE ck.t (id INT PRIMARY KEY, v VARCHAR(40) NOT NULL)",
 		"CREATE TABLE ck.other (id INT PRIMARY KEY)",
-		"CREATE DATABASE IF NOT EXISTS hamal",
-		"CREATE TABLE IF NOT EXISTS hamal.origin_marker (worker INT PRIMARY KEY, origin VARCHAR(64) NOT NULL)",
+		"CREATE DATABASE ckhamal", // its own Hamal schema: other tests create hamal.origin_marker
+		"CREATE TABLE ckhamal.origin_marker (worker INT PRIMARY KEY, origin VARCHAR(64) NOT NULL)",
 	)
 	cfg := baseConfig(t, srv)
 	cfg.Tables = []string{"ck.*"}
 	cfg.ChunkRows = 100
+	cfg.HamalSchema = "ckhamal"
 	r := openReader(t, cfg, nil)
 
 	const rows = 1000
@@ -39,7 +40,7 @@ func TestHugeTransactionIsChunked(t *testing.T) {
 	execIn(t, srv, "ck",
 		"INSERT INTO t VALUES (0,'before')",
 		"BEGIN",
-		"REPLACE INTO hamal.origin_marker VALUES (7,'dc9')",
+		"REPLACE INTO ckhamal.origin_marker VALUES (7,'dc9')",
 		"INSERT INTO t VALUES "+values.String(),
 		"INSERT INTO other VALUES (1)",
 		"COMMIT",
