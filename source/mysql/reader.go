@@ -466,8 +466,11 @@ func (r *Reader) handle(ev *replication.BinlogEvent, commitPos uint32) (*event.T
 }
 
 func (r *Reader) beginGroup() {
-	if r.grp.started && len(r.grp.changes) > 0 {
-		r.log.Warn("binlog group without commit event; dropping its changes", "after", r.lastSent.String())
+	if r.grp.started && (len(r.grp.changes) > 0 || r.grp.chunked) {
+		// Chunks of it already returned stay applied: the source never
+		// committed them, and nothing here can take them back.
+		r.log.Warn("binlog group without commit event; dropping its changes", "after", r.lastSent.String(),
+			"chunks_already_returned", r.grp.chunked)
 	}
 	r.grp = group{started: true, startPos: r.position()}
 }
