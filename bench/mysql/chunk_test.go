@@ -23,9 +23,9 @@ import (
 // The bench's memory section runs the same at 1M rows on the real binary
 // and prints its peak RSS; HAMAL_BIG_TXN_ROWS sets the size here.
 func TestHugeTransactionChunksReplayFromStart(t *testing.T) {
-	rows := 50_000
+	rows := 20_000
 	if testing.Short() {
-		rows = 10_000
+		rows = 5_000
 	}
 	if v := os.Getenv("HAMAL_BIG_TXN_ROWS"); v != "" {
 		n, err := strconv.Atoi(v)
