@@ -180,7 +180,12 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
-func (b *bench) add(cols ...string) { b.out = append(b.out, cols) }
+// add records a table row and shows it at once, so a long run that is cut
+// short still leaves its figures on stderr.
+func (b *bench) add(cols ...string) {
+	b.out = append(b.out, cols)
+	progress("%s", strings.Join(cols, " | "))
+}
 
 func numCPU() int { return runtime.NumCPU() }
 
