@@ -5,7 +5,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Integration tests start real MariaDB servers; the e2e suite takes minutes.
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build test test-mongo vet fmt demo clean deps chaos soak
+.PHONY: all build test test-mongo vet fmt demo clean deps chaos soak bench
 
 all: build
 
@@ -46,6 +46,17 @@ chaos: deps
 DURATION ?= 30m
 soak: deps
 	HAMAL_SOAK=$(DURATION) $(GO) test -race -count=1 -v -timeout 0 -run TestSoak ./test/chaos/
+
+# bench runs every benchmark program under bench/ (one directory per
+# engine, each a main package that starts its own servers, prints a table
+# and cleans up): bench/mysql races Hamal against MariaDB's own parallel
+# replica (docs/performance.md). BENCH_SCALE=0.05 runs a quick, smaller
+# version. Never part of make test.
+bench: deps
+	@fail=0; for d in bench/*/; do \
+	  ls $$d*.go >/dev/null 2>&1 || continue; \
+	  echo "== $${d%/}"; $(GO) run ./$${d%/} || fail=1; \
+	done; exit $$fail
 
 # demo starts two local MariaDB servers, replicates a workload with hamal,
 # shows status and lag, checks equality, and cleans up.

@@ -85,6 +85,13 @@ type Txn struct {
 	// (hamal.heartbeat, written by Hamal on the source): the UTC time it
 	// was written. Such a row is never data; the engine uses it for lag.
 	Heartbeat time.Time
+	// Partial is set on every chunk of a huge source transaction but the
+	// last: sources stream such a transaction as several Txns (guarantee
+	// 4), in order, sharing Origin and Path. A Partial Txn's Pos is the
+	// position *before* the whole transaction, so a checkpoint taken at it
+	// resumes at the transaction's start and replays it whole (the sinks
+	// are replay-safe); only the last chunk carries the position after it.
+	Partial bool
 
 	keys     []uint64
 	keysDone bool

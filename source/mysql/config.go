@@ -36,7 +36,18 @@ type Config struct {
 	// TLS, when set, encrypts every connection to the source (binlog dump,
 	// metadata, heartbeat) and verifies the server as it says.
 	TLS *tls.Config
+	// ChunkRows and ChunkBytes bound how much of one source transaction
+	// the reader holds: once the changes read so far reach either (bytes
+	// of binlog row events), it returns them as a Partial Txn and goes on
+	// with the rest. Zero means the defaults, 10,000 rows and 8 MiB.
+	ChunkRows  int
+	ChunkBytes int
 }
+
+const (
+	defaultChunkRows  = 10_000
+	defaultChunkBytes = 8 << 20
+)
 
 // Flavors.
 const (

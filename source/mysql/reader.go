@@ -89,6 +89,7 @@ type Reader struct {
 	err      error    // sticky fatal error
 
 	grp        group
+	inPayload  bool // handling the events of a TransactionPayloadEvent
 	tables     map[uint64]*tableEntry
 	uniqueKeys map[string][]indexDef
 }
@@ -101,9 +102,13 @@ type group struct {
 	mariaGTID  *gomysql.MariadbGTID
 	mysqlGTID  string // "uuid:gno"
 	changes    []event.Change
-	origin     string
-	path       []string // from the origin marker row, origin first
-	startPos   Position // position before the group
+	// bytes counts the binlog bytes of the row events behind changes;
+	// chunked tells that Partial Txns of this group were returned.
+	bytes    int
+	chunked  bool
+	origin   string
+	path     []string // from the origin marker row, origin first
+	startPos Position // position before the group
 
 	heartbeat time.Time // newest hamal.heartbeat row of the group
 }
@@ -432,10 +437,17 @@ func (r *Reader) handle(ev *replication.BinlogEvent, commitPos uint32) (*event.T
 	case *replication.TableMapEvent:
 		return nil, r.tableMap(e)
 	case *replication.RowsEvent:
-		return nil, r.rows(h, e)
+		if err := r.rows(h, e); err != nil {
+			return nil, err
+		}
+		return r.chunk(h), nil
 	case *replication.XIDEvent:
 		return r.commit(h, commitPos), nil
 	case *replication.TransactionPayloadEvent:
+		// A payload event holds a whole (compressed) transaction that is
+		// in memory already: it is not chunked, so it yields one Txn.
+		r.inPayload = true
+		defer func() { r.inPayload = false }()
 		var out *event.Txn
 		for _, inner := range e.Events {
 			txn, err := r.handle(inner, h.LogPos)
@@ -454,8 +466,11 @@ func (r *Reader) handle(ev *replication.BinlogEvent, commitPos uint32) (*event.T
 }
 
 func (r *Reader) beginGroup() {
-	if r.grp.started && len(r.grp.changes) > 0 {
-		r.log.Warn("binlog group without commit event; dropping its changes", "after", r.lastSent.String())
+	if r.grp.started && (len(r.grp.changes) > 0 || r.grp.chunked) {
+		// Chunks of it already returned stay applied: the source never
+		// committed them, and nothing here can take them back.
+		r.log.Warn("binlog group without commit event; dropping its changes", "after", r.lastSent.String(),
+			"chunks_already_returned", r.grp.chunked)
 	}
 	r.grp = group{started: true, startPos: r.position()}
 }
@@ -856,6 +871,35 @@ func (r *Reader) rows(h *replication.EventHeader, e *replication.RowsEvent) erro
 		return fmt.Errorf("table %s: unknown rows event %s at %s:%d", ns, h.EventType, r.file, h.LogPos)
 	}
 	return nil
+}
+
+// chunk returns the changes of the group read so far as a Partial Txn
+// once they reach the chunk size, so a huge transaction is never held
+// whole (guarantee 4). Its Pos is the position before the group: a
+// checkpoint at a chunk resumes at the transaction's start.
+func (r *Reader) chunk(h *replication.EventHeader) *event.Txn {
+	r.grp.bytes += int(h.EventSize)
+	rows, size := r.cfg.ChunkRows, r.cfg.ChunkBytes
+	if rows <= 0 {
+		rows = defaultChunkRows
+	}
+	if size <= 0 {
+		size = defaultChunkBytes
+	}
+	if r.inPayload || len(r.grp.changes) == 0 || (len(r.grp.changes) < rows && r.grp.bytes < size) {
+		return nil
+	}
+	txn := &event.Txn{
+		Pos:        EncodePosition(r.grp.startPos),
+		CommitTime: time.Unix(int64(h.Timestamp), 0),
+		Origin:     r.grp.origin,
+		Path:       r.grp.path,
+		Kind:       event.KindDML,
+		Changes:    r.grp.changes,
+		Partial:    true,
+	}
+	r.grp.changes, r.grp.bytes, r.grp.chunked = nil, 0, true
+	return txn
 }
 
 // sameTableMap reports whether two table maps describe the same table

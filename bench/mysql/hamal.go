@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hamal-replication/hamal/checkpoint"
+	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/pipeline"
+	"github.com/hamal-replication/hamal/sink"
+	sinkmysql "github.com/hamal-replication/hamal/sink/mysql"
+	"github.com/hamal-replication/hamal/source"
+	srcmysql "github.com/hamal-replication/hamal/source/mysql"
+	"github.com/hamal-replication/hamal/test/harness"
+)
+
+// hamalRun is one in-process channel, wired as `hamal run` wires it, with
+// the config's defaults (16 workers, 256-Txn batches, 20,000-Txn window).
+type hamalRun struct {
+	ch     *pipeline.Channel
+	store  *checkpoint.Store
+	cancel context.CancelFunc
+	done   chan error
+	dir    string
+}
+
+const benchServerID = 4242
+
+func startHamal(parent, sourceAddr, sinkAddr, start string) (*hamalRun, error) {
+	dir, err := os.MkdirTemp(parent, "checkpoint-")
+	if err != nil {
+		return nil, err
+	}
+	return openHamal(dir, srcmysql.Config{Addr: sourceAddr, User: "root", ServerID: benchServerID,
+		Start: start, Tables: []string{"bench.*"}}, sinkAddr)
+}
+
+// openHamal runs a channel with its checkpoint in dir (resuming from it
+// when there is one).
+func openHamal(dir string, src srcmysql.Config, sinkAddr string, tune ...func(*pipeline.Options)) (*hamalRun, error) {
+	store, err := checkpoint.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.DiscardHandler)
+	opts := pipeline.Options{
+		Name: "bench",
+		OpenSource: func(ctx context.Context, resume event.Position) (source.Source, error) {
+			src.Logger = log
+			return srcmysql.Open(ctx, src, resume)
+		},
+		OpenSink: func(ctx context.Context) (sink.Sink, error) {
+			return sinkmysql.Open(ctx, sinkmysql.Config{Addr: sinkAddr, User: "root", Channel: "bench", Logger: log})
+		},
+		Store:       store,
+		ExitOnError: true,
+		Logger:      log,
+		Registerer:  prometheus.NewRegistry(),
+	}
+	for _, f := range tune {
+		f(&opts)
+	}
+	ch, err := pipeline.New(opts)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &hamalRun{ch: ch, store: store, cancel: cancel, done: make(chan error, 1), dir: dir}
+	go func() { h.done <- ch.Run(ctx) }()
+	return h, nil
+}
+
+// waitApplied blocks until the channel has applied n Txns.
+func (h *hamalRun) waitApplied(n uint64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if h.ch.Status().AppliedTxns >= n {
+			return nil
+		}
+		select {
+		case err := <-h.done:
+			h.done <- err
+			return fmt.Errorf("hamal stopped after %d of %d Txns: %v", h.ch.Status().AppliedTxns, n, err)
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	st := h.ch.Status()
+	return fmt.Errorf("hamal applied %d of %d Txns within %s (state %s, last error %q)", st.AppliedTxns, n, timeout, st.State, st.LastError)
+}
+
+func (h *hamalRun) stop() {
+	h.halt()
+	_ = os.RemoveAll(h.dir)
+}
+
+// halt stops the channel (it persists its checkpoint) and keeps the
+// checkpoint directory.
+func (h *hamalRun) halt() {
+	h.cancel()
+	<-h.done
+	h.store.Close()
+}
+
+// hamalProcess is the real binary as a child process, for its RSS.
+type hamalProcess struct {
+	cmd    *exec.Cmd
+	exited <-chan error
+	dir    string
+}
+
+func buildHamal(dir string) (string, error) {
+	bin := filepath.Join(dir, "hamal")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/hamal")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build hamal (run the bench from the repository root): %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+func startHamalProcess(bin, parent, sourceAddr, sinkAddr, start string) (*hamalProcess, error) {
+	dir, err := os.MkdirTemp(parent, "hamal-")
+	if err != nil {
+		return nil, err
+	}
+	cfg := fmt.Sprintf(`name: bench
+source:
+  kind: mysql
+  addr: %s
+  user: root
+  password: ""
+  server_id: %d
+  start: %q
+  tables: ["bench.*"]
+sink:
+  kind: mysql
+  addr: %s
+  user: root
+  password: ""
+checkpoint:
+  dir: %s
+admin:
+  listen: "off"
+log:
+  level: warn
+`, sourceAddr, benchServerID, start, sinkAddr, filepath.Join(dir, "checkpoint"))
+	path := filepath.Join(dir, "hamal.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "run", "--config", path, "--exit-on-error")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	exited, err := harness.Spawn(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return &hamalProcess{cmd: cmd, exited: exited, dir: dir}, nil
+}
+
+// peakRSS returns the process's VmHWM (peak resident set) in bytes.
+func (p *hamalProcess) peakRSS() (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", p.cmd.Process.Pid)
+}
+
+// waitRows waits until bench.table on target has n rows, failing if the
+// process exits first.
+func (p *hamalProcess) waitRows(target *harness.Server, table string, n int64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.exited:
+			return fmt.Errorf("hamal exited before applying bench.%s: %v", table, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		rows, err := target.Query("SELECT COUNT(*) FROM bench." + table)
+		if err == nil && rows[0][0] == strconv.FormatInt(n, 10) {
+			return nil
+		}
+	}
+	return fmt.Errorf("bench.%s did not reach %d rows on the target within %s", table, n, timeout)
+}
+
+func (p *hamalProcess) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+	_ = os.RemoveAll(p.dir)
+}

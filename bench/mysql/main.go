@@ -1,0 +1,448 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hamal-replication/hamal/test/chaos"
+	"github.com/hamal-replication/hamal/test/harness"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// workload is one workload written to the source, between two GTID
+// positions.
+type workload struct {
+	name, table string
+	initRows    int    // rows loaded (not logged) before the workload, on the source and every target
+	tsv         string // those rows, for LOAD DATA
+	start, end  string // source GTID positions before and after
+	txns        uint64
+	rows        int64 // row changes, as the decoder counted them
+	binlogBytes int64
+	want        tableState
+}
+
+type bench struct {
+	ctx      context.Context
+	scale    float64
+	dir      string
+	srv      *servers
+	src      *harness.Server
+	proxies  *chaos.Proxies
+	out      [][]string
+	loopback map[string]float64 // "W2/hamal" → txn/s on loopback
+	profile  string
+	failed   bool
+}
+
+const longWait = 2 * time.Hour
+
+func scaled(n int, scale float64) int { return max(1, int(float64(n)*scale)) }
+
+func run() error {
+	scale := 1.0
+	if v := os.Getenv("BENCH_SCALE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			return fmt.Errorf("BENCH_SCALE=%q: want a positive number such as 1 or 0.05", v)
+		}
+		scale = f
+	}
+	sections := map[string]bool{}
+	all := []string{"catchup", "raw", "decode", "memory", "link", "lag"}
+	if v := os.Getenv("BENCH_SECTIONS"); v != "" {
+		for _, s := range strings.Split(v, ",") {
+			s = strings.TrimSpace(s)
+			if !strings.Contains(","+strings.Join(all, ",")+",", ","+s+",") {
+				return fmt.Errorf("BENCH_SECTIONS: unknown section %q (have %s)", s, strings.Join(all, ","))
+			}
+			sections[s] = true
+		}
+	} else {
+		for _, s := range all {
+			sections[s] = true
+		}
+	}
+	parent := os.Getenv("BENCH_DIR")
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	srv, err := newServers(parent)
+	if err != nil {
+		return err
+	}
+	defer srv.cleanup()
+	b := &bench{ctx: ctx, scale: scale, dir: srv.dir, srv: srv, proxies: &chaos.Proxies{},
+		loopback: map[string]float64{}, profile: os.Getenv("BENCH_CPUPROFILE")}
+	progress("BENCH_SCALE=%g, data under %s, load average %s", scale, srv.dir, loadavg())
+	if b.src, err = srv.start(sourceArgs); err != nil {
+		return err
+	}
+	if err := b.src.Exec("CREATE DATABASE bench"); err != nil {
+		return err
+	}
+
+	// The workloads are written once, before anything replicates; each
+	// contender then reads them from their start position.
+	w1 := &workload{name: "W1", table: "w1"}
+	w2 := &workload{name: "W2", table: "w2", initRows: scaled(1_000_000, scale)}
+	w3 := &workload{name: "W3", table: "w3", initRows: w2.initRows}
+	n := scaled(200_000, scale)
+	if err := b.write(w1, func() error { return writeW1(ctx, b.src, "w1", n) }); err != nil {
+		return err
+	}
+	if sections["catchup"] || sections["link"] || sections["decode"] {
+		if err := b.write(w2, func() error { return writeW2(ctx, b.src, "w2", n, w2.initRows, false) }); err != nil {
+			return err
+		}
+	}
+	if sections["catchup"] || sections["decode"] {
+		if err := b.write(w3, func() error { return writeW2(ctx, b.src, "w3", n, w3.initRows, true) }); err != nil {
+			return err
+		}
+	}
+
+	if sections["catchup"] {
+		for _, w := range []*workload{w1, w2, w3} {
+			b.section("catch-up", func() error { return b.catchup(w) })
+		}
+	}
+	if sections["raw"] {
+		b.section("raw limit", func() error { return b.raw(w1) })
+	}
+	if sections["decode"] {
+		for _, w := range []*workload{w1, w2, w3} {
+			b.section("decode", func() error { return b.decodeRow(w) })
+		}
+	}
+	if sections["memory"] {
+		b.section("memory", func() error { return b.memory(w2.initRows) })
+	}
+	if sections["link"] {
+		b.section("30 ms link", func() error { return b.link(w2) })
+	}
+	if sections["lag"] {
+		b.section("lag", b.lag)
+	}
+	b.print()
+	if b.failed {
+		return errors.New("some sections failed: see the table")
+	}
+	return nil
+}
+
+// section runs one part of the bench; a failure is reported in the table
+// (never as a figure) and the bench goes on with the next part.
+func (b *bench) section(name string, run func() error) {
+	if b.ctx.Err() != nil {
+		return
+	}
+	if err := run(); err != nil {
+		progress("%s failed: %v", name, err)
+		b.add(name, "", "", "", "", "FAILED: "+err.Error())
+		b.failed = true
+	}
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// add records a table row and shows it at once, so a long run that is cut
+// short still leaves its figures on stderr.
+func (b *bench) add(cols ...string) {
+	b.out = append(b.out, cols)
+	progress("%s", strings.Join(cols, " | "))
+}
+
+func numCPU() int { return runtime.NumCPU() }
+
+func (b *bench) print() {
+	fmt.Printf("\nHamal MySQL benchmark — BENCH_SCALE=%g, %d CPUs, load average %s, %s\n\n",
+		b.scale, numCPU(), loadavg(), time.Now().UTC().Format(time.RFC3339))
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "section\tcase\tcontender\ttxn/s\trows/s\tnote")
+	for _, r := range b.out {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	tw.Flush()
+}
+
+// write prepares the workload's table on the source, writes the workload
+// and records its positions, size and final content.
+func (b *bench) write(w *workload, gen func() error) error {
+	if err := b.src.Exec(createTable(w.table)); err != nil {
+		return err
+	}
+	if w.initRows > 0 {
+		w.tsv = filepath.Join(b.dir, w.table+".tsv")
+		if err := writeTSV(w.tsv, w.initRows); err != nil {
+			return err
+		}
+		if err := loadData(b.src, w.table, w.tsv, false); err != nil {
+			return err
+		}
+	}
+	var err error
+	if w.start, err = b.src.GTIDPos(); err != nil {
+		return err
+	}
+	before, err := binlogBytes(b.src)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if err := gen(); err != nil {
+		return fmt.Errorf("write %s: %w", w.name, err)
+	}
+	if w.end, err = b.src.GTIDPos(); err != nil {
+		return err
+	}
+	after, err := binlogBytes(b.src)
+	if err != nil {
+		return err
+	}
+	w.binlogBytes = after - before
+	w.txns = gtidSeq(w.end, 1) - gtidSeq(w.start, 1)
+	if w.want, err = state(b.src, w.table); err != nil {
+		return err
+	}
+	// The decoder counts the row changes, which the catch-up rates use.
+	d, err := decode(b.ctx, b.src.Addr, w.start, w.txns)
+	if err != nil {
+		return err
+	}
+	w.rows = d.rows
+	progress("%s written: %d txns, %d row changes, %.1f MB of binlog in %s", w.name, w.txns, w.rows,
+		float64(w.binlogBytes)/1e6, time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// target starts a fresh target holding the workload's initial rows.
+func (b *bench) target(w *workload) (*harness.Server, error) {
+	t, err := b.srv.target(w.table)
+	if err != nil {
+		return nil, err
+	}
+	if w.tsv != "" {
+		if err := loadData(t, w.table, w.tsv, false); err != nil {
+			b.srv.remove(t)
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// contenders of the catch-up race.
+const (
+	hamal        = "hamal"
+	nativeOpt    = "native optimistic x4"
+	nativeSerial = "native serial"
+)
+
+// applyOnce times one contender applying w into a fresh target, over a
+// 30 ms link when link is set, and checks the result.
+func (b *bench) applyOnce(w *workload, contender string, link bool) (time.Duration, error) {
+	t, err := b.target(w)
+	if err != nil {
+		return 0, err
+	}
+	defer b.srv.remove(t)
+	upstream := t.Addr // hamal's side of the link is the target
+	if contender != hamal {
+		upstream = b.src.Addr // the native replica's is its primary
+	}
+	addr := upstream
+	if link {
+		l, err := b.proxies.NewLink("link-"+w.table, upstream)
+		if err != nil {
+			return 0, err
+		}
+		defer l.Close()
+		if _, err := l.Latency(15); err != nil { // each way: 30 ms round trip
+			return 0, err
+		}
+		addr = l.Addr()
+	}
+	var elapsed time.Duration
+	switch contender {
+	case hamal:
+		var prof *os.File
+		if b.profile != "" && !link {
+			if prof, err = os.Create(b.profile + "-" + strings.ToLower(w.name) + ".pprof"); err != nil {
+				return 0, err
+			}
+			_ = pprof.StartCPUProfile(prof)
+		}
+		start := time.Now()
+		h, err := startHamal(b.dir, b.src.Addr, addr, w.start)
+		if err != nil {
+			return 0, err
+		}
+		err = h.waitApplied(w.txns, longWait)
+		elapsed = time.Since(start)
+		if prof != nil {
+			pprof.StopCPUProfile()
+			prof.Close()
+		}
+		h.stop()
+		if err != nil {
+			return 0, fmt.Errorf("%s %s: %w", w.name, contender, err)
+		}
+	default:
+		threads := 4
+		if contender == nativeSerial {
+			threads = 0
+		}
+		start := time.Now()
+		if err := native(t, addr, w.start, w.end, threads); err != nil {
+			return 0, err
+		}
+		err := waitNative(t, w.end, longWait)
+		elapsed = time.Since(start)
+		stopNative(t)
+		if err != nil {
+			return 0, fmt.Errorf("%s %s: %w", w.name, contender, err)
+		}
+	}
+	if err := verify(t, w.table, w.want, w.name+" "+contender); err != nil {
+		return 0, err
+	}
+	return elapsed, nil
+}
+
+// contenders are the catch-up contenders; BENCH_CONTENDERS=hamal runs
+// hamal alone (for profiling).
+func (b *bench) contenders() []string {
+	if os.Getenv("BENCH_CONTENDERS") == "hamal" {
+		return []string{hamal}
+	}
+	return []string{hamal, nativeOpt, nativeSerial}
+}
+
+func rate(n int64, d time.Duration) float64 { return float64(n) / d.Seconds() }
+
+func fmtRate(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) }
+
+func (b *bench) catchup(w *workload) error {
+	rates := map[string]float64{}
+	for _, c := range b.contenders() {
+		progress("catch-up %s: %s", w.name, c)
+		d, err := b.applyOnce(w, c, false)
+		if err != nil {
+			return err
+		}
+		rates[c] = rate(int64(w.txns), d)
+		b.loopback[w.name+"/"+c] = rates[c]
+	}
+	for _, c := range b.contenders() {
+		note := ""
+		if c == hamal && rates[nativeOpt] > 0 {
+			note = fmt.Sprintf("%.2fx native optimistic", rates[hamal]/rates[nativeOpt])
+		}
+		b.add("catch-up", fmt.Sprintf("%s (%d txns)", w.name, w.txns), c, fmtRate(rates[c]),
+			fmtRate(rates[c]*float64(w.rows)/float64(w.txns)), note)
+	}
+	return nil
+}
+
+// raw times the two fastest ways to load W1's rows into a fresh target.
+func (b *bench) raw(w1 *workload) error {
+	tsv := filepath.Join(b.dir, "w1.tsv")
+	if err := writeTSV(tsv, int(w1.txns)); err != nil {
+		return err
+	}
+	hamalRate := b.loopback["W1/"+hamal]
+	for _, how := range []string{"LOAD DATA LOCAL", "500-row INSERT"} {
+		progress("raw limit: %s", how)
+		t, err := b.srv.target("w1")
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		if how == "LOAD DATA LOCAL" {
+			err = loadData(t, "w1", tsv, true)
+		} else {
+			err = multiRowInsert(t, "w1", int(w1.txns), 500)
+		}
+		d := time.Since(start)
+		if err == nil {
+			err = verify(t, "w1", w1.want, how)
+		}
+		b.srv.remove(t)
+		if err != nil {
+			return err
+		}
+		r := rate(int64(w1.txns), d)
+		note := "hamal W1 not measured"
+		if hamalRate > 0 {
+			note = fmt.Sprintf("hamal W1 = %.0f%% of this", 100*hamalRate/r)
+		}
+		b.add("raw limit", "W1 rows", how, "", fmtRate(r), note)
+	}
+	return nil
+}
+
+func (b *bench) decodeRow(w *workload) error {
+	progress("decode %s", w.name)
+	d, err := decode(b.ctx, b.src.Addr, w.start, w.txns)
+	if err != nil {
+		return err
+	}
+	secs := d.elapsed.Seconds()
+	note := fmt.Sprintf("%.0f events/s, %.1f MB/s", float64(d.events)/secs, float64(w.binlogBytes)/1e6/secs)
+	if h := b.loopback[w.name+"/"+hamal]; h > 0 {
+		note += fmt.Sprintf(", %.1fx hamal's apply rate", float64(w.txns)/secs/h)
+	}
+	b.add("decode", w.name, "source reader", fmtRate(float64(w.txns)/secs), fmtRate(float64(d.rows)/secs), note)
+	return nil
+}
+
+func (b *bench) link(w2 *workload) error {
+	for _, c := range []string{hamal, nativeOpt} {
+		progress("30 ms link %s: %s", w2.name, c)
+		d, err := b.applyOnce(w2, c, true)
+		if err != nil {
+			return err
+		}
+		r := rate(int64(w2.txns), d)
+		note := "loopback not measured"
+		if lb := b.loopback[w2.name+"/"+c]; lb > 0 {
+			note = fmt.Sprintf("%.0f%% of loopback", 100*r/lb)
+		}
+		b.add("30 ms link", w2.name, c, fmtRate(r), fmtRate(r*float64(w2.rows)/float64(w2.txns)), note)
+	}
+	return nil
+}
