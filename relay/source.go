@@ -49,6 +49,13 @@ func (r *Relay) OpenSource(ctx context.Context, resume event.Position) (source.S
 			return nil, fmt.Errorf("relay: the checkpoint %s is not among the records after relay seq %d in %s; remove the relay directory to read again from the checkpoint", resume, after.seq, r.opts.Dir)
 		}
 		from = m.seq + 1
+		// The checkpoint is the authority on what was applied: the
+		// cleaner may not have seen it yet (the session ended first).
+		r.mu.Lock()
+		if m.seq > r.applied.seq {
+			r.applied = m
+		}
+		r.mu.Unlock()
 	}
 	r.mu.Lock()
 	r.served = r.served[:0]
