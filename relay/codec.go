@@ -31,6 +31,7 @@ const (
 	txnChanges
 	txnDDL
 	txnHeartbeat
+	txnPartial
 )
 
 // Change field tags.
@@ -159,6 +160,9 @@ func (e *encoder) appendTxn(b []byte, rseq uint64, t *event.Txn) ([]byte, error)
 	if !t.Heartbeat.IsZero() {
 		b = append(b, txnHeartbeat)
 		b = appendTime(b, t.Heartbeat)
+	}
+	if t.Partial {
+		b = append(b, txnPartial)
 	}
 	return append(b, txnEnd), nil
 }
@@ -552,6 +556,8 @@ func (d *decoder) decodeTxn(payload []byte) (rseq uint64, t *event.Txn, err erro
 			t.DDL = &event.DDL{Schema: r.string(), Statement: r.string()}
 		case txnHeartbeat:
 			t.Heartbeat = r.time()
+		case txnPartial:
+			t.Partial = true
 		default:
 			r.fail()
 		}

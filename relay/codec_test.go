@@ -44,6 +44,7 @@ func sampleTxns() []*event.Txn {
 		}},
 		{Pos: event.Position("hb"), Kind: event.KindHeartbeat, Heartbeat: time.Date(2025, 1, 1, 0, 0, 0, 1, time.UTC), Changes: []event.Change{}},
 		{Kind: event.KindBarrier, Path: []string{}},
+		{Pos: event.Position("before-txn"), Kind: event.KindDML, Partial: true, Origin: "sz", Changes: []event.Change{{Op: event.OpCommand, Namespace: "0"}}},
 		{},
 	}
 }
