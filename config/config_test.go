@@ -60,6 +60,9 @@ func TestConfigsDirectoryParses(t *testing.T) {
 		t.Fatal("no example configs in configs/")
 	}
 	for _, f := range files {
+		if strings.HasPrefix(filepath.Base(f), "migrate-") {
+			continue // a migration plan, not a channel config: reshard's tests load it
+		}
 		if _, err := Load(f); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
