@@ -147,7 +147,15 @@ func (s *syncBuffer) String() string {
 
 func (c *channel) start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(hamalBin, append([]string{"run", "--config", c.path}, args...)...)
+	return spawnHamal(t, "hamal", append([]string{"run", "--config", c.path}, args...)...)
+}
+
+// spawnHamal starts the hamal binary with args; the test's cleanup kills it
+// if it still runs and, when the test failed, logs its last output lines
+// under label.
+func spawnHamal(t *testing.T, label string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(hamalBin, args...)
 	p := &proc{cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	waited, err := harness.Spawn(cmd)
@@ -163,7 +171,7 @@ func (c *channel) start(t *testing.T, args ...string) *proc {
 			<-p.exited
 		}
 		if t.Failed() {
-			t.Logf("hamal output:\n%s", lastLines(p.out.String(), 60))
+			t.Logf("%s output:\n%s", label, lastLines(p.out.String(), 60))
 		}
 	})
 	return p

@@ -7,7 +7,6 @@ import (
 	"math/rand"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -52,26 +51,7 @@ func writePlan(t *testing.T, name string, sources, targets []*harness.Server, ta
 
 func (m *migration) start(t *testing.T) *proc {
 	t.Helper()
-	cmd := exec.Command(hamalBin, "migrate", "start", "--plan", m.path)
-	p := &proc{cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	waited, err := harness.Spawn(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = <-waited; close(p.exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("hamal migrate output:\n%s", lastLines(p.out.String(), 60))
-		}
-	})
-	return p
+	return spawnHamal(t, "hamal migrate", "migrate", "start", "--plan", m.path)
 }
 
 func (m *migration) status() (reshard.Status, error) {
