@@ -108,6 +108,7 @@ func run() error {
 		return fmt.Errorf("full sync: %w", err)
 	}
 	fullSync := time.Since(t0)
+	fmt.Fprintf(os.Stderr, "full sync: %s\n", h.batches())
 	if err := h.stop(); err != nil {
 		return err
 	}
@@ -138,6 +139,7 @@ func run() error {
 		return fmt.Errorf("streaming: %w", err)
 	}
 	streaming := time.Since(t0)
+	fmt.Fprintf(os.Stderr, "streaming: %s\n", h.batches())
 	if err := h.stop(); err != nil {
 		return err
 	}
@@ -278,6 +280,7 @@ func redisBenchmark(r *harness.Redis, n int) (float64, error) {
 
 // hamalRun is one in-process channel, wired as `hamal run` wires it.
 type hamalRun struct {
+	reg    *prometheus.Registry
 	ch     *pipeline.Channel
 	store  *checkpoint.Store
 	cancel context.CancelFunc
@@ -290,6 +293,7 @@ func startHamal(dir, src, dst string) (*hamalRun, error) {
 		return nil, err
 	}
 	log := slog.New(slog.DiscardHandler)
+	reg := prometheus.NewRegistry()
 	ch, err := pipeline.New(pipeline.Options{
 		Name: "bench-redis",
 		OpenSource: func(ctx context.Context, resume event.Position) (source.Source, error) {
@@ -304,14 +308,14 @@ func startHamal(dir, src, dst string) (*hamalRun, error) {
 		CheckpointInterval: 50 * time.Millisecond,
 		ExitOnError:        true,
 		Logger:             log,
-		Registerer:         prometheus.NewRegistry(),
+		Registerer:         reg,
 	})
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &hamalRun{ch: ch, store: store, cancel: cancel, done: make(chan error, 1)}
+	h := &hamalRun{reg: reg, ch: ch, store: store, cancel: cancel, done: make(chan error, 1)}
 	go func() { h.done <- ch.Run(ctx) }()
 	return h, nil
 }
@@ -336,6 +340,39 @@ func (h *hamalRun) waitCheckpoint(ok func(srcredis.Position) bool, timeout time.
 	}
 	st := h.ch.Status()
 	return fmt.Errorf("checkpoint %s not reached within %s (state %s, last error %q)", st.CheckpointPosition, timeout, st.State, st.LastError)
+}
+
+// batches summarises the channel's coalescing: target transactions, mean
+// source Txns per target transaction and mean apply time per batch. It
+// explains a slow rate: many small batches point at round trips.
+func (h *hamalRun) batches() string {
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		return err.Error()
+	}
+	var n uint64
+	var txns, secs, retries float64
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if mf.GetName() == "hamal_retries_total" {
+				retries += m.GetCounter().GetValue()
+			}
+			hist := m.GetHistogram()
+			if hist == nil {
+				continue
+			}
+			switch mf.GetName() {
+			case "hamal_batch_txns":
+				n, txns = hist.GetSampleCount(), hist.GetSampleSum()
+			case "hamal_apply_duration_seconds":
+				secs = hist.GetSampleSum()
+			}
+		}
+	}
+	if n == 0 {
+		return "no batches"
+	}
+	return fmt.Sprintf("%d batches, %.1f Txns/batch, %.2f ms/batch, %.0f retries", n, txns/float64(n), 1000*secs/float64(n), retries)
 }
 
 func (h *hamalRun) stop() error {
