@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -397,8 +398,22 @@ func appendExactKey(b []byte, p *tablePlan, image []any) []byte {
 
 // flush executes the net effect collected so far: per table, the deletes
 // (by row key) and then the upserts (REPLACE of full after-images).
+//
+// Tables go in name order and rows in key order, whatever order the batch
+// touched them in. Each row key appears once in a flush, so the order does
+// not change the result; it makes every worker take its row locks in one
+// global order, so concurrent batches on the same tables queue behind each
+// other instead of deadlocking (InnoDB's unique checks take next-key locks
+// even under READ COMMITTED, so independent rows can still collide).
 func (a *applier) flush() error {
 	st := a.st
+	slices.SortStableFunc(st.groups, func(x, y rowGroup) int { return strings.Compare(x.plan.ns, y.plan.ns) })
+	for gi := range st.groups {
+		slices.SortFunc(st.groups[gi].entries, func(x, y int32) int {
+			ex, ey := &st.entries[x], &st.entries[y]
+			return bytes.Compare(st.arena[ex.exactStart:ex.exactEnd], st.arena[ey.exactStart:ey.exactEnd])
+		})
+	}
 	for gi := range st.groups {
 		g := &st.groups[gi]
 		if a.s.conflicts != nil {
