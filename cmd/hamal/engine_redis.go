@@ -57,7 +57,9 @@ func checkRedisSource(ctx context.Context, cfg *config.Config, c *checker) {
 }
 
 func checkRedisSink(ctx context.Context, cfg *config.Config, c *checker) {
-	snk, err := sinkredis.Open(ctx, redisSinkConfig(cfg))
+	sc := redisSinkConfig(cfg)
+	sc.SkipLease = true // the running channel holds it
+	snk, err := sinkredis.Open(ctx, sc)
 	if err != nil {
 		c.fail(fmt.Sprintf("target %s: %v", cfg.Sink.Addr, err), "check sink.addr, sink.user and sink.password")
 		return

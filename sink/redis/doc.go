@@ -24,6 +24,12 @@
 // PEXPIREAT) and converge when repeated. Fences of another epoch (another
 // full sync) are ignored.
 //
+// Fencing lease: Open takes hamal:lease:<channel> (TTL, renewed) and
+// hamal:lease-owner:<channel> (no TTL, changed only when the lease changes
+// hands) and fails with ErrLeaseHeld while a connected process holds them.
+// Each batch WATCHes the owner key and reads it with the fences, so EXEC
+// aborts if the lease changed hands meanwhile (see lease.go).
+//
 // Loop guard: with Config.Site set, Txns whose Origin equals it are
 // dropped, since they came from this target in the first place.
 //

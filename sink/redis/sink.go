@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -30,6 +31,12 @@ type Config struct {
 	Site    string
 	Workers int
 	Logger  *slog.Logger
+	// SkipLease opens without the fencing lease, for preflight checks that
+	// never apply (hamal check while the channel runs).
+	SkipLease bool
+	// LeaseTTL is the fencing lease's time to live (default 10 s): how long
+	// a successor waits for a holder that cannot be seen to be gone.
+	LeaseTTL time.Duration
 }
 
 // barrierField is the fence field of Txns without keys (FLUSHALL, …).
@@ -42,6 +49,8 @@ type Sink struct {
 	client   *goredis.Client
 	conns    chan *conn
 	fenceKey string
+	lease    *lease // nil with SkipLease
+	closed   atomic.Bool
 }
 
 // conn is one dedicated connection; its id names its origin marker key.
@@ -66,13 +75,28 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	client := goredis.NewClient(&goredis.Options{Addr: cfg.Addr, Username: cfg.User, Password: cfg.Password,
-		PoolSize: cfg.Workers + 2, MaxRetries: -1, DialTimeout: 10 * time.Second,
+		PoolSize: cfg.Workers + 3, MaxRetries: -1, DialTimeout: 10 * time.Second,
 		ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second})
 	if err := client.Ping(ctx).Err(); err != nil {
 		client.Close()
 		return nil, classify(cfg.Addr, err)
 	}
 	s := &Sink{cfg: cfg, log: cfg.Logger, client: client, conns: make(chan *conn, cfg.Workers), fenceKey: FenceKey(cfg.Channel)}
+	if !cfg.SkipLease {
+		ttl := cfg.LeaseTTL
+		if ttl <= 0 {
+			ttl = defaultLeaseTTL
+		}
+		l, err := acquireLease(ctx, client, cfg.Channel, ttl)
+		if err != nil {
+			client.Close()
+			if errors.Is(err, ErrLeaseHeld) {
+				return nil, err
+			}
+			return nil, classify(cfg.Addr, err)
+		}
+		s.lease = l
+	}
 	for i := 0; i < cfg.Workers; i++ {
 		s.conns <- &conn{id: fmt.Sprintf("%s:%d", cfg.Channel, i)}
 	}
@@ -124,11 +148,21 @@ func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
 	if len(todo) == 0 {
 		return nil
 	}
+	var c *conn
+	select {
+	case c = <-s.conns:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { s.conns <- c }()
+	if c.c == nil {
+		c.c, c.db = s.client.Conn(), 0
+	}
+	fences, err := s.begin(ctx, c, fields)
+	if err != nil {
+		return err
+	}
 	if len(fields) > 0 {
-		fences, err := s.readFences(ctx, fields)
-		if err != nil {
-			return err
-		}
 		kept := todo[:0]
 		for _, pl := range todo {
 			if !applied(pl, fences) {
@@ -142,13 +176,6 @@ func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
 	}
 	// One MULTI carries Txns of one origin only, so one marker names it.
 	sort.SliceStable(todo, func(i, j int) bool { return todo[i].txn.Origin < todo[j].txn.Origin })
-	var c *conn
-	select {
-	case c = <-s.conns:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { s.conns <- c }()
 	for start := 0; start < len(todo); {
 		end := start + 1
 		for end < len(todo) && todo[end].txn.Origin == todo[start].txn.Origin {
@@ -183,7 +210,10 @@ func fenceFields(t *event.Txn) []string {
 	return out
 }
 
-func (s *Sink) readFences(ctx context.Context, fields []string) (map[string]string, error) {
+// begin opens a batch on c in one round trip: it WATCHes the fencing lease
+// and checks this process holds it (so the MULTI/EXEC that follows aborts
+// if the lease changes hands before it), and reads the fence fields.
+func (s *Sink) begin(ctx context.Context, c *conn, fields []string) (map[string]string, error) {
 	sort.Strings(fields)
 	uniq := fields[:0]
 	for i, f := range fields {
@@ -191,10 +221,38 @@ func (s *Sink) readFences(ctx context.Context, fields []string) (map[string]stri
 			uniq = append(uniq, f)
 		}
 	}
-	vals, err := s.client.HMGet(ctx, s.fenceKey, uniq...).Result()
-	if err != nil {
-		return nil, classify(s.cfg.Addr, fmt.Errorf("read offset fence %s: %w", s.fenceKey, err))
+	var holder *goredis.StringCmd
+	var fenceCmd *goredis.SliceCmd
+	_, err := c.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		if c.db != 0 {
+			p.Select(ctx, 0) // the lease and the fences live in database 0
+		}
+		if s.lease != nil {
+			p.Do(ctx, "UNWATCH")
+			p.Do(ctx, "WATCH", s.lease.owner)
+			holder = p.Get(ctx, s.lease.owner)
+		}
+		if len(uniq) > 0 {
+			fenceCmd = p.HMGet(ctx, s.fenceKey, uniq...)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		c.c.Close()
+		c.c = nil
+		return nil, classify(s.cfg.Addr, fmt.Errorf("read lease %s and offset fence %s: %w", LeaseKey(s.cfg.Channel), s.fenceKey, err))
 	}
+	c.db = 0
+	if holder != nil {
+		v, err := holder.Result()
+		if err := s.lease.check(ctx, v, errors.Is(err, goredis.Nil)); err != nil {
+			return nil, err
+		}
+	}
+	if fenceCmd == nil {
+		return nil, nil
+	}
+	vals := fenceCmd.Val()
 	out := make(map[string]string, len(uniq))
 	for i, v := range vals {
 		if str, ok := v.(string); ok {
@@ -235,9 +293,6 @@ func parseFence(v string) (epoch string, off int64, ok bool) {
 // exec applies Txns of one origin in one MULTI/EXEC: the origin marker
 // first, then every command (SELECTing its database), then the fences.
 func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
-	if c.c == nil {
-		c.c, c.db = s.client.Conn(), 0
-	}
 	db := c.db
 	fences := map[string]string{}
 	cmds, err := c.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
@@ -283,6 +338,15 @@ func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
 	if err == nil {
 		c.db = db
 		return nil
+	}
+	if errors.Is(err, goredis.TxFailedErr) {
+		// EXEC aborted: the WATCHed lease key changed since begin (renewed,
+		// expired or taken). Nothing was applied; the retry tells which.
+		c.db = db
+		if s.lease != nil && s.lease.state.Load() == leaseLost {
+			return s.lease.check(ctx, "", false)
+		}
+		return retry.Transient(fmt.Errorf("apply batch at %s: fencing lease %s changed during the transaction; retrying", txns[0].pos, s.lease.key))
 	}
 	var rerr goredis.Error
 	if errors.As(err, &rerr) && !isTransientReply(rerr) {
@@ -343,8 +407,15 @@ func (s *Sink) Fences(ctx context.Context) (map[string]string, error) {
 	return s.client.HGetAll(ctx, s.fenceKey).Result()
 }
 
-// Close releases the connections.
+// Close releases the connections and the fencing lease. Calls after the
+// first do nothing.
 func (s *Sink) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if s.lease != nil {
+		s.lease.release()
+	}
 	for i := 0; i < cap(s.conns); i++ {
 		c := <-s.conns
 		if c.c != nil {
