@@ -46,6 +46,7 @@ import (
 const (
 	codeNamespaceNotFound = 26
 	codeNamespaceExists   = 48
+	codeNotImplemented    = 238 // FerretDB, for options it lacks
 )
 
 // ddlFenceSize is how many applied barrier positions are remembered per
@@ -194,7 +195,18 @@ func (s *Sink) runBarrier(ctx context.Context, cmd barrierCommand) error {
 			// documents the source's did not. Either way the source's
 			// target is now the renamed collection.
 			s.log.Warn("rename: the target collection exists; replacing it, as the source's rename did", "from", cmd.from, "to", cmd.to)
-			return rename(true)
+			err := rename(true)
+			if !hasCode(err, codeNotImplemented) {
+				return err
+			}
+			// FerretDB has no dropTarget: drop, then rename. A crash in
+			// between leaves the source collection and no target, which
+			// the repeated rename then moves plainly.
+			toDB, toColl, _ := strings.Cut(cmd.to, ".")
+			if err := s.client.Database(toDB).RunCommand(ctx, bson.D{{Key: "drop", Value: toColl}}).Err(); err != nil && !hasCode(err, codeNamespaceNotFound) {
+				return err
+			}
+			return rename(false)
 		}
 		return err
 	}

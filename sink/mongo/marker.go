@@ -47,9 +47,6 @@ func (s *Sink) channel() string {
 
 // markerID is the _id of a slot's marker document.
 func markerID(channel string, slot int) string {
-	if channel == "" {
-		channel = "hamal"
-	}
 	return channel + "/" + strconv.Itoa(slot)
 }
 
@@ -68,15 +65,25 @@ func markerDoc(channel string, slot int, first *event.Txn) bson.D {
 	}
 }
 
-// checkOnePath enforces the contract that a batch shares one path, since
-// one marker describes the whole target transaction.
-func checkOnePath(batch []*event.Txn) error {
-	for _, txn := range batch[1:] {
-		if !loopguard.SamePath(batch[0], txn) {
-			return fmt.Errorf("batch mixes Txns of paths %v and %v; the channel must split batches by path", batch[0].Path, txn.Path)
+// markerTxn returns the Txn whose path the batch's marker names: the
+// first that carries changes (heartbeats write nothing). It refuses a
+// batch whose data Txns do not share one path, since one marker describes
+// the whole target transaction.
+func markerTxn(batch []*event.Txn) (*event.Txn, error) {
+	var first *event.Txn
+	for _, txn := range batch {
+		switch {
+		case txn.Kind == event.KindHeartbeat:
+		case first == nil:
+			first = txn
+		case !loopguard.SamePath(first, txn):
+			return nil, fmt.Errorf("batch mixes Txns of paths %v and %v; the channel must split batches by path", first.Path, txn.Path)
 		}
 	}
-	return nil
+	if first == nil {
+		first = batch[0]
+	}
+	return first, nil
 }
 
 // slotPool hands out small integers, one per concurrent Apply, reusing
@@ -111,7 +118,8 @@ func (p *slotPool) put(slot int) {
 // the commit on UnknownTransactionCommitResult; what still fails is
 // classified as for a bulk write.
 func (s *Sink) applyInTransaction(ctx context.Context, batch []*event.Txn, nss []*nsWrites) error {
-	if err := checkOnePath(batch); err != nil {
+	first, err := markerTxn(batch)
+	if err != nil {
 		return fmt.Errorf("apply batch at %s: %w", batch[0].Pos, err)
 	}
 	slot := s.slots.get()
@@ -124,7 +132,7 @@ func (s *Sink) applyInTransaction(ctx context.Context, batch []*event.Txn, nss [
 	failedNS := ""
 	_, err = sess.WithTransaction(ctx, func(tctx context.Context) (any, error) {
 		failedNS = HamalDB + "." + MarkerColl
-		marker := markerDoc(s.cfg.Channel, slot, batch[0])
+		marker := markerDoc(s.channel(), slot, first)
 		_, err := s.client.Database(HamalDB).Collection(MarkerColl).ReplaceOne(tctx,
 			bson.D{{Key: "_id", Value: marker[0].Value}}, marker, options.Replace().SetUpsert(true))
 		if err != nil {
