@@ -45,6 +45,12 @@ func checkMongoSource(ctx context.Context, cfg *config.Config, c *checker) {
 		return
 	}
 	c.ok("source MongoDB is a %s; a change stream opens on the configured scope", kind)
+	if cfg.Source.Site != "" && cfg.Source.Mongo.Database != "" {
+		// Sinks write their origin markers into hamal.origin_marker, which
+		// a database- or collection-scoped change stream never sees.
+		c.fail("source.site is set (loop guard on) but source.mongo.database narrows the change stream, so it cannot see the origin markers in hamal.origin_marker: transactions another channel applied to this deployment would come back as local writes",
+			"leave source.mongo.database and source.mongo.collection unset (watch the whole deployment), or leave source.site unset if no channel writes into this deployment")
+	}
 }
 
 func checkMongoSink(ctx context.Context, cfg *config.Config, c *checker) {

@@ -172,7 +172,9 @@ func barrier(pos, schema, stmt string) []*event.Txn {
 // rename and dropDatabase are applied, and replaying each converges, both
 // when the fence remembers it and when it does not (a crash between the
 // command and its record).
-func testBarriers(t *testing.T, s *Sink, client *mongo.Client) {
+// Databases are named prefix+"bar" and prefix+"dropme".
+func testBarriers(t *testing.T, s *Sink, client *mongo.Client, prefix string) {
+	bar, dropme := prefix+"bar", prefix+"dropme"
 	ctx := context.Background()
 	fill := func(ns string, ids ...int) {
 		t.Helper()
@@ -206,68 +208,68 @@ func testBarriers(t *testing.T, s *Sink, client *mongo.Client) {
 		return out
 	}
 
-	fill("bar.keep", 1)
-	fill("bar.gone", 1, 2)
-	fill("bar.old", 1, 2, 3)
-	fill("bar.dst", 9)
-	fill("bar.src", 4, 5)
-	fill("dropme.a", 1)
-	fill("dropme.b", 1)
+	fill(bar+".keep", 1)
+	fill(bar+".gone", 1, 2)
+	fill(bar+".old", 1, 2, 3)
+	fill(bar+".dst", 9)
+	fill(bar+".src", 4, 5)
+	fill(dropme+".a", 1)
+	fill(dropme+".b", 1)
 
-	drop := barrier(`{"token":"drop"}`, "bar", `{"drop":"gone"}`)
+	drop := barrier(`{"token":"drop"}`, bar, `{"drop":"gone"}`)
 	apply(drop)
-	if got := collections(t, client, "bar"); !slices.Equal(got, []string{"dst", "keep", "old", "src"}) {
+	if got := collections(t, client, bar); !slices.Equal(got, []string{"dst", "keep", "old", "src"}) {
 		t.Fatalf("after drop: bar holds %v", got)
 	}
 	apply(drop) // replay, fenced
 	forget()
 	apply(drop) // replay, not fenced: NamespaceNotFound is success
-	if got := collections(t, client, "bar"); !slices.Equal(got, []string{"dst", "keep", "old", "src"}) {
+	if got := collections(t, client, bar); !slices.Equal(got, []string{"dst", "keep", "old", "src"}) {
 		t.Fatalf("after replaying the drop: bar holds %v", got)
 	}
 
-	rename := barrier(`{"token":"rename"}`, "admin", `{"renameCollection":"bar.old","to":"bar.new"}`)
+	rename := barrier(`{"token":"rename"}`, "admin", `{"renameCollection":bar+".old","to":bar+".new"}`)
 	apply(rename)
-	if got := collections(t, client, "bar"); !slices.Equal(got, []string{"dst", "keep", "new", "src"}) {
+	if got := collections(t, client, bar); !slices.Equal(got, []string{"dst", "keep", "new", "src"}) {
 		t.Fatalf("after rename: bar holds %v", got)
 	}
 	want := []string{`{"$numberInt":"1"}`, `{"$numberInt":"2"}`, `{"$numberInt":"3"}`}
-	if got := idsOf("bar", "new"); !reflect.DeepEqual(got, want) {
-		t.Fatalf("bar.new holds %v, want %v", got, want)
+	if got := idsOf(bar, "new"); !reflect.DeepEqual(got, want) {
+		t.Fatalf(bar+".new holds %v, want %v", got, want)
 	}
 	apply(rename) // fenced
 	forget()
 	apply(rename) // source gone, target exists: converged
-	if got := collections(t, client, "bar"); !slices.Equal(got, []string{"dst", "keep", "new", "src"}) {
+	if got := collections(t, client, bar); !slices.Equal(got, []string{"dst", "keep", "new", "src"}) {
 		t.Fatalf("after replaying the rename: bar holds %v", got)
 	}
-	if got := idsOf("bar", "new"); !reflect.DeepEqual(got, want) {
+	if got := idsOf(bar, "new"); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after replaying the rename: bar.new holds %v, want %v", got, want)
 	}
 
 	// A rename onto an existing collection that is not a replay replaces
 	// it, as the source's rename (dropTarget) did.
-	apply(barrier(`{"token":"rename2"}`, "admin", `{"renameCollection":"bar.src","to":"bar.dst"}`))
-	if got := idsOf("bar", "dst"); !reflect.DeepEqual(got, []string{`{"$numberInt":"4"}`, `{"$numberInt":"5"}`}) {
+	apply(barrier(`{"token":"rename2"}`, "admin", `{"renameCollection":bar+".src","to":bar+".dst"}`))
+	if got := idsOf(bar, "dst"); !reflect.DeepEqual(got, []string{`{"$numberInt":"4"}`, `{"$numberInt":"5"}`}) {
 		t.Fatalf("after a rename onto bar.dst: it holds %v, want the renamed collection's 4, 5", got)
 	}
-	if got := collections(t, client, "bar"); !slices.Equal(got, []string{"dst", "keep", "new"}) {
+	if got := collections(t, client, bar); !slices.Equal(got, []string{"dst", "keep", "new"}) {
 		t.Fatalf("after a rename onto bar.dst: bar holds %v", got)
 	}
 
-	dropDB := barrier(`{"token":"dropdb"}`, "dropme", `{"dropDatabase":1}`)
+	dropDB := barrier(`{"token":"dropdb"}`, dropme, `{"dropDatabase":1}`)
 	apply(dropDB)
 	dbs, err := client.ListDatabaseNames(ctx, bson.D{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if slices.Contains(dbs, "dropme") || !slices.Contains(dbs, "bar") {
+	if slices.Contains(dbs, dropme) || !slices.Contains(dbs, bar) {
 		t.Fatalf("after dropDatabase: databases %v", dbs)
 	}
 	apply(dropDB)
 	forget()
 	apply(dropDB)
-	if got := collections(t, client, "dropme"); len(got) != 0 {
+	if got := collections(t, client, dropme); len(got) != 0 {
 		t.Fatalf("after replaying dropDatabase: dropme holds %v", got)
 	}
 

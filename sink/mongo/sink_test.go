@@ -312,7 +312,7 @@ func TestAgainstFerretDB(t *testing.T) {
 		}
 	})
 
-	t.Run("barriers", func(t *testing.T) { testBarriers(t, s, client) })
+	t.Run("barriers", func(t *testing.T) { testBarriers(t, s, client, "") })
 
 	t.Run("site on a standalone target", func(t *testing.T) {
 		// FerretDB is no replica set: no transactions, no marker.
