@@ -228,7 +228,7 @@ func testBarriers(t *testing.T, s *Sink, client *mongo.Client, prefix string) {
 		t.Fatalf("after replaying the drop: bar holds %v", got)
 	}
 
-	rename := barrier(`{"token":"rename"}`, "admin", `{"renameCollection":bar+".old","to":bar+".new"}`)
+	rename := barrier(`{"token":"rename"}`, "admin", fmt.Sprintf(`{"renameCollection":"%s.old","to":"%s.new"}`, bar, bar))
 	apply(rename)
 	if got := collections(t, client, bar); !slices.Equal(got, []string{"dst", "keep", "new", "src"}) {
 		t.Fatalf("after rename: bar holds %v", got)
@@ -249,7 +249,7 @@ func testBarriers(t *testing.T, s *Sink, client *mongo.Client, prefix string) {
 
 	// A rename onto an existing collection that is not a replay replaces
 	// it, as the source's rename (dropTarget) did.
-	apply(barrier(`{"token":"rename2"}`, "admin", `{"renameCollection":bar+".src","to":bar+".dst"}`))
+	apply(barrier(`{"token":"rename2"}`, "admin", fmt.Sprintf(`{"renameCollection":"%s.src","to":"%s.dst"}`, bar, bar)))
 	if got := idsOf(bar, "dst"); !reflect.DeepEqual(got, []string{`{"$numberInt":"4"}`, `{"$numberInt":"5"}`}) {
 		t.Fatalf("after a rename onto bar.dst: it holds %v, want the renamed collection's 4, 5", got)
 	}

@@ -157,4 +157,3 @@ func TestStreamLoopGuardDropsEcho(t *testing.T) {
 		})
 	}
 }
-
