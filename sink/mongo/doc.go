@@ -41,9 +41,22 @@
 // a secondary unique index, a validation failure and anything else are
 // fatal, naming the namespace and the position of the batch's first Txn.
 //
-// Not done yet: writing the loop-guard origin marker (hamal.origin_marker)
-// inside a transaction when the target is a replica set, and DDL (a DDL Txn
-// is a fatal error naming the statement).
+// # Barriers
+//
+// The drop, renameCollection and dropDatabase commands a MongoDB source
+// emits as DDL Txns are run on the target (ddl.go); replays converge: an
+// applied barrier's position is recorded in hamal.applied_ddl, and a
+// repeat that the record missed tolerates "already gone". Other DDL (a
+// MySQL source's SQL) is a fatal error naming the statement.
+//
+// # Origin marker
+//
+// With Config.Site set and a replica-set target (hello names a setName),
+// a batch is one session transaction (WithTransaction) whose first write
+// replaces the batch's marker document in hamal.origin_marker, then the
+// bulk writes (marker.go). On a standalone server or FerretDB, which have
+// no transactions, batches stay unordered bulk writes without a marker,
+// and Open logs that loop prevention needs a replica-set target.
 //
 // Usage sketch:
 //

@@ -23,14 +23,25 @@ import (
 
 // Config configures a Sink.
 type Config struct {
-	URI    string // mongodb://… connection string
-	Logger *slog.Logger
+	URI string // mongodb://… connection string
+	// Site, when set, turns on the loop guard's origin marker: on a
+	// replica-set target every batch is one transaction that also upserts
+	// the batch's path into hamal.origin_marker (see marker.go).
+	Site string
+	// Channel names the marker and fence documents (the channel's name).
+	Channel string
+	Logger  *slog.Logger
 }
 
 // Sink applies Txns to MongoDB.
 type Sink struct {
 	client *mongo.Client
 	log    *slog.Logger
+	cfg    Config
+	// transactions is set when batches are applied in a transaction with
+	// the origin marker: Site set and the target a replica set.
+	transactions bool
+	slots        slotPool
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -51,8 +62,32 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 		_ = client.Disconnect(context.Background())
 		return nil, retry.Transient(fmt.Errorf("mongo %s: ping: %w", redact(cfg.URI), err))
 	}
-	return &Sink{client: client, log: log}, nil
+	s := &Sink{client: client, log: log, cfg: cfg}
+	if cfg.Site != "" {
+		hello, err := client.Database("admin").RunCommand(pctx, bson.D{{Key: "hello", Value: 1}}).Raw()
+		if err != nil {
+			_ = client.Disconnect(context.Background())
+			return nil, retry.Transient(fmt.Errorf("mongo %s: hello: %w", redact(cfg.URI), err))
+		}
+		s.transactions = isReplicaSet(hello)
+		if !s.transactions {
+			log.Warn("sink.site is set but the MongoDB target is not a replica set: batches are applied without a transaction and without the origin marker, so this channel's writes are not recognised as coming from their origin (loop prevention needs a replica-set target)",
+				"uri", redact(cfg.URI))
+		}
+	}
+	return s, nil
 }
+
+// isReplicaSet reports whether a hello reply comes from a replica-set
+// member (it names its set), the deployments where transactions run.
+func isReplicaSet(hello bson.Raw) bool {
+	name, ok := hello.Lookup("setName").StringValueOK()
+	return ok && name != ""
+}
+
+// Transactions reports whether batches are applied in a transaction with
+// the origin marker.
+func (s *Sink) Transactions() bool { return s.transactions }
 
 // redact drops the password from a connection string for messages.
 func redact(uri string) string {
@@ -85,12 +120,36 @@ type nsWrites struct {
 }
 
 // Apply reduces the batch to one write per document and runs one unordered
-// bulk write per namespace.
+// bulk write per namespace; with the origin marker on, all of them and the
+// marker upsert in one transaction. A barrier (drop, rename, dropDatabase)
+// arrives alone and runs its command (ddl.go).
 func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	first := batch[0]
+	if len(batch) == 1 && batch[0].Kind == event.KindDDL {
+		return s.applyBarrier(ctx, batch[0])
+	}
+	nss, err := plan(batch)
+	if err != nil || len(nss) == 0 {
+		return err
+	}
+	if s.transactions {
+		return s.applyInTransaction(ctx, batch, nss)
+	}
+	for _, n := range nss {
+		_, err := s.client.Database(n.db).Collection(n.coll).BulkWrite(ctx, n.models(), options.BulkWrite().SetOrdered(false))
+		if err != nil {
+			return classify(ctx, batch[0], n.db+"."+n.coll, err)
+		}
+	}
+	return nil
+}
+
+// plan reduces a batch to its net writes per namespace, in first-seen
+// order. It refuses DDL (a barrier must come alone) and changes it cannot
+// turn into documents.
+func plan(batch []*event.Txn) ([]*nsWrites, error) {
 	var nss []*nsWrites
 	index := map[string]*nsWrites{}
 	for _, txn := range batch {
@@ -102,18 +161,21 @@ func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
 			if txn.DDL != nil {
 				stmt = txn.DDL.Statement
 			}
-			return fmt.Errorf("apply batch at %s: DDL %q cannot be applied to MongoDB; apply the matching change by hand and resume", txn.Pos, stmt)
+			return nil, fmt.Errorf("apply batch at %s: DDL %q in a batch of %d Txns; a barrier must be applied alone", txn.Pos, stmt, len(batch))
 		}
 		for i := range txn.Changes {
 			c := &txn.Changes[i]
 			ws, err := changeWrites(c)
 			if err != nil {
-				return fmt.Errorf("apply batch at %s: %s: %w", txn.Pos, c.Namespace, err)
+				return nil, fmt.Errorf("apply batch at %s: %s: %w", txn.Pos, c.Namespace, err)
 			}
 			for _, w := range ws {
 				db, coll, ok := strings.Cut(c.Namespace, ".")
 				if !ok || db == "" || coll == "" {
-					return fmt.Errorf("apply batch at %s: namespace %q is not db.collection", txn.Pos, c.Namespace)
+					return nil, fmt.Errorf("apply batch at %s: namespace %q is not db.collection", txn.Pos, c.Namespace)
+				}
+				if db == HamalDB {
+					return nil, fmt.Errorf("apply batch at %s: namespace %q is in Hamal's own database, which is never replicated as data", txn.Pos, c.Namespace)
 				}
 				n := index[c.Namespace]
 				if n == nil {
@@ -128,23 +190,23 @@ func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
 			}
 		}
 	}
-	for _, n := range nss {
-		models := make([]mongo.WriteModel, 0, len(n.order))
-		for _, k := range n.order {
-			w := n.byKey[k]
-			filter := bson.D{{Key: "_id", Value: w.id}}
-			if w.doc == nil {
-				models = append(models, mongo.NewDeleteOneModel().SetFilter(filter))
-			} else {
-				models = append(models, mongo.NewReplaceOneModel().SetFilter(filter).SetReplacement(w.doc).SetUpsert(true))
-			}
-		}
-		_, err := s.client.Database(n.db).Collection(n.coll).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-		if err != nil {
-			return classify(ctx, first, n.db+"."+n.coll, err)
+	return nss, nil
+}
+
+// models is the namespace's bulk write: replace-with-upsert or delete by
+// _id, one per document.
+func (n *nsWrites) models() []mongo.WriteModel {
+	models := make([]mongo.WriteModel, 0, len(n.order))
+	for _, k := range n.order {
+		w := n.byKey[k]
+		filter := bson.D{{Key: "_id", Value: w.id}}
+		if w.doc == nil {
+			models = append(models, mongo.NewDeleteOneModel().SetFilter(filter))
+		} else {
+			models = append(models, mongo.NewReplaceOneModel().SetFilter(filter).SetReplacement(w.doc).SetUpsert(true))
 		}
 	}
-	return nil
+	return models
 }
 
 // changeWrites turns one change into the writes it implies, in order.
@@ -335,12 +397,18 @@ func classify(ctx context.Context, first *event.Txn, ns string, err error) error
 	if mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("%w; a secondary unique index on the target conflicts with replace-by-_id: drop it or make it non-unique", wrapped)
 	}
-	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.Is(err, mongo.ErrClientDisconnected) {
-		return retry.Transient(wrapped)
-	}
-	var labeled interface{ HasErrorLabel(string) bool }
-	if errors.As(err, &labeled) && (labeled.HasErrorLabel("RetryableWriteError") || labeled.HasErrorLabel("TransientTransactionError")) {
+	if transient(err) {
 		return retry.Transient(wrapped)
 	}
 	return wrapped
+}
+
+// transient reports whether err may go away on a retry: the server was
+// unreachable, or it labelled the error retryable.
+func transient(err error) bool {
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.Is(err, mongo.ErrClientDisconnected) {
+		return true
+	}
+	var labeled interface{ HasErrorLabel(string) bool }
+	return errors.As(err, &labeled) && (labeled.HasErrorLabel("RetryableWriteError") || labeled.HasErrorLabel("TransientTransactionError"))
 }

@@ -312,10 +312,27 @@ func TestAgainstFerretDB(t *testing.T) {
 		}
 	})
 
-	t.Run("DDL is refused", func(t *testing.T) {
-		err := s.Apply(ctx, []*event.Txn{{Pos: event.Position("9"), Kind: event.KindDDL, DDL: &event.DDL{Statement: "DROP TABLE app.kv"}}})
-		if err == nil || retry.IsTransient(err) || !strings.Contains(err.Error(), "DROP TABLE app.kv") {
-			t.Fatalf("got %v, want a fatal error naming the statement", err)
+	t.Run("barriers", func(t *testing.T) { testBarriers(t, s, client, "") })
+
+	t.Run("site on a standalone target", func(t *testing.T) {
+		// FerretDB is no replica set: no transactions, no marker.
+		ss, err := Open(ctx, Config{URI: uri, Site: "a", Channel: "b2a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ss.Close()
+		if ss.Transactions() {
+			t.Fatal("FerretDB taken for a replica set")
+		}
+		if err := ss.Apply(ctx, []*event.Txn{{Pos: event.Position("m"), Kind: event.KindDML, Origin: "b", Path: []string{"b", "a"},
+			Changes: []event.Change{docChange(event.OpInsert, "shop.standalone", "_id", 1)}}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := contents(t, client.Database("shop").Collection("standalone")); len(got) != 1 {
+			t.Fatalf("shop.standalone holds %v", got)
+		}
+		if n, err := client.Database(HamalDB).Collection(MarkerColl).CountDocuments(ctx, bson.D{}); err != nil || n != 0 {
+			t.Fatalf("marker documents on a standalone target: %d, %v", n, err)
 		}
 	})
 }

@@ -10,15 +10,16 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/loopguard"
 )
 
 // HamalDB is the database where sinks keep Hamal's own collections (the
 // loop-guard markers); its events are never replicated as data.
 const HamalDB = "hamal"
 
-// MarkerColl is the loop-guard marker collection: a sink upserts
-// {_id: <worker>, origin: <site>} into hamal.origin_marker in the same
-// transaction as the changes it applies.
+// MarkerColl is the loop-guard marker collection: a sink replaces
+// {_id: "<channel>/<slot>", origin: <site>, path: "<site>,…", n: …} in
+// hamal.origin_marker in the same transaction as the changes it applies.
 const MarkerColl = "origin_marker"
 
 // Event is one decoded change event.
@@ -37,8 +38,11 @@ type Event struct {
 	Change     *event.Change // insert, update, replace, delete
 	DDL        *event.DDL    // drop, rename, dropDatabase
 	Invalidate bool
-	// Origin is set by a loop-guard marker event: the site it names.
+	// Origin is set by a loop-guard marker event: the site it names; Path
+	// is the marker's path (sites that applied the transaction, origin
+	// first), when it has one.
 	Origin string
+	Path   []string
 }
 
 // Decode turns one raw change event into an Event. The document is
@@ -165,6 +169,9 @@ func decodeChange(raw bson.Raw, ev *Event) error {
 	if ev.DB == HamalDB {
 		if ev.Coll == MarkerColl && hasFull {
 			ev.Origin, _ = full.Lookup("origin").StringValueOK()
+			if p, ok := full.Lookup("path").StringValueOK(); ok {
+				ev.Path = loopguard.ParsePath(p)
+			}
 		}
 		return nil // Hamal's own data: never replicated
 	}

@@ -30,9 +30,20 @@ type Config struct {
 	// the channel has no checkpoint (or its checkpoint is inside a copy).
 	InitialSync bool
 	// Site is the origin of writes made directly on the source.
-	Site   string
-	Logger *slog.Logger
+	Site string
+	// ChunkChanges and ChunkBytes bound how much of one source transaction
+	// is held in memory: once its changes read so far reach either (bytes
+	// of change events), they are returned as a Partial Txn and reading
+	// goes on (DESIGN.md guarantee 4). Zero: 10,000 changes, 8 MiB.
+	ChunkChanges int
+	ChunkBytes   int
+	Logger       *slog.Logger
 }
+
+const (
+	defaultChunkChanges = 10_000
+	defaultChunkBytes   = 8 << 20
+)
 
 // cursor is what the source needs of a change stream; *mongo.ChangeStream
 // provides it (see driverCursor). TryNext returns the next event if one is
@@ -111,7 +122,7 @@ func (s *Source) run(from Position) {
 			s.fail(err)
 			return
 		}
-		next, err := s.read(cur)
+		next, err := s.read(cur, from)
 		_ = cur.Close(context.Background())
 		if err != nil {
 			s.fail(err)
@@ -140,7 +151,8 @@ func (s *Source) emit(t *event.Txn) bool {
 }
 
 // read turns events into Txns until the stream is invalidated (it returns
-// the position to start the next stream from) or fails.
+// the position to start the next stream from) or fails. from is where the
+// stream was opened.
 //
 // Events of one transaction (same lsid and txnNumber) are consecutive in
 // the stream and become one Txn whose position is the resume token of its
@@ -150,17 +162,43 @@ func (s *Source) emit(t *event.Txn) bool {
 // of them returns the rest, never an empty batch. Heartbeats (the
 // post-batch resume token while idle) are only emitted with no
 // transaction pending, so a checkpoint never names a point inside one.
-func (s *Source) read(cur cursor) (Position, error) {
+//
+// A transaction larger than ChunkChanges or ChunkBytes is returned in
+// chunks: Partial Txns positioned before the transaction (the position of
+// the Txn emitted before it, or its cluster time, which startAtOperationTime
+// replays whole), then the rest positioned after it. The origin marker is
+// the first write of a transaction a sink applies, so every chunk carries
+// its origin.
+func (s *Source) read(cur cursor, from Position) (Position, error) {
 	var pending *event.Txn
 	var pendingID string
+	var pendingBytes int
+	var chunkPos event.Position // where a chunk of pending resumes: before it
 	var lastBeat []byte
+	var before event.Position // position after the last Txn emitted
+	if len(from.Token) > 0 || from.ClusterTime != "" {
+		before = EncodePosition(from)
+	}
+	maxChanges, maxBytes := s.cfg.ChunkChanges, s.cfg.ChunkBytes
+	if maxChanges <= 0 {
+		maxChanges = defaultChunkChanges
+	}
+	if maxBytes <= 0 {
+		maxBytes = defaultChunkBytes
+	}
+	emit := func(t *event.Txn) bool {
+		if !t.Partial {
+			before = t.Pos
+		}
+		return s.emit(t)
+	}
 	flush := func() bool {
 		if pending == nil {
 			return true
 		}
 		t := pending
-		pending, pendingID = nil, ""
-		return s.emit(s.finish(t))
+		pending, pendingID, pendingBytes = nil, "", 0
+		return emit(s.finish(t))
 	}
 	for {
 		if s.ctx.Err() != nil {
@@ -180,7 +218,7 @@ func (s *Source) read(cur cursor) (Position, error) {
 			if tok := cur.ResumeToken(); len(tok) > 0 && !bytes.Equal(tok, lastBeat) {
 				lastBeat = append([]byte(nil), tok...)
 				t := &event.Txn{Kind: event.KindHeartbeat, Pos: EncodePosition(Position{Token: lastBeat}), CommitTime: time.Now()}
-				if !s.emit(t) {
+				if !emit(t) {
 					return Position{}, errClosed
 				}
 			}
@@ -203,13 +241,13 @@ func (s *Source) read(cur cursor) (Position, error) {
 		case ev.Invalidate:
 			pos.StartAfter = true
 			t := &event.Txn{Kind: event.KindHeartbeat, Pos: EncodePosition(pos), CommitTime: commitTime(ev)}
-			if !s.emit(t) {
+			if !emit(t) {
 				return Position{}, errClosed
 			}
 			return pos, nil
 		case ev.DDL != nil:
 			t := &event.Txn{Kind: event.KindDDL, DDL: ev.DDL, Pos: EncodePosition(pos), CommitTime: commitTime(ev), Origin: s.cfg.Site}
-			if !s.emit(t) {
+			if !emit(t) {
 				return Position{}, errClosed
 			}
 			continue
@@ -217,6 +255,10 @@ func (s *Source) read(cur cursor) (Position, error) {
 		t := pending
 		if t == nil {
 			t = &event.Txn{Kind: event.KindDML}
+			chunkPos = before
+			if chunkPos == nil && ev.ClusterTime.T != 0 {
+				chunkPos = EncodePosition(Position{ClusterTime: FormatClusterTime(ev.ClusterTime)})
+			}
 		}
 		t.Pos = EncodePosition(pos)
 		t.CommitTime = commitTime(ev)
@@ -225,13 +267,26 @@ func (s *Source) read(cur cursor) (Position, error) {
 		}
 		if ev.Origin != "" {
 			t.Origin = ev.Origin
+			t.Path = ev.Path
 		}
-		if ev.TxnID != "" {
-			pending, pendingID = t, ev.TxnID
+		if ev.TxnID == "" {
+			if !emit(s.finish(t)) {
+				return Position{}, errClosed
+			}
 			continue
 		}
-		if !s.emit(s.finish(t)) {
-			return Position{}, errClosed
+		pending, pendingID = t, ev.TxnID
+		pendingBytes += len(raw)
+		if chunkPos != nil && len(t.Changes) > 0 && (len(t.Changes) >= maxChanges || pendingBytes >= maxBytes) {
+			part := &event.Txn{Kind: event.KindDML, Partial: true, Pos: chunkPos, CommitTime: t.CommitTime,
+				Origin: t.Origin, Path: t.Path, Changes: t.Changes}
+			if part.Origin == "" {
+				part.Origin = s.cfg.Site
+			}
+			t.Changes, pendingBytes = nil, 0
+			if !emit(part) {
+				return Position{}, errClosed
+			}
 		}
 	}
 }

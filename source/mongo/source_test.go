@@ -363,3 +363,41 @@ func TestStreamErrors(t *testing.T) {
 		t.Errorf("undecodable event: %v", err)
 	}
 }
+
+// TestStreamResumeAtInvalidate: a collection-scope stream sees its
+// collection renamed (a rename barrier, then invalidate). A checkpoint
+// taken at the invalidate's heartbeat resumes with startAfter (the server
+// refuses resumeAfter an invalidate token) and continues with the next
+// event, nothing lost; the rename barrier is not read again.
+func TestStreamResumeAtInvalidate(t *testing.T) {
+	srv := &fakeServer{}
+	rename := fixture(t, "rename")[0]
+	inval := fixture(t, "invalidate")[0]
+	srv.log = []step{ev(t, "insert", "app.users", 1, "", ""), {raw: rename}, {raw: inval}, ev(t, "insert", "app.users", 2, "", ""), idle()}
+	got := next(t, start(t, srv, Position{}, ""), 3)
+	var at *event.Txn
+	for _, txn := range got {
+		if p, _ := DecodePosition(txn.Pos); p.StartAfter {
+			at = txn
+		}
+	}
+	if at == nil || at.Kind != event.KindHeartbeat {
+		t.Fatalf("no heartbeat at the invalidate among %d Txns", len(got))
+	}
+	if d := dataTxns(got); d[1].Kind != event.KindDDL || d[1].DDL.Statement != `{"renameCollection":"app.users","to":"archive.users2023"}` {
+		t.Fatalf("rename: %+v", d[1])
+	}
+	p, err := DecodePosition(at.Pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := dataTxns(next(t, start(t, srv, p, ""), 1))
+	if g := ids(t, after[0]); g != "insert:app.users2" {
+		t.Errorf("resumed at the invalidate: %s, want insert:app.users2", g)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if last := srv.opened[len(srv.opened)-1]; !last.StartAfter || string(last.Token) != string(inval.Lookup("_id").Document()) {
+		t.Errorf("resumed with %+v, want startAfter the invalidate token", last)
+	}
+}
