@@ -31,12 +31,11 @@ func BenchmarkEncode(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var err error
-		buf, err = enc.appendTxn(buf[:0], uint64(i+1), txns[i%len(txns)])
+		buf, err = enc.appendFramed(buf[:0], uint64(i+1), txns[i%len(txns)])
 		if err != nil {
 			b.Fatal(err)
 		}
 		enc.commit()
-		buf = appendRecord(nil, buf)
 	}
 	b.SetBytes(int64(len(buf)))
 }
@@ -88,13 +87,12 @@ func BenchmarkSegmentWriteRead(b *testing.B) {
 	enc := newEncoder()
 	var rec []byte
 	for i := 0; i < b.N; i++ {
-		rec = append(rec[:0], make([]byte, recHeader)...)
-		p, err := enc.appendTxn(rec, uint64(i+1), txns[i%len(txns)])
+		var err error
+		rec, err = enc.appendFramed(rec[:0], uint64(i+1), txns[i%len(txns)])
 		if err != nil {
 			b.Fatal(err)
 		}
 		enc.commit()
-		rec = appendRecord(p[:0], p[recHeader:])
 		if _, err := bw.Write(rec); err != nil {
 			b.Fatal(err)
 		}

@@ -4,14 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hamal-replication/hamal/checkpoint"
@@ -92,6 +91,9 @@ type mark struct {
 type Relay struct {
 	opts   Options
 	log    *slog.Logger
+	// lock is the flocked lock file of Dir: one Relay per dir (lock.go).
+	lock       *os.File
+	unlockOnce sync.Once
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -108,7 +110,7 @@ type Relay struct {
 	fatal    error      // the reader stopped on this error
 	notify   chan struct{}
 	served   []mark // served to the applier, not yet known applied
-	contact  time.Time
+	contact  atomic.Int64 // unix ns of the last Txn read; atomic: set per Txn
 	live     any // the open real source, for LastContact
 	saved    checkpoint.RelayPositions
 	ctx      context.Context
@@ -122,7 +124,10 @@ type Relay struct {
 	enc       *encoder
 	written   int64 // bytes written to the active file (published or not)
 	dirty     bool  // written but not synced
-	lastSync  time.Time
+	// fmu is held while the active file is synced, truncated or closed: the
+	// batch syncer syncs without wmu, so that the writer goes on writing
+	// while the disk flushes; closing waits for that sync.
+	fmu sync.Mutex
 	nextRseq  uint64
 	pendLast  mark // last record written, not yet published
 	pendFirst time.Time
@@ -162,8 +167,14 @@ func Open(opts Options) (*Relay, error) {
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("relay dir: %w", err)
 	}
+	lock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	r.lock = lock
 	start, err := r.recover()
 	if err != nil {
+		unlockDir(lock)
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -176,6 +187,13 @@ func Open(opts Options) (*Relay, error) {
 		defer r.wg.Done()
 		r.cleanLoop(ctx)
 	}()
+	if opts.Fsync == FsyncBatch {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.syncLoop(ctx)
+		}()
+	}
 	return r, nil
 }
 
@@ -375,6 +393,11 @@ func (r *Relay) Close() error {
 	if e := r.savePositions(true); err == nil {
 		err = e
 	}
+	r.unlockOnce.Do(func() {
+		if e := unlockDir(r.lock); err == nil && e != nil {
+			err = fmt.Errorf("relay: release the lock on %s: %w", r.opts.Dir, e)
+		}
+	})
 	return err
 }
 
@@ -493,9 +516,7 @@ func (r *Relay) readSource(ctx context.Context, pos event.Position, in chan<- *e
 			}
 			backoff.Reset()
 			pos = txn.Pos
-			r.mu.Lock()
-			r.contact = time.Now()
-			r.mu.Unlock()
+			r.contact.Store(time.Now().UnixNano())
 			select {
 			case in <- txn:
 			case <-ctx.Done():
@@ -639,21 +660,13 @@ func (r *Relay) writeBatch(ctx context.Context, batch []*event.Txn) error {
 	return r.publishLocked()
 }
 
-// encodeLocked frames the next record.
+// encodeLocked frames the next record in the reused scratch buffer.
 func (r *Relay) encodeLocked(t *event.Txn) ([]byte, error) {
-	b := append(r.scratch[:0], make([]byte, recHeader)...)
-	b, err := r.enc.appendTxn(b, r.nextRseq, t)
+	b, err := r.enc.appendFramed(r.scratch[:0], r.nextRseq, t)
 	if err != nil {
 		r.enc.rollback()
 		return nil, err
 	}
-	payload := b[recHeader:]
-	if len(payload) > maxRecord {
-		r.enc.rollback()
-		return nil, fmt.Errorf("relay: a transaction at %s encodes to %d bytes, over the record limit of %d", t.Pos, len(payload), maxRecord)
-	}
-	binary.LittleEndian.PutUint32(b[0:4], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(b[4:8], crc32.Checksum(payload, castagnoli))
 	r.scratch = b[:0]
 	return b, nil
 }
@@ -756,7 +769,10 @@ func (r *Relay) publishLocked() error {
 		return nil
 	}
 	r.dirty = true
-	if r.opts.Fsync == FsyncAlways || (r.opts.Fsync == FsyncBatch && time.Since(r.lastSync) >= BatchInterval) {
+	// Under batch and never the applier may see records before they are
+	// durable: an OS crash that loses them also loses the checkpoint's
+	// hold on them, and recover reads them again from the source.
+	if r.opts.Fsync == FsyncAlways {
 		if err := r.syncLocked(); err != nil {
 			return err
 		}
@@ -775,14 +791,61 @@ func (r *Relay) publishLocked() error {
 	return nil
 }
 
+// syncLocked syncs the active file. wmu is held.
 func (r *Relay) syncLocked() error {
 	if !r.dirty || r.file == nil {
 		return nil
 	}
-	if err := r.file.Sync(); err != nil {
+	r.fmu.Lock()
+	err := r.file.Sync()
+	r.fmu.Unlock()
+	if err != nil {
 		return fmt.Errorf("relay: sync %s: %w", r.active.path, err)
 	}
-	r.dirty, r.lastSync = false, time.Now()
+	r.dirty = false
+	return nil
+}
+
+// syncLoop is the batch policy: every BatchInterval it syncs what the
+// writer wrote, without holding up the writer.
+func (r *Relay) syncLoop(ctx context.Context) {
+	tick := time.NewTicker(BatchInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := r.syncBehind(); err != nil {
+			r.log.Warn("relay: sync failed; retrying", "err", err)
+		}
+	}
+}
+
+// syncBehind syncs the active file while the writer goes on: fmu, not
+// wmu, is held during the sync, and a seal waits for it.
+func (r *Relay) syncBehind() error {
+	r.wmu.Lock()
+	f, dirty := r.file, r.dirty
+	if f == nil || !dirty {
+		r.wmu.Unlock()
+		return nil
+	}
+	path := r.active.path
+	r.dirty = false // what is written from now on is dirty again
+	r.fmu.Lock()
+	r.wmu.Unlock()
+	err := f.Sync()
+	r.fmu.Unlock()
+	if err != nil {
+		r.wmu.Lock()
+		if r.file == f {
+			r.dirty = true
+		}
+		r.wmu.Unlock()
+		return fmt.Errorf("relay: sync %s: %w", path, err)
+	}
 	return nil
 }
 
@@ -799,7 +862,10 @@ func (r *Relay) sealLocked() error {
 	if err := r.syncLocked(); err != nil {
 		return err
 	}
-	if err := r.file.Close(); err != nil {
+	r.fmu.Lock()
+	err := r.file.Close()
+	r.fmu.Unlock()
+	if err != nil {
 		return fmt.Errorf("relay: close %s: %w", r.active.path, err)
 	}
 	r.mu.Lock()
@@ -822,8 +888,10 @@ func (r *Relay) abandonLocked() {
 	size := r.active.size
 	r.active.sealed = true
 	r.mu.Unlock()
+	r.fmu.Lock()
 	_ = r.file.Truncate(size)
 	_ = r.file.Close()
+	r.fmu.Unlock()
 	r.active, r.file = nil, nil
 }
 
@@ -873,11 +941,6 @@ func (r *Relay) clean() error {
 		r.mu.Unlock()
 		if done && (full || time.Since(a.created) >= r.opts.MaxAge) {
 			if err := r.sealLocked(); err != nil {
-				r.wmu.Unlock()
-				return err
-			}
-		} else if r.opts.Fsync == FsyncBatch && time.Since(r.lastSync) >= BatchInterval {
-			if err := r.syncLocked(); err != nil {
 				r.wmu.Unlock()
 				return err
 			}

@@ -85,6 +85,24 @@ func appendRecord(b, payload []byte) []byte {
 	return append(b, payload...)
 }
 
+// appendFramed appends the record of t (header and payload) to b, encoding
+// the payload in place. On error the caller rolls the encoder back.
+func (e *encoder) appendFramed(b []byte, rseq uint64, t *event.Txn) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0) // recHeader, filled below
+	b, err := e.appendTxn(b, rseq, t)
+	if err != nil {
+		return b[:start], err
+	}
+	payload := b[start+recHeader:]
+	if len(payload) > maxRecord {
+		return b[:start], fmt.Errorf("relay: a transaction at %s encodes to %d bytes, over the record limit of %d", t.Pos, len(payload), maxRecord)
+	}
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(payload, castagnoli))
+	return b, nil
+}
+
 // errTorn marks the end of the valid records of a segment: a short header,
 // a short payload or a checksum mismatch.
 var errTorn = errors.New("torn record")
@@ -96,6 +114,31 @@ type recordReader struct {
 	br  *bufio.Reader
 	off int64 // offset of the next record
 	hdr [recHeader]byte
+	// arena holds the payloads of consecutive small records: one
+	// allocation for many. A payload is handed out capped and never
+	// written again, so the Txns decoded from it may keep slices of it; a
+	// Txn kept long keeps at most one arena chunk alive.
+	arena []byte
+}
+
+// Payload allocation: records up to arenaRecord bytes share chunks of
+// arenaChunk bytes; larger ones get their own buffer.
+const (
+	arenaChunk  = 32 << 10
+	arenaRecord = 4 << 10
+)
+
+// payloadBuf returns a buffer of n bytes that nothing else refers to.
+func (rr *recordReader) payloadBuf(n int) []byte {
+	if n > arenaRecord {
+		return make([]byte, n)
+	}
+	if cap(rr.arena)-len(rr.arena) < n {
+		rr.arena = make([]byte, 0, arenaChunk)
+	}
+	off := len(rr.arena)
+	rr.arena = rr.arena[:off+n]
+	return rr.arena[off : off+n : off+n]
 }
 
 func openRecords(path string) (*recordReader, error) {
@@ -116,8 +159,8 @@ func openRecords(path string) (*recordReader, error) {
 	return rr, nil
 }
 
-// next returns the payload of the next record, in a fresh buffer that the
-// caller owns (decoded values refer to it). It returns io.EOF at limit and
+// next returns the payload of the next record, in a buffer that the
+// caller owns and nothing writes again (decoded values refer to it). It returns io.EOF at limit and
 // errTorn when the bytes before limit are not a whole valid record.
 func (rr *recordReader) next(limit int64) ([]byte, error) {
 	if rr.off >= limit {
@@ -134,7 +177,7 @@ func (rr *recordReader) next(limit int64) ([]byte, error) {
 	if n > maxRecord || rr.off+recHeader+n > limit {
 		return nil, errTorn
 	}
-	payload := make([]byte, n)
+	payload := rr.payloadBuf(int(n))
 	if _, err := io.ReadFull(rr.br, payload); err != nil {
 		return nil, tornIfShort(err)
 	}

@@ -227,7 +227,11 @@ func (v *view) Position() event.Position {
 func (v *view) LastContact() time.Time {
 	r := v.r
 	r.mu.Lock()
-	last, live := r.contact, r.live
+	live := r.live
+	var last time.Time
+	if ns := r.contact.Load(); ns != 0 {
+		last = time.Unix(0, ns)
+	}
 	r.mu.Unlock()
 	if c, ok := live.(interface{ LastContact() time.Time }); ok {
 		if t := c.LastContact(); t.After(last) {
