@@ -89,13 +89,13 @@ type mark struct {
 // applier. Open recovers it and starts reading; OpenSource serves the
 // applier; Close stops it.
 type Relay struct {
-	opts   Options
-	log    *slog.Logger
+	opts Options
+	log  *slog.Logger
 	// lock is the flocked lock file of Dir: one Relay per dir (lock.go).
 	lock       *os.File
 	unlockOnce sync.Once
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 
 	mu       sync.Mutex
 	segs     []*segment // in relay order; the last may be the active one
@@ -109,25 +109,25 @@ type Relay struct {
 	opened   bool       // the reader has opened the source in this run
 	fatal    error      // the reader stopped on this error
 	notify   chan struct{}
-	served   []mark // served to the applier, not yet known applied
+	served   []mark       // served to the applier, not yet known applied
 	contact  atomic.Int64 // unix ns of the last Txn read; atomic: set per Txn
-	live     any // the open real source, for LastContact
+	live     any          // the open real source, for LastContact
 	saved    checkpoint.RelayPositions
 	ctx      context.Context
 
 	// Writer state: wmu is held while records are written and while a
 	// segment is sealed (by the writer or the cleaner).
-	wmu       sync.Mutex
-	active    *segment
-	file      *os.File
-	bw        *bufio.Writer
-	enc       *encoder
-	written   int64 // bytes written to the active file (published or not)
-	dirty     bool  // written but not synced
+	wmu     sync.Mutex
+	active  *segment
+	file    *os.File
+	bw      *bufio.Writer
+	enc     *encoder
+	written int64 // bytes written to the active file (published or not)
+	dirty   bool  // written but not synced
 	// fmu is held while the active file is synced, truncated or closed: the
 	// batch syncer syncs without wmu, so that the writer goes on writing
 	// while the disk flushes; closing waits for that sync.
-	fmu sync.Mutex
+	fmu       sync.Mutex
 	nextRseq  uint64
 	pendLast  mark // last record written, not yet published
 	pendFirst time.Time
