@@ -219,12 +219,21 @@ func (r *Relay) recover() (event.Position, error) {
 			// Sealed and synced before the next one started: its range ends
 			// before the next segment's first record.
 			s.last = segs[i+1].first - 1
-			if h, err := firstHead(s); err == nil {
+			h, err := firstHead(s)
+			var ferr *FormatError
+			if errors.As(err, &ferr) {
+				return nil, err
+			}
+			if err == nil {
 				s.firstCommit = h.commit
 			}
 			continue
 		}
 		end, torn, err := scanSegment(s, func(h recordHead) error { last = h; return nil })
+		var ferr *FormatError
+		if errors.As(err, &ferr) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, fmt.Errorf("relay: %w; the relay cannot be read: remove %s to rebuild it from the checkpoint", err, r.opts.Dir)
 		}

@@ -17,7 +17,11 @@ import (
 	"github.com/hamal-replication/hamal/event"
 )
 
-// A segment file is segMagic followed by records. A record is
+// A segment file is segMagic followed by records. The magic ends in the
+// format version: a segment of another version (or a file that is not a
+// segment) is refused with a FormatError, never read as records nor
+// truncated as torn. A file shorter than the magic that is a prefix of it
+// was cut while being created: that is torn. A record is
 //
 //	uint32 length of payload (little endian)
 //	uint32 CRC-32C of payload
@@ -26,7 +30,8 @@ import (
 // A segment is named by the relay seq of its first record, zero-padded so
 // that names sort in relay order.
 const (
-	segMagic  = "HAMALRL1"
+	segMagic  = segFamily + "1"
+	segFamily = "HAMALRL" // segMagic without its version
 	segSuffix = ".seg"
 	recHeader = 8
 	// maxRecord bounds one record: a length beyond it is a torn or foreign
@@ -148,12 +153,17 @@ func openRecords(path string) (*recordReader, error) {
 	}
 	rr := &recordReader{f: f, br: bufio.NewReaderSize(f, 256<<10)}
 	var magic [len(segMagic)]byte
-	if _, err := io.ReadFull(rr.br, magic[:]); err != nil || string(magic[:]) != segMagic {
+	n, err := io.ReadFull(rr.br, magic[:])
+	if err != nil || string(magic[:]) != segMagic {
 		f.Close()
-		if err == nil || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		head := string(magic[:n])
+		switch {
+		case err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF):
+			return nil, err
+		case err != nil && strings.HasPrefix(segMagic, head):
 			return nil, fmt.Errorf("%s: %w: no segment header", path, errTorn)
 		}
-		return nil, err
+		return nil, &FormatError{Path: path, Head: head}
 	}
 	rr.off = int64(len(segMagic))
 	return rr, nil
@@ -186,6 +196,21 @@ func (rr *recordReader) next(limit int64) ([]byte, error) {
 	}
 	rr.off += recHeader + n
 	return payload, nil
+}
+
+// FormatError is a file named like a segment that this version of the
+// relay cannot read: written by another relay format, or not a segment.
+type FormatError struct {
+	Path string
+	Head string // the file's first bytes
+}
+
+func (e *FormatError) Error() string {
+	if v, ok := strings.CutPrefix(e.Head, segFamily); ok && len(e.Head) == len(segMagic) {
+		return fmt.Sprintf("relay segment %s is relay format %q, this hamal reads format %q: stop the channel and remove the relay dir %s (what it holds unapplied is read again from the source, from the checkpoint), or run the hamal version that wrote it",
+			e.Path, v, strings.TrimPrefix(segMagic, segFamily), filepath.Dir(e.Path))
+	}
+	return fmt.Sprintf("%s is not a relay segment (it starts with %q): move it out of the relay dir %s", e.Path, e.Head, filepath.Dir(e.Path))
 }
 
 func tornIfShort(err error) error {
