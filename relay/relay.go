@@ -47,7 +47,7 @@ const (
 	DefaultPoll       = 200 * time.Millisecond
 	maxGroup          = 1024
 	groupDelay        = time.Millisecond
-	readerQueue       = 1024
+	readerQueue       = 2 * maxGroup
 	writerBufferBytes = 1 << 20
 )
 
@@ -109,11 +109,14 @@ type Relay struct {
 	opened   bool       // the reader has opened the source in this run
 	fatal    error      // the reader stopped on this error
 	notify   chan struct{}
-	served   []mark       // served to the applier, not yet known applied
-	contact  atomic.Int64 // unix ns of the last Txn read; atomic: set per Txn
-	live     any          // the open real source, for LastContact
-	saved    checkpoint.RelayPositions
-	ctx      context.Context
+	// served lists the records served to the applier, not yet known
+	// applied. smu guards it; lock order r.mu, then smu.
+	smu     sync.Mutex
+	served  []mark
+	contact atomic.Int64 // unix ns of the last Txn read; atomic: set per Txn
+	live    any          // the open real source, for LastContact
+	saved   checkpoint.RelayPositions
+	ctx     context.Context
 
 	// Writer state: wmu is held while records are written and while a
 	// segment is sealed (by the writer or the cleaner).
@@ -132,6 +135,7 @@ type Relay struct {
 	pendLast  mark // last record written, not yet published
 	pendFirst time.Time
 	scratch   []byte
+	room      int64 // bytes the writer may still add without asking (roomLocked)
 }
 
 // Open recovers the relay in opts.Dir and starts reading the source: a torn
@@ -556,7 +560,8 @@ func (r *Relay) broadcastLocked() {
 // what arrives within groupDelay of its first Txn (or maxGroup Txns),
 // written, synced as the policy says and published at once. Grouping keeps
 // the write calls and the applier's wake-ups per Txn low; it adds at most
-// groupDelay of latency.
+// groupDelay of latency. While a group gathers, the writer sleeps until its
+// deadline rather than waking for every Txn, and then takes what queued.
 func (r *Relay) writeLoop(ctx context.Context, in <-chan *event.Txn) error {
 	batch := make([]*event.Txn, 0, maxGroup)
 	timer := time.NewTimer(time.Hour)
@@ -575,33 +580,27 @@ func (r *Relay) writeLoop(ctx context.Context, in <-chan *event.Txn) error {
 		batch = append(batch[:0], txn)
 		deadline := time.Now().Add(groupDelay)
 		closed := false
-	gather:
-		for len(batch) < maxGroup {
-			select {
-			case t, ok := <-in:
-				if !ok {
-					closed = true
-					break gather
+		for {
+		drain:
+			for len(batch) < maxGroup {
+				select {
+				case t, ok := <-in:
+					if !ok {
+						closed = true
+						break drain
+					}
+					batch = append(batch, t)
+				default:
+					break drain
 				}
-				batch = append(batch, t)
-				continue
-			default:
 			}
 			wait := time.Until(deadline)
-			if wait <= 0 {
+			if closed || len(batch) == maxGroup || wait <= 0 {
 				break
 			}
 			timer.Reset(wait)
 			select {
-			case t, ok := <-in:
-				timer.Stop()
-				if !ok {
-					closed = true
-					break gather
-				}
-				batch = append(batch, t)
 			case <-timer.C:
-				break gather
 			case <-ctx.Done():
 				timer.Stop()
 				return nil
@@ -613,6 +612,7 @@ func (r *Relay) writeLoop(ctx context.Context, in <-chan *event.Txn) error {
 			}
 			return err
 		}
+		clear(batch) // the Txns are on disk: let them go
 		if closed {
 			return nil
 		}
@@ -681,12 +681,24 @@ func (r *Relay) encodeLocked(t *event.Txn) ([]byte, error) {
 }
 
 // roomLocked reports whether a record of size fits under MaxBytes. An
-// empty relay always takes one record, whatever its size.
+// empty relay always takes one record, whatever its size. The room left is
+// kept between calls (r.room): only the cleaner changes the held bytes
+// meanwhile, and it only frees room, so r.mu is taken once per stretch of
+// records rather than once per record.
 func (r *Relay) roomLocked(size int64) bool {
+	if size <= r.room {
+		r.room -= size
+		return true
+	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	held := r.bytes + r.written - r.active.size
-	return held+size <= r.opts.MaxBytes || held <= int64(len(segMagic))
+	r.mu.Unlock()
+	if held+size <= r.opts.MaxBytes || held <= int64(len(segMagic)) {
+		r.room = max(r.opts.MaxBytes-held-size, 0)
+		return true
+	}
+	r.room = 0
+	return false
 }
 
 // waitRoom blocks until the cleaner made room, saying "relay full".
@@ -747,6 +759,7 @@ func (r *Relay) newSegmentLocked() error {
 		r.bw.Reset(f)
 	}
 	r.file, r.enc, r.written, r.dirty = f, newEncoder(), int64(len(segMagic)), true
+	r.room = 0 // the header counts: ask again
 	s := &segment{first: r.nextRseq, last: r.nextRseq - 1, path: path, size: int64(len(segMagic)), created: time.Now()}
 	r.active = s
 	r.mu.Lock()
@@ -930,6 +943,7 @@ func (r *Relay) clean() error {
 	}
 	r.mu.Lock()
 	if ok && cp.Pos != nil && !bytes.Equal(cp.Pos, r.applied.pos) {
+		r.smu.Lock()
 		for i, m := range r.served {
 			if bytes.Equal(m.pos, cp.Pos) {
 				r.applied = m
@@ -938,6 +952,7 @@ func (r *Relay) clean() error {
 				break
 			}
 		}
+		r.smu.Unlock()
 	}
 	applied := r.applied.seq
 	full := r.full
@@ -1055,9 +1070,12 @@ func (r *Relay) Status() Status {
 		// The oldest unapplied record: the first one served and not known
 		// applied, else the first of the segment holding applied+1.
 		var oldest time.Time
+		r.smu.Lock()
 		if len(r.served) > 0 {
 			oldest = r.served[0].commit
-		} else {
+		}
+		r.smu.Unlock()
+		if oldest.IsZero() {
 			for _, s := range r.segs {
 				if s.last > r.applied.seq {
 					oldest = s.firstCommit

@@ -129,8 +129,8 @@ type recordReader struct {
 // Payload allocation: records up to arenaRecord bytes share chunks of
 // arenaChunk bytes; larger ones get their own buffer.
 const (
-	arenaChunk  = 32 << 10
-	arenaRecord = 4 << 10
+	arenaChunk  = 16 << 10 // the largest small size class: a bigger one is a costly large allocation
+	arenaRecord = 2 << 10
 )
 
 // payloadBuf returns a buffer of n bytes that nothing else refers to.
