@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unsafe"
 
 	"github.com/hamal-replication/hamal/event"
 )
@@ -352,16 +353,48 @@ func appendTime(b []byte, t time.Time) []byte {
 
 // decoder decodes the records of one segment, in order: table definitions
 // seen earlier in the segment are remembered by id.
+//
+// Decoding allocates little per record, since the applier decodes every
+// Txn the source wrote: string and []byte row values are slices of the
+// record's payload (which belongs to that record alone, see recordReader),
+// a Txn and its changes are one allocation when it has one change, and the
+// two images of an update share one []any. Namespaces, origins and paths
+// repeat from record to record: they are interned, so they cost nothing per
+// record and never keep a payload alive.
 type decoder struct {
 	tables map[uint64]*event.Table
 	// intern, when set, maps a table's encoding to one shared *Table across
 	// segments, so that sinks caching per *Table (statement plans) see the
 	// same pointer for the same table description.
 	intern *tableIntern
+	names  map[string]string
 }
 
 func newDecoder(intern *tableIntern) *decoder {
 	return &decoder{tables: map[uint64]*event.Table{}, intern: intern}
+}
+
+// maxNames bounds the interned names of one decoder (one segment); past it
+// names are copied per record.
+const maxNames = 4096
+
+// name returns an interned copy of a short string field.
+func (d *decoder) name(r *reader) string {
+	raw := r.raw()
+	if r.err != nil {
+		return ""
+	}
+	if s, ok := d.names[string(raw)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := string(raw)
+	if d.names == nil {
+		d.names = map[string]string{}
+	}
+	if len(d.names) < maxNames {
+		d.names[s] = s
+	}
+	return s
 }
 
 // tableIntern shares decoded table descriptions between segments. It is
@@ -467,7 +500,19 @@ func (r *reader) raw() []byte {
 	return s
 }
 
+// string copies: for fields that outlive the record (table descriptions,
+// DDL).
 func (r *reader) string() string { return string(r.raw()) }
+
+// alias returns a string that shares the payload's bytes, like bytes does:
+// the payload is never written after it was read.
+func (r *reader) alias() string {
+	s := r.raw()
+	if len(s) == 0 {
+		return ""
+	}
+	return unsafe.String(&s[0], len(s))
+}
 
 // bytes returns a slice of the payload (capped, so an append never writes
 // into the payload): a payload buffer belongs to one record and lives as long
@@ -511,11 +556,20 @@ func (r *reader) time() time.Time {
 	return time.Time{}
 }
 
-// decodeTxn decodes one record payload.
-func (d *decoder) decodeTxn(payload []byte) (rseq uint64, t *event.Txn, err error) {
+// txnWith1 is a Txn and its only change in one allocation: most Txns of
+// a row-based source carry one change.
+type txnWith1 struct {
+	txn event.Txn
+	chg [1]event.Change
+}
+
+// decodeTxn decodes one record payload. The Txn refers to payload (row
+// values): the caller hands over a buffer nothing else writes.
+func (d *decoder) decodeTxn(payload []byte) (rseq uint64, txn *event.Txn, err error) {
 	r := &reader{b: payload}
 	rseq = r.uvarint()
-	t = &event.Txn{}
+	var t event.Txn
+	var box *txnWith1
 	for r.err == nil {
 		switch tag := r.byte(); tag {
 		case txnEnd:
@@ -525,19 +579,25 @@ func (d *decoder) decodeTxn(payload []byte) (rseq uint64, t *event.Txn, err erro
 			if r.err != nil {
 				return 0, nil, r.err
 			}
-			return rseq, t, nil
+			if box != nil {
+				box.txn = t
+				return rseq, &box.txn, nil
+			}
+			txn = new(event.Txn)
+			*txn = t
+			return rseq, txn, nil
 		case txnSeq:
 			t.Seq = r.uvarint()
 		case txnPos:
 			t.Pos = event.Position(r.bytes())
 		case txnOrigin:
-			t.Origin = r.string()
+			t.Origin = d.name(r)
 		case txnPath:
 			n, isNil := r.count()
 			if !isNil {
 				t.Path = make([]string, n)
 				for i := range t.Path {
-					t.Path[i] = r.string()
+					t.Path[i] = d.name(r)
 				}
 			}
 		case txnCommitTime:
@@ -546,11 +606,20 @@ func (d *decoder) decodeTxn(payload []byte) (rseq uint64, t *event.Txn, err erro
 			t.Kind = event.Kind(r.byte())
 		case txnChanges:
 			n, isNil := r.count()
-			if !isNil {
-				t.Changes = make([]event.Change, n)
-				for i := range t.Changes {
-					d.decodeChange(r, &t.Changes[i])
+			if isNil || t.Changes != nil {
+				if t.Changes != nil {
+					r.fail() // a second change list
 				}
+				break
+			}
+			if n == 1 {
+				box = &txnWith1{}
+				t.Changes = box.chg[:]
+			} else {
+				t.Changes = make([]event.Change, n)
+			}
+			for i := range t.Changes {
+				d.decodeChange(r, &t.Changes[i])
 			}
 		case txnDDL:
 			t.DDL = &event.DDL{Schema: r.string(), Statement: r.string()}
@@ -566,6 +635,8 @@ func (d *decoder) decodeTxn(payload []byte) (rseq uint64, t *event.Txn, err erro
 }
 
 func (d *decoder) decodeChange(r *reader, c *event.Change) {
+	// spare is the rest of the Before image's allocation, for After.
+	var spare []any
 	for r.err == nil {
 		switch tag := r.byte(); tag {
 		case chgEnd:
@@ -573,7 +644,7 @@ func (d *decoder) decodeChange(r *reader, c *event.Change) {
 		case chgOp:
 			c.Op = event.Op(r.byte())
 		case chgNamespace:
-			c.Namespace = r.string()
+			c.Namespace = d.name(r)
 		case chgTableRef:
 			t, ok := d.tables[r.uvarint()]
 			if !ok {
@@ -592,9 +663,11 @@ func (d *decoder) decodeChange(r *reader, c *event.Change) {
 			d.tables[id] = t
 			c.Table = t
 		case chgBefore:
-			c.Before = decodeImage(r)
+			// An update's After is as long as its Before, as a rule: one
+			// allocation for both.
+			c.Before, spare = decodeImage(r, nil, c.Op == event.OpUpdate)
 		case chgAfter:
-			c.After = decodeImage(r)
+			c.After, _ = decodeImage(r, spare, false)
 		case chgArgs:
 			c.Args = decodeByteSlices(r)
 		case chgKeys:
@@ -639,16 +712,26 @@ func decodeInts(r *reader) []int {
 	return xs
 }
 
-func decodeImage(r *reader) []any {
+// decodeImage decodes a row image into spare when it fits, else into a
+// new slice (twice as long when double: the rest is returned as spare).
+// The image is capped, so an append to it never writes into the other.
+func decodeImage(r *reader, spare []any, double bool) (image, rest []any) {
 	n, isNil := r.count()
 	if isNil {
-		return nil
+		return nil, spare
 	}
-	image := make([]any, n)
+	if cap(spare) < n {
+		size := n
+		if double {
+			size = 2 * n
+		}
+		spare = make([]any, size)
+	}
+	image, rest = spare[:n:n], spare[n:]
 	for i := range image {
 		image[i] = decodeValue(r)
 	}
-	return image
+	return image, rest
 }
 
 func decodeValue(r *reader) any {
@@ -684,7 +767,7 @@ func decodeValue(r *reader) any {
 			return math.Float64frombits(binary.LittleEndian.Uint64(b))
 		}
 	case valString:
-		return r.string()
+		return r.alias()
 	case valBytes:
 		return r.bytes()
 	case valBytesNil:

@@ -4,14 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hamal-replication/hamal/checkpoint"
@@ -48,7 +47,7 @@ const (
 	DefaultPoll       = 200 * time.Millisecond
 	maxGroup          = 1024
 	groupDelay        = time.Millisecond
-	readerQueue       = 1024
+	readerQueue       = 2 * maxGroup
 	writerBufferBytes = 1 << 20
 )
 
@@ -90,10 +89,13 @@ type mark struct {
 // applier. Open recovers it and starts reading; OpenSource serves the
 // applier; Close stops it.
 type Relay struct {
-	opts   Options
-	log    *slog.Logger
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	opts Options
+	log  *slog.Logger
+	// lock is the flocked lock file of Dir: one Relay per dir (lock.go).
+	lock       *os.File
+	unlockOnce sync.Once
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 
 	mu       sync.Mutex
 	segs     []*segment // in relay order; the last may be the active one
@@ -107,26 +109,33 @@ type Relay struct {
 	opened   bool       // the reader has opened the source in this run
 	fatal    error      // the reader stopped on this error
 	notify   chan struct{}
-	served   []mark // served to the applier, not yet known applied
-	contact  time.Time
-	live     any // the open real source, for LastContact
-	saved    checkpoint.RelayPositions
-	ctx      context.Context
+	// served lists the records served to the applier, not yet known
+	// applied. smu guards it; lock order r.mu, then smu.
+	smu     sync.Mutex
+	served  []mark
+	contact atomic.Int64 // unix ns of the last Txn read; atomic: set per Txn
+	live    any          // the open real source, for LastContact
+	saved   checkpoint.RelayPositions
+	ctx     context.Context
 
 	// Writer state: wmu is held while records are written and while a
 	// segment is sealed (by the writer or the cleaner).
-	wmu       sync.Mutex
-	active    *segment
-	file      *os.File
-	bw        *bufio.Writer
-	enc       *encoder
-	written   int64 // bytes written to the active file (published or not)
-	dirty     bool  // written but not synced
-	lastSync  time.Time
+	wmu     sync.Mutex
+	active  *segment
+	file    *os.File
+	bw      *bufio.Writer
+	enc     *encoder
+	written int64 // bytes written to the active file (published or not)
+	dirty   bool  // written but not synced
+	// fmu is held while the active file is synced, truncated or closed: the
+	// batch syncer syncs without wmu, so that the writer goes on writing
+	// while the disk flushes; closing waits for that sync.
+	fmu       sync.Mutex
 	nextRseq  uint64
 	pendLast  mark // last record written, not yet published
 	pendFirst time.Time
 	scratch   []byte
+	room      int64 // bytes the writer may still add without asking (roomLocked)
 }
 
 // Open recovers the relay in opts.Dir and starts reading the source: a torn
@@ -162,8 +171,14 @@ func Open(opts Options) (*Relay, error) {
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("relay dir: %w", err)
 	}
+	lock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	r.lock = lock
 	start, err := r.recover()
 	if err != nil {
+		unlockDir(lock)
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -176,6 +191,13 @@ func Open(opts Options) (*Relay, error) {
 		defer r.wg.Done()
 		r.cleanLoop(ctx)
 	}()
+	if opts.Fsync == FsyncBatch {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.syncLoop(ctx)
+		}()
+	}
 	return r, nil
 }
 
@@ -201,12 +223,21 @@ func (r *Relay) recover() (event.Position, error) {
 			// Sealed and synced before the next one started: its range ends
 			// before the next segment's first record.
 			s.last = segs[i+1].first - 1
-			if h, err := firstHead(s); err == nil {
+			h, err := firstHead(s)
+			var ferr *FormatError
+			if errors.As(err, &ferr) {
+				return nil, err
+			}
+			if err == nil {
 				s.firstCommit = h.commit
 			}
 			continue
 		}
 		end, torn, err := scanSegment(s, func(h recordHead) error { last = h; return nil })
+		var ferr *FormatError
+		if errors.As(err, &ferr) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, fmt.Errorf("relay: %w; the relay cannot be read: remove %s to rebuild it from the checkpoint", err, r.opts.Dir)
 		}
@@ -375,6 +406,11 @@ func (r *Relay) Close() error {
 	if e := r.savePositions(true); err == nil {
 		err = e
 	}
+	r.unlockOnce.Do(func() {
+		if e := unlockDir(r.lock); err == nil && e != nil {
+			err = fmt.Errorf("relay: release the lock on %s: %w", r.opts.Dir, e)
+		}
+	})
 	return err
 }
 
@@ -493,9 +529,7 @@ func (r *Relay) readSource(ctx context.Context, pos event.Position, in chan<- *e
 			}
 			backoff.Reset()
 			pos = txn.Pos
-			r.mu.Lock()
-			r.contact = time.Now()
-			r.mu.Unlock()
+			r.contact.Store(time.Now().UnixNano())
 			select {
 			case in <- txn:
 			case <-ctx.Done():
@@ -526,7 +560,8 @@ func (r *Relay) broadcastLocked() {
 // what arrives within groupDelay of its first Txn (or maxGroup Txns),
 // written, synced as the policy says and published at once. Grouping keeps
 // the write calls and the applier's wake-ups per Txn low; it adds at most
-// groupDelay of latency.
+// groupDelay of latency. While a group gathers, the writer sleeps until its
+// deadline rather than waking for every Txn, and then takes what queued.
 func (r *Relay) writeLoop(ctx context.Context, in <-chan *event.Txn) error {
 	batch := make([]*event.Txn, 0, maxGroup)
 	timer := time.NewTimer(time.Hour)
@@ -545,33 +580,27 @@ func (r *Relay) writeLoop(ctx context.Context, in <-chan *event.Txn) error {
 		batch = append(batch[:0], txn)
 		deadline := time.Now().Add(groupDelay)
 		closed := false
-	gather:
-		for len(batch) < maxGroup {
-			select {
-			case t, ok := <-in:
-				if !ok {
-					closed = true
-					break gather
+		for {
+		drain:
+			for len(batch) < maxGroup {
+				select {
+				case t, ok := <-in:
+					if !ok {
+						closed = true
+						break drain
+					}
+					batch = append(batch, t)
+				default:
+					break drain
 				}
-				batch = append(batch, t)
-				continue
-			default:
 			}
 			wait := time.Until(deadline)
-			if wait <= 0 {
+			if closed || len(batch) == maxGroup || wait <= 0 {
 				break
 			}
 			timer.Reset(wait)
 			select {
-			case t, ok := <-in:
-				timer.Stop()
-				if !ok {
-					closed = true
-					break gather
-				}
-				batch = append(batch, t)
 			case <-timer.C:
-				break gather
 			case <-ctx.Done():
 				timer.Stop()
 				return nil
@@ -583,6 +612,7 @@ func (r *Relay) writeLoop(ctx context.Context, in <-chan *event.Txn) error {
 			}
 			return err
 		}
+		clear(batch) // the Txns are on disk: let them go
 		if closed {
 			return nil
 		}
@@ -639,32 +669,36 @@ func (r *Relay) writeBatch(ctx context.Context, batch []*event.Txn) error {
 	return r.publishLocked()
 }
 
-// encodeLocked frames the next record.
+// encodeLocked frames the next record in the reused scratch buffer.
 func (r *Relay) encodeLocked(t *event.Txn) ([]byte, error) {
-	b := append(r.scratch[:0], make([]byte, recHeader)...)
-	b, err := r.enc.appendTxn(b, r.nextRseq, t)
+	b, err := r.enc.appendFramed(r.scratch[:0], r.nextRseq, t)
 	if err != nil {
 		r.enc.rollback()
 		return nil, err
 	}
-	payload := b[recHeader:]
-	if len(payload) > maxRecord {
-		r.enc.rollback()
-		return nil, fmt.Errorf("relay: a transaction at %s encodes to %d bytes, over the record limit of %d", t.Pos, len(payload), maxRecord)
-	}
-	binary.LittleEndian.PutUint32(b[0:4], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(b[4:8], crc32.Checksum(payload, castagnoli))
 	r.scratch = b[:0]
 	return b, nil
 }
 
 // roomLocked reports whether a record of size fits under MaxBytes. An
-// empty relay always takes one record, whatever its size.
+// empty relay always takes one record, whatever its size. The room left is
+// kept between calls (r.room): only the cleaner changes the held bytes
+// meanwhile, and it only frees room, so r.mu is taken once per stretch of
+// records rather than once per record.
 func (r *Relay) roomLocked(size int64) bool {
+	if size <= r.room {
+		r.room -= size
+		return true
+	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	held := r.bytes + r.written - r.active.size
-	return held+size <= r.opts.MaxBytes || held <= int64(len(segMagic))
+	r.mu.Unlock()
+	if held+size <= r.opts.MaxBytes || held <= int64(len(segMagic)) {
+		r.room = max(r.opts.MaxBytes-held-size, 0)
+		return true
+	}
+	r.room = 0
+	return false
 }
 
 // waitRoom blocks until the cleaner made room, saying "relay full".
@@ -725,6 +759,7 @@ func (r *Relay) newSegmentLocked() error {
 		r.bw.Reset(f)
 	}
 	r.file, r.enc, r.written, r.dirty = f, newEncoder(), int64(len(segMagic)), true
+	r.room = 0 // the header counts: ask again
 	s := &segment{first: r.nextRseq, last: r.nextRseq - 1, path: path, size: int64(len(segMagic)), created: time.Now()}
 	r.active = s
 	r.mu.Lock()
@@ -756,7 +791,10 @@ func (r *Relay) publishLocked() error {
 		return nil
 	}
 	r.dirty = true
-	if r.opts.Fsync == FsyncAlways || (r.opts.Fsync == FsyncBatch && time.Since(r.lastSync) >= BatchInterval) {
+	// Under batch and never the applier may see records before they are
+	// durable: an OS crash that loses them also loses the checkpoint's
+	// hold on them, and recover reads them again from the source.
+	if r.opts.Fsync == FsyncAlways {
 		if err := r.syncLocked(); err != nil {
 			return err
 		}
@@ -775,14 +813,61 @@ func (r *Relay) publishLocked() error {
 	return nil
 }
 
+// syncLocked syncs the active file. wmu is held.
 func (r *Relay) syncLocked() error {
 	if !r.dirty || r.file == nil {
 		return nil
 	}
-	if err := r.file.Sync(); err != nil {
+	r.fmu.Lock()
+	err := r.file.Sync()
+	r.fmu.Unlock()
+	if err != nil {
 		return fmt.Errorf("relay: sync %s: %w", r.active.path, err)
 	}
-	r.dirty, r.lastSync = false, time.Now()
+	r.dirty = false
+	return nil
+}
+
+// syncLoop is the batch policy: every BatchInterval it syncs what the
+// writer wrote, without holding up the writer.
+func (r *Relay) syncLoop(ctx context.Context) {
+	tick := time.NewTicker(BatchInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := r.syncBehind(); err != nil {
+			r.log.Warn("relay: sync failed; retrying", "err", err)
+		}
+	}
+}
+
+// syncBehind syncs the active file while the writer goes on: fmu, not
+// wmu, is held during the sync, and a seal waits for it.
+func (r *Relay) syncBehind() error {
+	r.wmu.Lock()
+	f, dirty := r.file, r.dirty
+	if f == nil || !dirty {
+		r.wmu.Unlock()
+		return nil
+	}
+	path := r.active.path
+	r.dirty = false // what is written from now on is dirty again
+	r.fmu.Lock()
+	r.wmu.Unlock()
+	err := f.Sync()
+	r.fmu.Unlock()
+	if err != nil {
+		r.wmu.Lock()
+		if r.file == f {
+			r.dirty = true
+		}
+		r.wmu.Unlock()
+		return fmt.Errorf("relay: sync %s: %w", path, err)
+	}
 	return nil
 }
 
@@ -799,7 +884,10 @@ func (r *Relay) sealLocked() error {
 	if err := r.syncLocked(); err != nil {
 		return err
 	}
-	if err := r.file.Close(); err != nil {
+	r.fmu.Lock()
+	err := r.file.Close()
+	r.fmu.Unlock()
+	if err != nil {
 		return fmt.Errorf("relay: close %s: %w", r.active.path, err)
 	}
 	r.mu.Lock()
@@ -822,8 +910,10 @@ func (r *Relay) abandonLocked() {
 	size := r.active.size
 	r.active.sealed = true
 	r.mu.Unlock()
+	r.fmu.Lock()
 	_ = r.file.Truncate(size)
 	_ = r.file.Close()
+	r.fmu.Unlock()
 	r.active, r.file = nil, nil
 }
 
@@ -853,6 +943,7 @@ func (r *Relay) clean() error {
 	}
 	r.mu.Lock()
 	if ok && cp.Pos != nil && !bytes.Equal(cp.Pos, r.applied.pos) {
+		r.smu.Lock()
 		for i, m := range r.served {
 			if bytes.Equal(m.pos, cp.Pos) {
 				r.applied = m
@@ -861,6 +952,7 @@ func (r *Relay) clean() error {
 				break
 			}
 		}
+		r.smu.Unlock()
 	}
 	applied := r.applied.seq
 	full := r.full
@@ -873,11 +965,6 @@ func (r *Relay) clean() error {
 		r.mu.Unlock()
 		if done && (full || time.Since(a.created) >= r.opts.MaxAge) {
 			if err := r.sealLocked(); err != nil {
-				r.wmu.Unlock()
-				return err
-			}
-		} else if r.opts.Fsync == FsyncBatch && time.Since(r.lastSync) >= BatchInterval {
-			if err := r.syncLocked(); err != nil {
 				r.wmu.Unlock()
 				return err
 			}
@@ -983,9 +1070,12 @@ func (r *Relay) Status() Status {
 		// The oldest unapplied record: the first one served and not known
 		// applied, else the first of the segment holding applied+1.
 		var oldest time.Time
+		r.smu.Lock()
 		if len(r.served) > 0 {
 			oldest = r.served[0].commit
-		} else {
+		}
+		r.smu.Unlock()
+		if oldest.IsZero() {
 			for _, s := range r.segs {
 				if s.last > r.applied.seq {
 					oldest = s.firstCommit

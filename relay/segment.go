@@ -17,7 +17,11 @@ import (
 	"github.com/hamal-replication/hamal/event"
 )
 
-// A segment file is segMagic followed by records. A record is
+// A segment file is segMagic followed by records. The magic ends in the
+// format version: a segment of another version (or a file that is not a
+// segment) is refused with a FormatError, never read as records nor
+// truncated as torn. A file shorter than the magic that is a prefix of it
+// was cut while being created: that is torn. A record is
 //
 //	uint32 length of payload (little endian)
 //	uint32 CRC-32C of payload
@@ -26,7 +30,8 @@ import (
 // A segment is named by the relay seq of its first record, zero-padded so
 // that names sort in relay order.
 const (
-	segMagic  = "HAMALRL1"
+	segMagic  = segFamily + "1"
+	segFamily = "HAMALRL" // segMagic without its version
 	segSuffix = ".seg"
 	recHeader = 8
 	// maxRecord bounds one record: a length beyond it is a torn or foreign
@@ -85,6 +90,24 @@ func appendRecord(b, payload []byte) []byte {
 	return append(b, payload...)
 }
 
+// appendFramed appends the record of t (header and payload) to b, encoding
+// the payload in place. On error the caller rolls the encoder back.
+func (e *encoder) appendFramed(b []byte, rseq uint64, t *event.Txn) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0) // recHeader, filled below
+	b, err := e.appendTxn(b, rseq, t)
+	if err != nil {
+		return b[:start], err
+	}
+	payload := b[start+recHeader:]
+	if len(payload) > maxRecord {
+		return b[:start], fmt.Errorf("relay: a transaction at %s encodes to %d bytes, over the record limit of %d", t.Pos, len(payload), maxRecord)
+	}
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(payload, castagnoli))
+	return b, nil
+}
+
 // errTorn marks the end of the valid records of a segment: a short header,
 // a short payload or a checksum mismatch.
 var errTorn = errors.New("torn record")
@@ -96,6 +119,31 @@ type recordReader struct {
 	br  *bufio.Reader
 	off int64 // offset of the next record
 	hdr [recHeader]byte
+	// arena holds the payloads of consecutive small records: one
+	// allocation for many. A payload is handed out capped and never
+	// written again, so the Txns decoded from it may keep slices of it; a
+	// Txn kept long keeps at most one arena chunk alive.
+	arena []byte
+}
+
+// Payload allocation: records up to arenaRecord bytes share chunks of
+// arenaChunk bytes; larger ones get their own buffer.
+const (
+	arenaChunk  = 16 << 10 // the largest small size class: a bigger one is a costly large allocation
+	arenaRecord = 2 << 10
+)
+
+// payloadBuf returns a buffer of n bytes that nothing else refers to.
+func (rr *recordReader) payloadBuf(n int) []byte {
+	if n > arenaRecord {
+		return make([]byte, n)
+	}
+	if cap(rr.arena)-len(rr.arena) < n {
+		rr.arena = make([]byte, 0, arenaChunk)
+	}
+	off := len(rr.arena)
+	rr.arena = rr.arena[:off+n]
+	return rr.arena[off : off+n : off+n]
 }
 
 func openRecords(path string) (*recordReader, error) {
@@ -105,19 +153,24 @@ func openRecords(path string) (*recordReader, error) {
 	}
 	rr := &recordReader{f: f, br: bufio.NewReaderSize(f, 256<<10)}
 	var magic [len(segMagic)]byte
-	if _, err := io.ReadFull(rr.br, magic[:]); err != nil || string(magic[:]) != segMagic {
+	n, err := io.ReadFull(rr.br, magic[:])
+	if err != nil || string(magic[:]) != segMagic {
 		f.Close()
-		if err == nil || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		head := string(magic[:n])
+		switch {
+		case err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF):
+			return nil, err
+		case err != nil && strings.HasPrefix(segMagic, head):
 			return nil, fmt.Errorf("%s: %w: no segment header", path, errTorn)
 		}
-		return nil, err
+		return nil, &FormatError{Path: path, Head: head}
 	}
 	rr.off = int64(len(segMagic))
 	return rr, nil
 }
 
-// next returns the payload of the next record, in a fresh buffer that the
-// caller owns (decoded values refer to it). It returns io.EOF at limit and
+// next returns the payload of the next record, in a buffer that the
+// caller owns and nothing writes again (decoded values refer to it). It returns io.EOF at limit and
 // errTorn when the bytes before limit are not a whole valid record.
 func (rr *recordReader) next(limit int64) ([]byte, error) {
 	if rr.off >= limit {
@@ -134,7 +187,7 @@ func (rr *recordReader) next(limit int64) ([]byte, error) {
 	if n > maxRecord || rr.off+recHeader+n > limit {
 		return nil, errTorn
 	}
-	payload := make([]byte, n)
+	payload := rr.payloadBuf(int(n))
 	if _, err := io.ReadFull(rr.br, payload); err != nil {
 		return nil, tornIfShort(err)
 	}
@@ -143,6 +196,21 @@ func (rr *recordReader) next(limit int64) ([]byte, error) {
 	}
 	rr.off += recHeader + n
 	return payload, nil
+}
+
+// FormatError is a file named like a segment that this version of the
+// relay cannot read: written by another relay format, or not a segment.
+type FormatError struct {
+	Path string
+	Head string // the file's first bytes
+}
+
+func (e *FormatError) Error() string {
+	if v, ok := strings.CutPrefix(e.Head, segFamily); ok && len(e.Head) == len(segMagic) {
+		return fmt.Sprintf("relay segment %s is relay format %q, this hamal reads format %q: stop the channel and remove the relay dir %s (what it holds unapplied is read again from the source, from the checkpoint), or run the hamal version that wrote it",
+			e.Path, v, strings.TrimPrefix(segMagic, segFamily), filepath.Dir(e.Path))
+	}
+	return fmt.Sprintf("%s is not a relay segment (it starts with %q): move it out of the relay dir %s", e.Path, e.Head, filepath.Dir(e.Path))
 }
 
 func tornIfShort(err error) error {

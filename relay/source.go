@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
@@ -57,9 +56,9 @@ func (r *Relay) OpenSource(ctx context.Context, resume event.Position) (source.S
 		}
 		r.mu.Unlock()
 	}
-	r.mu.Lock()
+	r.smu.Lock()
 	r.served = r.served[:0]
-	r.mu.Unlock()
+	r.smu.Unlock()
 	return &view{r: r, next: from, closed: make(chan struct{}), intern: &tableIntern{}}, nil
 }
 
@@ -100,6 +99,10 @@ type view struct {
 	seg    *segment
 	dec    *decoder
 	intern *tableIntern
+	// limit and sealed are v.seg's as last seen under r.mu: records
+	// before limit are published and may be read without asking again.
+	limit  int64
+	sealed bool
 
 	mu        sync.Mutex // guards rr against Close
 	closeOnce sync.Once
@@ -124,6 +127,14 @@ func (v *view) Next(ctx context.Context) (*event.Txn, error) {
 			return nil, ErrClosed
 		default:
 		}
+		if v.seg != nil && v.rr != nil && v.rr.off < v.limit {
+			// Published and not read yet: no need to ask r.
+			txn, err := v.read()
+			if err != nil || txn != nil {
+				return txn, err
+			}
+			continue
+		}
 		r.mu.Lock()
 		if v.seg == nil {
 			for _, s := range r.segs {
@@ -133,10 +144,9 @@ func (v *view) Next(ctx context.Context) (*event.Txn, error) {
 				}
 			}
 		}
-		var limit int64
-		sealed := false
+		v.limit, v.sealed = 0, false
 		if v.seg != nil {
-			limit, sealed = v.seg.size, v.seg.sealed
+			v.limit, v.sealed = v.seg.size, v.seg.sealed
 		}
 		fatal, readerOn := r.fatal, r.readerOn
 		ch := r.notify
@@ -150,33 +160,13 @@ func (v *view) Next(ctx context.Context) (*event.Txn, error) {
 				}
 				v.rr, v.dec = rr, newDecoder(v.intern)
 			}
-			payload, err := v.rr.next(limit)
-			switch {
-			case err == nil:
-				rseq, txn, err := v.dec.decodeTxn(payload)
-				if err != nil {
-					return nil, fmt.Errorf("relay: %s at offset %d: %w", v.seg.path, v.rr.off, err)
-				}
-				if rseq < v.next {
-					continue // applied before the checkpoint: skip
-				}
-				if rseq != v.next {
-					return nil, fmt.Errorf("relay: %s holds relay seq %d where %d was expected; remove the relay directory to read again from the checkpoint", v.seg.path, rseq, v.next)
-				}
-				v.next++
-				r.mu.Lock()
-				r.served = append(r.served, mark{seq: rseq, pos: txn.Pos, commit: txn.CommitTime})
-				r.mu.Unlock()
-				return txn, nil
-			case err == io.EOF:
-				if sealed {
-					v.rr.close()
-					v.rr, v.seg = nil, nil
-					continue
-				}
-			default:
-				// Published bytes are whole records: anything else is damage.
-				return nil, fmt.Errorf("relay: read %s at offset %d: %w", v.seg.path, v.rr.off, err)
+			if v.rr.off < v.limit {
+				continue // newly published records
+			}
+			if v.sealed {
+				v.rr.close()
+				v.rr, v.seg = nil, nil
+				continue
 			}
 		}
 		if !readerOn && fatal != nil {
@@ -194,6 +184,33 @@ func (v *view) Next(ctx context.Context) (*event.Txn, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// read decodes the next published record of v.seg: nil, nil for a record
+// before v.next (applied before the checkpoint), skipped.
+func (v *view) read() (*event.Txn, error) {
+	payload, err := v.rr.next(v.limit)
+	if err != nil {
+		// Published bytes are whole records: anything else is damage.
+		return nil, fmt.Errorf("relay: read %s at offset %d: %w", v.seg.path, v.rr.off, err)
+	}
+	rseq, txn, err := v.dec.decodeTxn(payload)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %s at offset %d: %w", v.seg.path, v.rr.off, err)
+	}
+	if rseq < v.next {
+		return nil, nil
+	}
+	if rseq != v.next {
+		return nil, fmt.Errorf("relay: %s holds relay seq %d where %d was expected; remove the relay directory to read again from the checkpoint", v.seg.path, rseq, v.next)
+	}
+	v.next++
+	// served has a mutex of its own: the writer and the reader of the
+	// source never take it, so this one per Txn is not contended.
+	v.r.smu.Lock()
+	v.r.served = append(v.r.served, mark{seq: rseq, pos: txn.Pos, commit: txn.CommitTime})
+	v.r.smu.Unlock()
+	return txn, nil
 }
 
 func (v *view) release() {
@@ -227,7 +244,11 @@ func (v *view) Position() event.Position {
 func (v *view) LastContact() time.Time {
 	r := v.r
 	r.mu.Lock()
-	last, live := r.contact, r.live
+	live := r.live
+	var last time.Time
+	if ns := r.contact.Load(); ns != 0 {
+		last = time.Unix(0, ns)
+	}
 	r.mu.Unlock()
 	if c, ok := live.(interface{ LastContact() time.Time }); ok {
 		if t := c.LastContact(); t.After(last) {
