@@ -4,7 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"time"
+
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/hamal-replication/hamal/event"
 	srcmysql "github.com/hamal-replication/hamal/source/mysql"
@@ -40,4 +45,50 @@ func decode(ctx context.Context, addr, start string, n uint64) (decoded, error) 
 	}
 	d.elapsed = time.Since(t0)
 	return d, nil
+}
+
+// rawSyncer reads n transactions from start with a bare go-mysql
+// BinlogSyncer: GetEvent until the commit event of the n-th GTID group,
+// nothing else. It is the library's own read-and-parse rate on the same
+// binlog, the ceiling for the source reader, with go-mysql's default
+// options (event cache, buffers) and the decoding options the reader uses.
+func rawSyncer(ctx context.Context, addr, start string, n uint64) (time.Duration, int64, error) {
+	host, portText, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portText)
+	gset, err := gomysql.ParseMariadbGTIDSet(start)
+	if err != nil {
+		return 0, 0, fmt.Errorf("raw syncer: start %q: %w", start, err)
+	}
+	s := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
+		ServerID: benchServerID + 2, Flavor: gomysql.MariaDBFlavor, Host: host, Port: uint16(port),
+		User: "root", Localhost: "hamal-bench", TimestampStringLocation: time.UTC,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	defer s.Close()
+	st, err := s.StartSyncGTID(gset)
+	if err != nil {
+		return 0, 0, fmt.Errorf("raw syncer: start dump: %w", err)
+	}
+	t0 := time.Now() // like decode: the dump is started, nothing read yet
+	var groups uint64
+	var events int64
+	for {
+		ev, err := st.GetEvent(ctx)
+		if err != nil {
+			return 0, 0, fmt.Errorf("raw syncer after %d of %d transactions: %w", groups, n, err)
+		}
+		events++
+		switch e := ev.Event.(type) {
+		case *replication.MariadbGTIDEvent:
+			groups++
+		case *replication.XIDEvent:
+			if groups >= n {
+				return time.Since(t0), events, nil
+			}
+		case *replication.QueryEvent:
+			if groups >= n && string(e.Query) == "COMMIT" {
+				return time.Since(t0), events, nil
+			}
+		}
+	}
 }

@@ -417,17 +417,62 @@ func (b *bench) raw(w1 *workload) error {
 
 func (b *bench) decodeRow(w *workload) error {
 	progress("decode %s", w.name)
+	// The bare library first, on the same binlog, so the reader's rate
+	// reads as a fraction of it.
+	rawD, rawEvents, err := rawSyncer(b.ctx, b.src.Addr, w.start, w.txns)
+	if err != nil {
+		return err
+	}
+	stopProfile, err := b.startProfile("decode-" + strings.ToLower(w.name))
+	if err != nil {
+		return err
+	}
 	d, err := decode(b.ctx, b.src.Addr, w.start, w.txns)
+	stopProfile()
 	if err != nil {
 		return err
 	}
 	secs := d.elapsed.Seconds()
-	note := fmt.Sprintf("%.0f events/s, %.1f MB/s", float64(d.events)/secs, float64(w.binlogBytes)/1e6/secs)
+	rawRate := float64(w.txns) / rawD.Seconds()
+	note := fmt.Sprintf("%.0f events/s, %.1f MB/s, %.0f%% of bare go-mysql", float64(d.events)/secs,
+		float64(w.binlogBytes)/1e6/secs, 100*float64(w.txns)/secs/rawRate)
 	if h := b.loopback[w.name+"/"+hamal]; h > 0 {
 		note += fmt.Sprintf(", %.1fx hamal's apply rate", float64(w.txns)/secs/h)
 	}
 	b.add("decode", w.name, "source reader", fmtRate(float64(w.txns)/secs), fmtRate(float64(d.rows)/secs), note)
+	b.add("decode", w.name, "bare go-mysql syncer", fmtRate(rawRate), fmtRate(float64(w.rows)/rawD.Seconds()),
+		fmt.Sprintf("%.0f binlog events/s, %.1f MB/s (GetEvent loop, no processing)",
+			float64(rawEvents)/rawD.Seconds(), float64(w.binlogBytes)/1e6/rawD.Seconds()))
 	return nil
+}
+
+// startProfile starts a CPU profile (and block and mutex profiles, the
+// read path being latency- rather than CPU-bound) named
+// BENCH_CPUPROFILE-name; the returned func stops and writes them. Without
+// BENCH_CPUPROFILE it does nothing.
+func (b *bench) startProfile(name string) (func(), error) {
+	if b.profile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(b.profile + "-" + name + ".pprof")
+	if err != nil {
+		return nil, err
+	}
+	_ = pprof.StartCPUProfile(f)
+	runtime.SetBlockProfileRate(10_000) // one sample per 10 µs blocked
+	runtime.SetMutexProfileFraction(10)
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		for _, p := range []string{"block", "mutex"} {
+			if pf, err := os.Create(b.profile + "-" + name + "-" + p + ".pprof"); err == nil {
+				_ = pprof.Lookup(p).WriteTo(pf, 0)
+				pf.Close()
+			}
+		}
+		runtime.SetBlockProfileRate(0)
+		runtime.SetMutexProfileFraction(0)
+	}, nil
 }
 
 func (b *bench) link(w2 *workload) error {
