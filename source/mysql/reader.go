@@ -104,11 +104,11 @@ type Reader struct {
 	// gtidDirty is set whenever gtid changes: the set is rendered once per
 	// group, not once per position taken.
 	gtidDirty bool
-	file     string
-	pos      uint32
-	startPos Position // where the dump started, for error messages
-	lastSent Position // position of the last Txn returned
-	err      error    // sticky fatal error
+	file      string
+	pos       uint32
+	startPos  Position // where the dump started, for error messages
+	lastSent  Position // position of the last Txn returned
+	err       error    // sticky fatal error
 
 	grp        group
 	inPayload  bool // handling the events of a TransactionPayloadEvent
@@ -180,12 +180,12 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Reader, erro
 	}
 	f, _ := newFilter(cfg.Tables, cfg.Exclude, cfg.HamalSchema) // validated by preflight
 	r := &Reader{
-		cfg:        cfg,
-		log:        log,
-		flavor:     rep.Flavor,
-		filter:     f,
-		meta:       conn,
-		closed:     make(chan struct{}),
+		cfg:         cfg,
+		log:         log,
+		flavor:      rep.Flavor,
+		filter:      f,
+		meta:        conn,
+		closed:      make(chan struct{}),
 		tables:      make(map[uint64]*tableEntry),
 		uniqueKeys:  make(map[string][]indexDef),
 		readTimeout: readTimeout,
@@ -293,18 +293,18 @@ func (r *Reader) start(conn *client.Conn, st serverState, resume *Position) erro
 		return fmt.Errorf("source.addr %q: bad port: %w", r.cfg.Addr, err)
 	}
 	r.syncer = replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		ServerID:                r.cfg.ServerID,
-		Flavor:                  r.flavor,
-		Host:                    host,
-		Port:                    uint16(port),
-		User:                    r.cfg.User,
-		Password:                r.cfg.Password,
-		Localhost:               "hamal",
-		HeartbeatPeriod:         heartbeatPeriod,
+		ServerID:        r.cfg.ServerID,
+		Flavor:          r.flavor,
+		Host:            host,
+		Port:            uint16(port),
+		User:            r.cfg.User,
+		Password:        r.cfg.Password,
+		Localhost:       "hamal",
+		HeartbeatPeriod: heartbeatPeriod,
 		// No ReadTimeout: the watchdog does its job (see readTimeout).
 		// No GTID set attached to every XID/COMMIT event either: positions
 		// are kept here, and the library would clone its set per event.
-		DiscardGTIDSet: true,
+		DiscardGTIDSet:          true,
 		ParseTime:               false,
 		UseDecimal:              false,
 		TimestampStringLocation: time.UTC,
