@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -16,9 +17,19 @@ import (
 )
 
 type decoded struct {
-	events  int64 // Txns plus row changes
+	events  int64 // Txns plus row changes (bare syncer: binlog events)
 	rows    int64
 	elapsed time.Duration
+	cpu     time.Duration // this process's CPU time meanwhile (the servers are other processes)
+}
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // decode reads n Txns from start with the source reader alone, no sink.
@@ -29,7 +40,7 @@ func decode(ctx context.Context, addr, start string, n uint64) (decoded, error) 
 		return decoded{}, err
 	}
 	defer r.Close()
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	var d decoded
 	for seen := uint64(0); seen < n; {
 		txn, err := r.Next(ctx)
@@ -43,7 +54,7 @@ func decode(ctx context.Context, addr, start string, n uint64) (decoded, error) 
 		d.events += 1 + int64(len(txn.Changes))
 		d.rows += int64(len(txn.Changes))
 	}
-	d.elapsed = time.Since(t0)
+	d.elapsed, d.cpu = time.Since(t0), cpuTime()-c0
 	return d, nil
 }
 
@@ -52,12 +63,12 @@ func decode(ctx context.Context, addr, start string, n uint64) (decoded, error) 
 // nothing else. It is the library's own read-and-parse rate on the same
 // binlog, the ceiling for the source reader, with go-mysql's default
 // options (event cache, buffers) and the decoding options the reader uses.
-func rawSyncer(ctx context.Context, addr, start string, n uint64) (time.Duration, int64, error) {
+func rawSyncer(ctx context.Context, addr, start string, n uint64) (decoded, error) {
 	host, portText, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(portText)
 	gset, err := gomysql.ParseMariadbGTIDSet(start)
 	if err != nil {
-		return 0, 0, fmt.Errorf("raw syncer: start %q: %w", start, err)
+		return decoded{}, fmt.Errorf("raw syncer: start %q: %w", start, err)
 	}
 	s := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID: benchServerID + 2, Flavor: gomysql.MariaDBFlavor, Host: host, Port: uint16(port),
@@ -67,28 +78,29 @@ func rawSyncer(ctx context.Context, addr, start string, n uint64) (time.Duration
 	defer s.Close()
 	st, err := s.StartSyncGTID(gset)
 	if err != nil {
-		return 0, 0, fmt.Errorf("raw syncer: start dump: %w", err)
+		return decoded{}, fmt.Errorf("raw syncer: start dump: %w", err)
 	}
-	t0 := time.Now() // like decode: the dump is started, nothing read yet
+	t0, c0 := time.Now(), cpuTime() // like decode: the dump is started, nothing read yet
 	var groups uint64
-	var events int64
+	var d decoded
 	for {
 		ev, err := st.GetEvent(ctx)
 		if err != nil {
-			return 0, 0, fmt.Errorf("raw syncer after %d of %d transactions: %w", groups, n, err)
+			return decoded{}, fmt.Errorf("raw syncer after %d of %d transactions: %w", groups, n, err)
 		}
-		events++
+		d.events++
+		done := false
 		switch e := ev.Event.(type) {
 		case *replication.MariadbGTIDEvent:
 			groups++
 		case *replication.XIDEvent:
-			if groups >= n {
-				return time.Since(t0), events, nil
-			}
+			done = groups >= n
 		case *replication.QueryEvent:
-			if groups >= n && string(e.Query) == "COMMIT" {
-				return time.Since(t0), events, nil
-			}
+			done = groups >= n && string(e.Query) == "COMMIT"
+		}
+		if done {
+			d.elapsed, d.cpu = time.Since(t0), cpuTime()-c0
+			return d, nil
 		}
 	}
 }

@@ -417,34 +417,50 @@ func (b *bench) raw(w1 *workload) error {
 
 func (b *bench) decodeRow(w *workload) error {
 	progress("decode %s", w.name)
-	// The bare library first, on the same binlog, so the reader's rate
-	// reads as a fraction of it.
-	rawD, rawEvents, err := rawSyncer(b.ctx, b.src.Addr, w.start, w.txns)
-	if err != nil {
-		return err
+	// The bare library on the same binlog, so the reader's rate reads as
+	// a fraction of it. Each is timed decodeRounds times, alternating, and
+	// the best round counts: on a loaded machine one read of a few hundred
+	// milliseconds is easily stalled by the scheduler.
+	var best, bestRaw decoded
+	for round := range decodeRounds {
+		raw, err := rawSyncer(b.ctx, b.src.Addr, w.start, w.txns)
+		if err != nil {
+			return err
+		}
+		if round == 0 || raw.elapsed < bestRaw.elapsed {
+			bestRaw = raw
+		}
+		stopProfile := func() {}
+		if round == 0 {
+			if stopProfile, err = b.startProfile("decode-" + strings.ToLower(w.name)); err != nil {
+				return err
+			}
+		}
+		d, err := decode(b.ctx, b.src.Addr, w.start, w.txns)
+		stopProfile()
+		if err != nil {
+			return err
+		}
+		if round == 0 || d.elapsed < best.elapsed {
+			best = d
+		}
 	}
-	stopProfile, err := b.startProfile("decode-" + strings.ToLower(w.name))
-	if err != nil {
-		return err
-	}
-	d, err := decode(b.ctx, b.src.Addr, w.start, w.txns)
-	stopProfile()
-	if err != nil {
-		return err
-	}
-	secs := d.elapsed.Seconds()
-	rawRate := float64(w.txns) / rawD.Seconds()
-	note := fmt.Sprintf("%.0f events/s, %.1f MB/s, %.0f%% of bare go-mysql", float64(d.events)/secs,
-		float64(w.binlogBytes)/1e6/secs, 100*float64(w.txns)/secs/rawRate)
+	secs, rawSecs := best.elapsed.Seconds(), bestRaw.elapsed.Seconds()
+	txns := float64(w.txns)
+	note := fmt.Sprintf("%.0f events/s, %.1f MB/s, %.0f%% of bare go-mysql, CPU %.1f µs/txn", float64(best.events)/secs,
+		float64(w.binlogBytes)/1e6/secs, 100*rawSecs/secs, float64(best.cpu.Microseconds())/txns)
 	if h := b.loopback[w.name+"/"+hamal]; h > 0 {
-		note += fmt.Sprintf(", %.1fx hamal's apply rate", float64(w.txns)/secs/h)
+		note += fmt.Sprintf(", %.1fx hamal's apply rate", txns/secs/h)
 	}
-	b.add("decode", w.name, "source reader", fmtRate(float64(w.txns)/secs), fmtRate(float64(d.rows)/secs), note)
-	b.add("decode", w.name, "bare go-mysql syncer", fmtRate(rawRate), fmtRate(float64(w.rows)/rawD.Seconds()),
-		fmt.Sprintf("%.0f binlog events/s, %.1f MB/s (GetEvent loop, no processing)",
-			float64(rawEvents)/rawD.Seconds(), float64(w.binlogBytes)/1e6/rawD.Seconds()))
+	b.add("decode", w.name, "source reader", fmtRate(txns/secs), fmtRate(float64(best.rows)/secs), note)
+	b.add("decode", w.name, "bare go-mysql syncer", fmtRate(txns/rawSecs), fmtRate(float64(w.rows)/rawSecs),
+		fmt.Sprintf("%.0f binlog events/s, %.1f MB/s, CPU %.1f µs/txn (GetEvent loop, no processing)",
+			float64(bestRaw.events)/rawSecs, float64(w.binlogBytes)/1e6/rawSecs, float64(bestRaw.cpu.Microseconds())/txns))
 	return nil
 }
+
+// decodeRounds is how many times each decode contender reads a workload.
+const decodeRounds = 3
 
 // startProfile starts a CPU profile (and block and mutex profiles, the
 // read path being latency- rather than CPU-bound) named
