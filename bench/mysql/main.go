@@ -299,12 +299,11 @@ func (b *bench) applyOnce(w *workload, contender string, link bool) (time.Durati
 	var elapsed time.Duration
 	switch contender {
 	case hamal:
-		var prof *os.File
-		if b.profile != "" && !link {
-			if prof, err = os.Create(b.profile + "-" + strings.ToLower(w.name) + ".pprof"); err != nil {
+		stopProfile := func() {}
+		if !link {
+			if stopProfile, err = b.startProfile(strings.ToLower(w.name)); err != nil {
 				return 0, err
 			}
-			_ = pprof.StartCPUProfile(prof)
 		}
 		start := time.Now()
 		h, err := startHamal(b.dir, b.src.Addr, addr, w.start)
@@ -313,10 +312,10 @@ func (b *bench) applyOnce(w *workload, contender string, link bool) (time.Durati
 		}
 		err = h.waitApplied(w.txns, longWait)
 		elapsed = time.Since(start)
-		if prof != nil {
-			pprof.StopCPUProfile()
-			prof.Close()
+		if err == nil {
+			progress("%s %s: %s", w.name, contender, h.stats(elapsed, 16))
 		}
+		stopProfile()
 		h.stop()
 		if err != nil {
 			return 0, fmt.Errorf("%s %s: %w", w.name, contender, err)
@@ -460,7 +459,7 @@ func (b *bench) decodeRow(w *workload) error {
 }
 
 // decodeRounds is how many times each decode contender reads a workload.
-const decodeRounds = 3
+const decodeRounds = 5
 
 // startProfile starts a CPU profile (and block and mutex profiles, the
 // read path being latency- rather than CPU-bound) named
