@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -21,6 +22,13 @@ type decoded struct {
 	rows    int64
 	elapsed time.Duration
 	cpu     time.Duration // this process's CPU time meanwhile (the servers are other processes)
+	allocs  uint64        // heap allocations meanwhile: unlike time, not skewed by load
+}
+
+func mallocs() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.Mallocs
 }
 
 // cpuTime is the CPU time this process has used, user and system.
@@ -40,7 +48,7 @@ func decode(ctx context.Context, addr, start string, n uint64) (decoded, error) 
 		return decoded{}, err
 	}
 	defer r.Close()
-	t0, c0 := time.Now(), cpuTime()
+	a0, t0, c0 := mallocs(), time.Now(), cpuTime()
 	var d decoded
 	for seen := uint64(0); seen < n; {
 		txn, err := r.Next(ctx)
@@ -54,7 +62,7 @@ func decode(ctx context.Context, addr, start string, n uint64) (decoded, error) 
 		d.events += 1 + int64(len(txn.Changes))
 		d.rows += int64(len(txn.Changes))
 	}
-	d.elapsed, d.cpu = time.Since(t0), cpuTime()-c0
+	d.elapsed, d.cpu, d.allocs = time.Since(t0), cpuTime()-c0, mallocs()-a0
 	return d, nil
 }
 
@@ -80,7 +88,7 @@ func rawSyncer(ctx context.Context, addr, start string, n uint64) (decoded, erro
 	if err != nil {
 		return decoded{}, fmt.Errorf("raw syncer: start dump: %w", err)
 	}
-	t0, c0 := time.Now(), cpuTime() // like decode: the dump is started, nothing read yet
+	a0, t0, c0 := mallocs(), time.Now(), cpuTime() // like decode: the dump is started, nothing read yet
 	var groups uint64
 	var d decoded
 	for {
@@ -99,7 +107,7 @@ func rawSyncer(ctx context.Context, addr, start string, n uint64) (decoded, erro
 			done = groups >= n && string(e.Query) == "COMMIT"
 		}
 		if done {
-			d.elapsed, d.cpu = time.Since(t0), cpuTime()-c0
+			d.elapsed, d.cpu, d.allocs = time.Since(t0), cpuTime()-c0, mallocs()-a0
 			return d, nil
 		}
 	}

@@ -446,15 +446,16 @@ func (b *bench) decodeRow(w *workload) error {
 	}
 	secs, rawSecs := best.elapsed.Seconds(), bestRaw.elapsed.Seconds()
 	txns := float64(w.txns)
-	note := fmt.Sprintf("%.0f events/s, %.1f MB/s, %.0f%% of bare go-mysql, CPU %.1f µs/txn", float64(best.events)/secs,
-		float64(w.binlogBytes)/1e6/secs, 100*rawSecs/secs, float64(best.cpu.Microseconds())/txns)
+	note := fmt.Sprintf("%.0f events/s, %.1f MB/s, %.0f%% of bare go-mysql, CPU %.1f µs/txn, %.0f allocs/txn", float64(best.events)/secs,
+		float64(w.binlogBytes)/1e6/secs, 100*rawSecs/secs, float64(best.cpu.Microseconds())/txns, float64(best.allocs)/txns)
 	if h := b.loopback[w.name+"/"+hamal]; h > 0 {
 		note += fmt.Sprintf(", %.1fx hamal's apply rate", txns/secs/h)
 	}
 	b.add("decode", w.name, "source reader", fmtRate(txns/secs), fmtRate(float64(best.rows)/secs), note)
 	b.add("decode", w.name, "bare go-mysql syncer", fmtRate(txns/rawSecs), fmtRate(float64(w.rows)/rawSecs),
-		fmt.Sprintf("%.0f binlog events/s, %.1f MB/s, CPU %.1f µs/txn (GetEvent loop, no processing)",
-			float64(bestRaw.events)/rawSecs, float64(w.binlogBytes)/1e6/rawSecs, float64(bestRaw.cpu.Microseconds())/txns))
+		fmt.Sprintf("%.0f binlog events/s, %.1f MB/s, CPU %.1f µs/txn, %.0f allocs/txn (GetEvent loop, no processing)",
+			float64(bestRaw.events)/rawSecs, float64(w.binlogBytes)/1e6/rawSecs, float64(bestRaw.cpu.Microseconds())/txns,
+			float64(bestRaw.allocs)/txns))
 	return nil
 }
 
