@@ -126,8 +126,10 @@ type Channel struct {
 	conflicts uint64
 	liveSink  ConflictCounter
 	paused    bool
-	pauseCh   chan struct{} // closed when not paused
-	resumeCh  chan struct{} // signalled by Resume in state error
+	// pauseCh holds a channel closed when not paused. Written under mu;
+	// read without it, since every worker reads it twice per batch.
+	pauseCh  atomic.Pointer[chan struct{}]
+	resumeCh chan struct{} // signalled by Resume in state error
 
 	appliedTxns     atomic.Uint64
 	appliedRows     atomic.Uint64
@@ -162,8 +164,10 @@ func New(opts Options) (*Channel, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Channel{opts: opts, log: opts.Logger.With("channel", opts.Name), state: StateStarting,
-		pauseCh: make(chan struct{}), resumeCh: make(chan struct{}, 1), startedAt: time.Now()}
-	close(c.pauseCh)
+		resumeCh: make(chan struct{}, 1), startedAt: time.Now()}
+	unpaused := make(chan struct{})
+	close(unpaused)
+	c.pauseCh.Store(&unpaused)
 	m, err := newMetrics(opts.Registerer, c)
 	if err != nil {
 		return nil, err
@@ -665,7 +669,8 @@ func (c *Channel) Pause() {
 		return
 	}
 	c.paused = true
-	c.pauseCh = make(chan struct{})
+	ch := make(chan struct{})
+	c.pauseCh.Store(&ch)
 	if c.state == StateRunning {
 		c.state = StatePaused
 	}
@@ -678,7 +683,7 @@ func (c *Channel) Resume() {
 	defer c.mu.Unlock()
 	if c.paused {
 		c.paused = false
-		close(c.pauseCh)
+		close(*c.pauseCh.Load())
 		if c.state == StatePaused {
 			c.state = StateRunning
 		}
@@ -692,11 +697,8 @@ func (c *Channel) Resume() {
 }
 
 func (c *Channel) waitUnpaused(ctx context.Context) bool {
-	c.mu.Lock()
-	ch := c.pauseCh
-	c.mu.Unlock()
 	select {
-	case <-ch:
+	case <-*c.pauseCh.Load():
 		return true
 	case <-ctx.Done():
 		return false

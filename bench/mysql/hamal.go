@@ -32,6 +32,7 @@ type hamalRun struct {
 	cancel context.CancelFunc
 	done   chan error
 	dir    string
+	reg    *prometheus.Registry
 }
 
 const benchServerID = 4242
@@ -53,6 +54,7 @@ func openHamal(dir string, src srcmysql.Config, sinkAddr string, tune ...func(*p
 		return nil, err
 	}
 	log := slog.New(slog.DiscardHandler)
+	reg := prometheus.NewRegistry()
 	opts := pipeline.Options{
 		Name: "bench",
 		OpenSource: func(ctx context.Context, resume event.Position) (source.Source, error) {
@@ -65,7 +67,7 @@ func openHamal(dir string, src srcmysql.Config, sinkAddr string, tune ...func(*p
 		Store:       store,
 		ExitOnError: true,
 		Logger:      log,
-		Registerer:  prometheus.NewRegistry(),
+		Registerer:  reg,
 	}
 	for _, f := range tune {
 		f(&opts)
@@ -76,7 +78,7 @@ func openHamal(dir string, src srcmysql.Config, sinkAddr string, tune ...func(*p
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &hamalRun{ch: ch, store: store, cancel: cancel, done: make(chan error, 1), dir: dir}
+	h := &hamalRun{ch: ch, store: store, cancel: cancel, done: make(chan error, 1), dir: dir, reg: reg}
 	go func() { h.done <- ch.Run(ctx) }()
 	return h, nil
 }
@@ -97,6 +99,36 @@ func (h *hamalRun) waitApplied(n uint64, timeout time.Duration) error {
 	}
 	st := h.ch.Status()
 	return fmt.Errorf("hamal applied %d of %d Txns within %s (state %s, last error %q)", st.AppliedTxns, n, timeout, st.State, st.LastError)
+}
+
+// stats summarises where the channel's time went, from its own metrics:
+// how many source transactions each target transaction coalesced, how
+// long a batch took to apply, and how busy the workers were.
+func (h *hamalRun) stats(elapsed time.Duration, workers int) string {
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		return "metrics: " + err.Error()
+	}
+	var batches, txns, applySum, busy, conflicts float64
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch mf.GetName() {
+			case "hamal_batch_txns":
+				batches, txns = float64(m.GetHistogram().GetSampleCount()), m.GetHistogram().GetSampleSum()
+			case "hamal_apply_duration_seconds":
+				applySum = m.GetHistogram().GetSampleSum()
+			case "hamal_worker_busy_seconds_total":
+				busy = m.GetCounter().GetValue()
+			case "hamal_conflicts_total":
+				conflicts = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if batches == 0 {
+		return "no batch applied"
+	}
+	return fmt.Sprintf("%.0f batches, %.1f txns/batch, %.1f ms/batch apply, workers %.0f%% busy (%d), %.0f conflicts",
+		batches, txns/batches, 1000*applySum/batches, 100*busy/elapsed.Seconds()/float64(workers), workers, conflicts)
 }
 
 func (h *hamalRun) stop() {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config configures a MySQL or MariaDB source.
@@ -42,6 +43,10 @@ type Config struct {
 	// with the rest. Zero means the defaults, 10,000 rows and 8 MiB.
 	ChunkRows  int
 	ChunkBytes int
+
+	// readTimeout overrides how long Next may wait without hearing from
+	// the source (tests shorten it); zero means readTimeout.
+	readTimeout time.Duration
 }
 
 const (

@@ -54,8 +54,15 @@ func (e *PurgedError) Unwrap() error { return e.Cause }
 const (
 	heartbeatPeriod = time.Second
 	// readTimeout notices a silently dead connection: with heartbeats every
-	// second, ten quiet seconds mean the link is gone.
+	// second, ten quiet seconds mean the link is gone. The watchdog (see
+	// watch) enforces it; go-mysql's own ReadTimeout would re-arm a socket
+	// deadline for every packet, a timer update that cost more CPU than
+	// the rest of reading a small event.
 	readTimeout = 10 * time.Second
+	// contactEvery is how many events may pass between two refreshes of
+	// LastContact while events stream (every returned Txn and every
+	// heartbeat refresh it too): a clock read per event is measurable.
+	contactEvery = 256
 	// eventCache bounds how many decoded events go-mysql reads ahead of
 	// Next. Together with the transaction being assembled it is all this
 	// reader buffers.
@@ -80,13 +87,28 @@ type Reader struct {
 	closed      chan struct{}
 	lastContact atomic.Int64 // unix nanoseconds
 
+	// The watchdog's view of Next: events received so far, and whether
+	// Next is running (so a consumer that stops calling Next is not
+	// mistaken for a dead source). stalled is set when it gave up.
+	received    atomic.Uint64
+	inNext      atomic.Bool
+	stalled     atomic.Bool
+	readTimeout time.Duration // readTimeout; tests shorten it
+
+	connMu   sync.Mutex
+	dumpConn net.Conn // the binlog dump's connection, once dialed
+
 	// Position state after the last complete event group.
 	gtid     gomysql.GTIDSet // nil when positions carry no GTID
-	file     string
-	pos      uint32
-	startPos Position // where the dump started, for error messages
-	lastSent Position // position of the last Txn returned
-	err      error    // sticky fatal error
+	gtidText string          // gtid rendered; valid unless gtidDirty
+	// gtidDirty is set whenever gtid changes: the set is rendered once per
+	// group, not once per position taken.
+	gtidDirty bool
+	file      string
+	pos       uint32
+	startPos  Position // where the dump started, for error messages
+	lastSent  Position // position of the last Txn returned
+	err       error    // sticky fatal error
 
 	grp        group
 	inPayload  bool // handling the events of a TransactionPayloadEvent
@@ -158,14 +180,18 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Reader, erro
 	}
 	f, _ := newFilter(cfg.Tables, cfg.Exclude, cfg.HamalSchema) // validated by preflight
 	r := &Reader{
-		cfg:        cfg,
-		log:        log,
-		flavor:     rep.Flavor,
-		filter:     f,
-		meta:       conn,
-		closed:     make(chan struct{}),
-		tables:     make(map[uint64]*tableEntry),
-		uniqueKeys: make(map[string][]indexDef),
+		cfg:         cfg,
+		log:         log,
+		flavor:      rep.Flavor,
+		filter:      f,
+		meta:        conn,
+		closed:      make(chan struct{}),
+		tables:      make(map[uint64]*tableEntry),
+		uniqueKeys:  make(map[string][]indexDef),
+		readTimeout: readTimeout,
+	}
+	if cfg.readTimeout > 0 {
+		r.readTimeout = cfg.readTimeout
 	}
 	r.lastContact.Store(time.Now().UnixNano())
 	if err := r.start(conn, st, resumePos); err != nil {
@@ -240,7 +266,7 @@ func (r *Reader) start(conn *client.Conn, st serverState, resume *Position) erro
 			if null, _ := res.IsNull(0, 0); !null {
 				g, _ := res.GetString(0, 0)
 				if set, perr := gomysql.ParseMariadbGTIDSet(g); perr == nil {
-					r.gtid = set
+					r.gtid, r.gtidDirty = set, true
 				}
 			}
 		}
@@ -253,7 +279,7 @@ func (r *Reader) start(conn *client.Conn, st serverState, resume *Position) erro
 		if err != nil {
 			return fmt.Errorf("parse gtid set %q: %w", gtidText, err)
 		}
-		r.gtid = set
+		r.gtid, r.gtidDirty = set, true
 	}
 	r.startPos = r.position()
 	r.lastSent = r.startPos
@@ -267,15 +293,18 @@ func (r *Reader) start(conn *client.Conn, st serverState, resume *Position) erro
 		return fmt.Errorf("source.addr %q: bad port: %w", r.cfg.Addr, err)
 	}
 	r.syncer = replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		ServerID:                r.cfg.ServerID,
-		Flavor:                  r.flavor,
-		Host:                    host,
-		Port:                    uint16(port),
-		User:                    r.cfg.User,
-		Password:                r.cfg.Password,
-		Localhost:               "hamal",
-		HeartbeatPeriod:         heartbeatPeriod,
-		ReadTimeout:             readTimeout,
+		ServerID:        r.cfg.ServerID,
+		Flavor:          r.flavor,
+		Host:            host,
+		Port:            uint16(port),
+		User:            r.cfg.User,
+		Password:        r.cfg.Password,
+		Localhost:       "hamal",
+		HeartbeatPeriod: heartbeatPeriod,
+		// No ReadTimeout: the watchdog does its job (see readTimeout).
+		// No GTID set attached to every XID/COMMIT event either: positions
+		// are kept here, and the library would clone its set per event.
+		DiscardGTIDSet:          true,
 		ParseTime:               false,
 		UseDecimal:              false,
 		TimestampStringLocation: time.UTC,
@@ -287,12 +316,15 @@ func (r *Reader) start(conn *client.Conn, st serverState, resume *Position) erro
 		DisableRetrySync:     true,
 		MaxReconnectAttempts: 1,
 		EventCacheCount:      eventCache,
+		Dialer:               r.dial,
 		TLSConfig:            r.cfg.TLS,
 		Logger:               slog.New(minLevelHandler{min: slog.LevelWarn, next: r.log.Handler()}),
 	})
 	if useGTID {
 		r.log.Info("starting binlog dump", "gtid", r.gtid.String(), "flavor", r.flavor)
-		r.streamer, err = r.syncer.StartSyncGTID(r.gtid)
+		// A copy: for MySQL the syncer updates the set it was given from
+		// its own goroutine.
+		r.streamer, err = r.syncer.StartSyncGTID(r.gtid.Clone())
 	} else {
 		r.log.Info("starting binlog dump", "file", r.file, "pos", r.pos, "flavor", r.flavor)
 		r.streamer, err = r.syncer.StartSync(gomysql.Position{Name: r.file, Pos: r.pos})
@@ -300,7 +332,66 @@ func (r *Reader) start(conn *client.Conn, st serverState, resume *Position) erro
 	if err != nil {
 		return r.classifyStreamError(fmt.Errorf("start binlog dump at %s: %w", r.startPos, err))
 	}
+	// The dump is running: from now on the watchdog guards its reads.
+	r.connMu.Lock()
+	if r.dumpConn != nil {
+		_ = r.dumpConn.SetDeadline(time.Time{})
+	}
+	r.connMu.Unlock()
+	go r.watch()
 	return nil
+}
+
+// dial opens the syncer's connections with a deadline of readTimeout, so
+// a handshake or the KILL that Close sends over a dead link cannot hang
+// (go-mysql's ReadTimeout, which would bound them, is off). The first
+// connection is the dump's; start lifts its deadline once the dump runs.
+func (r *Reader) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Now().Add(r.readTimeout))
+	r.connMu.Lock()
+	if r.dumpConn == nil {
+		r.dumpConn = c
+	}
+	r.connMu.Unlock()
+	return c, nil
+}
+
+// watch closes the dump when Next has waited readTimeout without
+// receiving anything, not even a binlog heartbeat: the connection is
+// silently dead (a peer gone without a FIN, a cut link), and Next then
+// returns a transient error so the channel reconnects. It checks counters
+// once a second instead of the reader arming a deadline per packet.
+func (r *Reader) watch() {
+	tick := time.NewTicker(min(time.Second, r.readTimeout/4))
+	defer tick.Stop()
+	var last uint64
+	var since time.Time // when Next was first seen waiting with no event
+	for {
+		select {
+		case <-r.closed:
+			return
+		case now := <-tick.C:
+			n := r.received.Load()
+			if n != last || !r.inNext.Load() {
+				last, since = n, time.Time{}
+				continue
+			}
+			if since.IsZero() {
+				since = now
+				continue
+			}
+			if now.Sub(since) >= r.readTimeout {
+				r.stalled.Store(true)
+				r.syncer.Close() // GetEvent returns; Next reports the stall
+				return
+			}
+		}
+	}
 }
 
 // Flavor returns "mysql" or "mariadb".
@@ -333,6 +424,8 @@ func (r *Reader) Next(ctx context.Context) (*event.Txn, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	r.inNext.Store(true)
+	defer r.inNext.Store(false)
 	for {
 		select {
 		case <-r.closed:
@@ -349,13 +442,21 @@ func (r *Reader) Next(ctx context.Context) (*event.Txn, error) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
+			if r.stalled.Load() {
+				r.err = retry.Transient(fmt.Errorf("read binlog after %s: nothing from the source for %s, not even a heartbeat: "+
+					"the connection is presumed dead; reconnecting", r.lastSent, r.readTimeout))
+				return nil, r.err // this Reader is done; the channel opens a new one
+			}
 			err = r.classifyStreamError(fmt.Errorf("read binlog after %s: %w", r.lastSent, err))
 			if !retry.IsTransient(err) {
 				r.err = err
 			}
 			return nil, err
 		}
-		r.lastContact.Store(time.Now().UnixNano())
+		n := r.received.Add(1)
+		if _, hb := ev.Event.(*replication.HeartbeatEvent); hb || n%contactEvery == 0 {
+			r.lastContact.Store(time.Now().UnixNano())
+		}
 		txn, err := r.handle(ev, 0)
 		if err != nil {
 			if !retry.IsTransient(err) {
@@ -364,6 +465,7 @@ func (r *Reader) Next(ctx context.Context) (*event.Txn, error) {
 			return nil, err
 		}
 		if txn != nil {
+			r.lastContact.Store(time.Now().UnixNano())
 			return txn, nil
 		}
 	}
@@ -397,7 +499,10 @@ func (r *Reader) classifyStreamError(err error) error {
 func (r *Reader) position() Position {
 	p := Position{File: r.file, Pos: r.pos}
 	if r.gtid != nil {
-		p.GTID = r.gtid.String()
+		if r.gtidDirty {
+			r.gtidText, r.gtidDirty = formatGTIDSet(r.gtid), false
+		}
+		p.GTID = r.gtidText
 	}
 	return p
 }
@@ -583,6 +688,7 @@ func (r *Reader) commit(h *replication.EventHeader, commitPos uint32) *event.Txn
 	grp := r.grp
 	r.grp = group{}
 	if r.gtid != nil {
+		r.gtidDirty = true
 		switch set := r.gtid.(type) {
 		case *gomysql.MariadbGTIDSet:
 			if grp.mariaGTID != nil {

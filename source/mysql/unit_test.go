@@ -1,8 +1,11 @@
 package mysql
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
+
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/hamal-replication/hamal/event"
 )
@@ -201,5 +204,44 @@ func TestClassifyQuery(t *testing.T) {
 		if got := classifyQuery(q); got != want {
 			t.Errorf("classifyQuery(%q) = %d, want %d", q, got, want)
 		}
+	}
+}
+
+// EncodePosition builds the common case by hand; its bytes must stay
+// exactly json.Marshal's, escapes and omitted fields included.
+func TestEncodePositionMatchesJSON(t *testing.T) {
+	for _, p := range []Position{
+		{}, {Pos: 7}, {File: "bin.000001"}, {GTID: "0-1-2"}, {GTID: "0-1-2", Pos: 4},
+		{GTID: "0-1-42,1-2-5", File: "bin.000002", Pos: 4294967295},
+		{File: `odd"name\with<>&`, Pos: 1}, {File: "tab\there", GTID: "é"}, {GTID: "\x7f"},
+	} {
+		want, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := EncodePosition(p); string(got) != string(want) {
+			t.Errorf("EncodePosition(%+v) = %s, json.Marshal gives %s", p, got, want)
+		}
+	}
+}
+
+// formatGTIDSet renders one-domain MariaDB sets itself; it must agree
+// with the library's String for every set.
+func TestFormatGTIDSetMatchesString(t *testing.T) {
+	for _, text := range []string{"0-1-42", "1-2-5,0-1-42", "4294967295-4294967295-18446744073709551615", "0-0-0", ""} {
+		set, err := gomysql.ParseMariadbGTIDSet(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := formatGTIDSet(set), set.String(); got != want {
+			t.Errorf("formatGTIDSet(%q) = %q, String gives %q", text, got, want)
+		}
+	}
+	set, err := gomysql.ParseMysqlGTIDSet("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := formatGTIDSet(set), set.String(); got != want {
+		t.Errorf("formatGTIDSet(mysql) = %q, String gives %q", got, want)
 	}
 }
