@@ -82,8 +82,9 @@ func (m *Migration) createTargets(ctx context.Context) error {
 	return nil
 }
 
-// planSegments splits each table on each source into PK ranges: integer
-// PKs into Copy.Workers ranges between MIN and MAX, others into one.
+// planSegments splits each table on each source into PK ranges: a key
+// whose first column is an integer into Copy.Workers ranges of that column
+// between MIN and MAX, others into one.
 func (m *Migration) planSegments(ctx context.Context) error {
 	m.st.Segments = map[string]*Segment{}
 	for i, s := range m.plan.Sources {
@@ -101,7 +102,7 @@ func (m *Migration) planSegments(ctx context.Context) error {
 				add(0, &Segment{})
 				continue
 			}
-			pk := quoteIdent(info.pk)
+			pk := quoteIdent(info.key.cols[0])
 			r, err := c.Execute("SELECT MIN(" + pk + "), MAX(" + pk + ") FROM " + qualified(t.Name))
 			if err != nil {
 				c.Close()
@@ -229,7 +230,6 @@ func (cw *copyWorker) segment(ctx context.Context, key string) error {
 			cw.targets[j] = c
 		}
 	}
-	pk := quoteIdent(info.pk)
 	cols := make([]string, len(info.columns))
 	for i, c := range info.columns {
 		cols[i] = quoteIdent(c)
@@ -244,12 +244,6 @@ func (cw *copyWorker) segment(ctx context.Context, key string) error {
 	}
 	insertHead := "INSERT INTO " + qualified(t.TargetName()) + " (" + selectList + ") VALUES "
 	insertTail := " ON DUPLICATE KEY UPDATE " + update.String()
-	pkIdx := 0
-	for i, c := range info.columns {
-		if c == info.pk {
-			pkIdx = i
-		}
-	}
 	if len(cw.buf) != len(cw.targets) {
 		cw.buf = make([][]byte, len(cw.targets))
 	}
@@ -257,20 +251,8 @@ func (cw *copyWorker) segment(ctx context.Context, key string) error {
 		if err := m.throttle(ctx, seg.Source); err != nil {
 			return err
 		}
-		var where []string
-		if seg.Begun {
-			where = append(where, pk+" > "+lastLiteral(info, seg.Last))
-		} else if seg.Lo != nil {
-			where = append(where, pk+" >= "+strconv.FormatInt(*seg.Lo, 10))
-		}
-		if seg.Hi != nil {
-			where = append(where, pk+" <= "+strconv.FormatInt(*seg.Hi, 10))
-		}
-		q := "SELECT " + selectList + " FROM " + qualified(t.Name)
-		if len(where) > 0 {
-			q += " WHERE " + strings.Join(where, " AND ")
-		}
-		q += " ORDER BY " + pk + " LIMIT " + strconv.Itoa(m.plan.Copy.ChunkRows)
+		q := "SELECT " + selectList + " FROM " + qualified(t.Name) + segmentWhere(info.key, &seg) +
+			" ORDER BY " + info.key.list() + " LIMIT " + strconv.Itoa(m.plan.Copy.ChunkRows)
 		r, err := cw.src.Execute(q)
 		if err != nil {
 			return fmt.Errorf("copy %s from sources[%d]: %w", t.Name, seg.Source, err)
@@ -285,7 +267,7 @@ func (cw *copyWorker) segment(ctx context.Context, key string) error {
 				row := r.Values[i]
 				shard, err := t.rule.Shard(row[info.keyIdx].Value())
 				if err != nil {
-					return fmt.Errorf("copy %s: row %s=%s: %w", t.Name, info.pk, row[pkIdx].String(), err)
+					return fmt.Errorf("copy %s: row with key %s: %w", t.Name, showKey(info.key.values(row, true)), err)
 				}
 				b := cw.buf[shard]
 				if counts[shard] > 0 {
@@ -319,12 +301,7 @@ func (cw *copyWorker) segment(ctx context.Context, key string) error {
 					return fmt.Errorf("copy %s to targets[%d] %s: %w", t.TargetName(), j, m.plan.Targets[j].Addr, err)
 				}
 			}
-			last := r.Values[n-1][pkIdx]
-			if last.Type == gomysql.FieldValueTypeString {
-				seg.Last = string(last.AsString())
-			} else {
-				seg.Last = last.String()
-			}
+			seg.LastKey, seg.Last = info.key.values(r.Values[n-1], true), ""
 			seg.Begun = true
 			seg.Rows += int64(n)
 			m.rowsCopied.Add(int64(n))
@@ -349,11 +326,23 @@ func (cw *copyWorker) segment(ctx context.Context, key string) error {
 	}
 }
 
-func lastLiteral(info *tableInfo, last string) string {
-	if info.pkInt {
-		return last
+// segmentWhere is the WHERE clause of a segment's next chunk: after the
+// last key copied (or from the segment's low bound), up to its high bound.
+// Lo and Hi bound the key's first column.
+func segmentWhere(k pkey, seg *Segment) string {
+	var where []string
+	if last := seg.lastKey(); seg.Begun && len(last) == len(k.cols) {
+		where = append(where, k.after(last))
+	} else if seg.Lo != nil {
+		where = append(where, quoteIdent(k.cols[0])+" >= "+strconv.FormatInt(*seg.Lo, 10))
 	}
-	return quoteString(last)
+	if seg.Hi != nil {
+		where = append(where, quoteIdent(k.cols[0])+" <= "+strconv.FormatInt(*seg.Hi, 10))
+	}
+	if len(where) == 0 {
+		return ""
+	}
+	return " WHERE (" + strings.Join(where, ") AND (") + ")"
 }
 
 // throttle waits for the row budget (max_rows_per_second) and while the

@@ -56,16 +56,27 @@ type SourceState struct {
 }
 
 // Segment is one PK range of one table on one source, copied in keyset
-// order; Last is the last PK copied (text), so a restart resumes after it.
+// order; LastKey is the last key copied (text, one value per PK column),
+// so a restart resumes after it.
 type Segment struct {
 	Source int    `json:"source"`
 	Table  string `json:"table"`
-	Lo     *int64 `json:"lo,omitempty"` // integer PK bounds, inclusive
+	Lo     *int64 `json:"lo,omitempty"` // bounds of the key's first (integer) column, inclusive
 	Hi     *int64 `json:"hi,omitempty"`
-	Last   string `json:"last,omitempty"`
-	Begun  bool   `json:"begun"`
-	Done   bool   `json:"done"`
-	Rows   int64  `json:"rows"`
+	// Last is the last key of a single-column key as states before
+	// composite keys wrote it; read, never written.
+	Last    string   `json:"last,omitempty"`
+	LastKey []string `json:"last_key,omitempty"`
+	Begun   bool     `json:"begun"`
+	Done    bool     `json:"done"`
+	Rows    int64    `json:"rows"`
+}
+
+func (s *Segment) lastKey() []string {
+	if s.LastKey == nil && s.Last != "" {
+		return []string{s.Last}
+	}
+	return s.LastKey
 }
 
 // CutoverState records the cut-over.

@@ -1,0 +1,27 @@
+package reshard
+
+import "testing"
+
+func TestKeysetSQL(t *testing.T) {
+	one := pkey{cols: []string{"id"}, ints: []bool{true}}
+	two := pkey{cols: []string{"tenant", "id"}, ints: []bool{false, true}}
+	three := pkey{cols: []string{"a", "b", "c"}, ints: []bool{true, true, true}}
+	cases := []struct{ got, want string }{
+		{one.after([]string{"7"}), "`id` > 7"},
+		{one.atMost([]string{"7"}), "`id` <= 7"},
+		{two.after([]string{"x'y", "5"}), "`tenant` >= 'x\\'y' AND (`tenant` > 'x\\'y' OR (`tenant` = 'x\\'y' AND (`id` > 5)))"},
+		{two.atMost([]string{"b", "9"}), "`tenant` <= 'b' AND (`tenant` < 'b' OR (`tenant` = 'b' AND (`id` <= 9)))"},
+		{three.after([]string{"1", "2", "3"}), "`a` >= 1 AND (`a` > 1 OR (`a` = 1 AND (`b` > 2 OR (`b` = 2 AND (`c` > 3)))))"},
+		{two.list(), "`tenant`,`id`"},
+		{two.rangeWhere(nil, nil), ""},
+		{one.rangeWhere([]string{"1"}, []string{"9"}), " WHERE (`id` > 1) AND (`id` <= 9)"},
+		{one.rangeWhere(nil, []string{"9"}), " WHERE (`id` <= 9)"},
+		{showKey([]string{"7"}), "7"},
+		{showKey([]string{"eu", "7"}), "(eu, 7)"},
+	}
+	for i, c := range cases {
+		if c.got != c.want {
+			t.Errorf("case %d:\n got %s\nwant %s", i, c.got, c.want)
+		}
+	}
+}
