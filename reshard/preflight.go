@@ -70,6 +70,11 @@ func Preflight(ctx context.Context, p *Plan) (map[string]*tableInfo, error) {
 			} else {
 				infos[t.Name] = info
 			}
+			if t.sourceRule != nil {
+				if err := checkSourceRule(c, t, info, i); err != nil {
+					add("%s %s: %v", what, s.Addr, err)
+				}
+			}
 			if lr, ok := t.rule.(ListRule); ok && lr.def < 0 {
 				if err := checkListCoverage(c, t, lr); err != nil {
 					add("%s %s: %v", what, s.Addr, err)
@@ -166,6 +171,26 @@ func checkListCoverage(c *client.Conn, t *Table, lr ListRule) error {
 		missing = append(missing, fmt.Sprintf("%q", s))
 	}
 	return fmt.Errorf("table %s: rule list leaves shard-key value(s) %s uncovered: add them to a list or set default", t.Name, strings.Join(missing, ", "))
+}
+
+// checkSourceRule names rows on source i that the table's source_rule
+// sends to another source: reverse replication would route their changes
+// there, so a wrong source_rule is refused before anything moves.
+func checkSourceRule(c *client.Conn, t *Table, info *tableInfo, i int) error {
+	r, err := c.Execute("SELECT " + info.key.list() + " FROM " + qualified(t.Name) + " WHERE NOT IFNULL(" +
+		t.sourceRule.Predicate(quoteIdent(t.SourceRule.ShardKey), i) + ", FALSE) LIMIT 5")
+	if err != nil {
+		return fmt.Errorf("table %s: check source_rule: %w", t.Name, err)
+	}
+	if len(r.Values) == 0 {
+		return nil
+	}
+	keys := make([]string, len(r.Values))
+	for j := range r.Values {
+		keys[j] = showKey(info.key.values(r.Values[j], false))
+	}
+	return fmt.Errorf("table %s: source_rule does not send rows with key %s to this source (shard %d): fix tables[].source_rule to match how the sources are sharded",
+		t.Name, strings.Join(keys, ", "), i)
 }
 
 // sourceConfig is the replica configuration of source i.
