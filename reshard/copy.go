@@ -204,6 +204,24 @@ func (cw *copyWorker) close() {
 	}
 }
 
+// copyBatch is one chunk read from a source, already routed: one complete
+// multi-row INSERT per target (counts[j] rows in it), and the chunk's last
+// key.
+type copyBatch struct {
+	stmts  [][]byte
+	counts []int
+	n      int
+	last   []string
+	done   bool // the segment has no rows after this chunk
+}
+
+// segment copies one segment. A reader goroutine streams each chunk from
+// the source and routes it into per-target INSERTs while the previous
+// chunk is being written, so reading and writing overlap; the segment's
+// last key is saved only after every target acknowledged its chunk, in
+// chunk order, so a restart after kill -9 resumes after a key the targets
+// hold (the chunk after it may have been written already: the upserts
+// make writing it again harmless).
 func (cw *copyWorker) segment(ctx context.Context, key string) error {
 	m := cw.m
 	m.mu.Lock()
@@ -230,11 +248,77 @@ func (cw *copyWorker) segment(ctx context.Context, key string) error {
 			cw.targets[j] = c
 		}
 	}
+	st := newCopyStatements(info)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan *copyBatch, 1)
+	free := make(chan *copyBatch, 2)
+	for range 2 {
+		free <- &copyBatch{stmts: make([][]byte, len(cw.targets)), counts: make([]int, len(cw.targets))}
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		readErr <- cw.read(rctx, info, st, seg, batches, free)
+	}()
+	fail := func(err error) error {
+		cancel()
+		for range batches {
+		}
+		<-readErr
+		return err
+	}
+	errs := make([]error, len(cw.targets))
+	for b := range batches {
+		if b.n > 0 {
+			var wg sync.WaitGroup
+			for j := range cw.targets {
+				errs[j] = nil
+				if b.counts[j] == 0 {
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, errs[j] = cw.targets[j].Execute(string(b.stmts[j]))
+				}()
+			}
+			wg.Wait()
+			for j, err := range errs {
+				if err != nil {
+					return fail(fmt.Errorf("copy %s to targets[%d] %s: %w", t.TargetName(), j, m.plan.Targets[j].Addr, err))
+				}
+			}
+			seg.LastKey, seg.Last = b.last, ""
+			seg.Begun = true
+			seg.Rows += int64(b.n)
+			m.rowsCopied.Add(int64(b.n))
+			m.tableRows(t.Name).Add(int64(b.n))
+		}
+		seg.Done = b.done
+		m.mu.Lock()
+		*m.st.Segments[key] = seg
+		err := m.save()
+		m.mu.Unlock()
+		if err != nil {
+			return fail(err)
+		}
+		free <- b
+	}
+	return <-readErr
+}
+
+// copyStatements holds the fixed parts of a table's copy statements.
+type copyStatements struct {
+	selectList string
+	head, tail string
+}
+
+func newCopyStatements(info *tableInfo) copyStatements {
 	cols := make([]string, len(info.columns))
 	for i, c := range info.columns {
 		cols[i] = quoteIdent(c)
 	}
-	selectList := strings.Join(cols, ",")
 	var update strings.Builder
 	for i, c := range cols {
 		if i > 0 {
@@ -242,88 +326,108 @@ func (cw *copyWorker) segment(ctx context.Context, key string) error {
 		}
 		update.WriteString(c + "=VALUES(" + c + ")")
 	}
-	insertHead := "INSERT INTO " + qualified(t.TargetName()) + " (" + selectList + ") VALUES "
-	insertTail := " ON DUPLICATE KEY UPDATE " + update.String()
-	if len(cw.buf) != len(cw.targets) {
-		cw.buf = make([][]byte, len(cw.targets))
-	}
+	list := strings.Join(cols, ",")
+	return copyStatements{selectList: list,
+		head: "INSERT INTO " + qualified(info.plan.TargetName()) + " (" + list + ") VALUES ",
+		tail: " ON DUPLICATE KEY UPDATE " + update.String()}
+}
+
+// read streams the segment's chunks from the source, from seg's position
+// on, routes each row into its target's INSERT and hands the batches to
+// the writer.
+func (cw *copyWorker) read(ctx context.Context, info *tableInfo, st copyStatements, seg Segment, out chan<- *copyBatch, free <-chan *copyBatch) error {
+	m := cw.m
+	t := info.plan
+	var res gomysql.Result
+	var binary []bool
+	keyBuf := make([][]byte, len(info.key.cols))
 	for {
 		if err := m.throttle(ctx, seg.Source); err != nil {
 			return err
 		}
-		q := "SELECT " + selectList + " FROM " + qualified(t.Name) + segmentWhere(info.key, &seg) +
+		var b *copyBatch
+		select {
+		case b = <-free:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		for j := range b.stmts {
+			b.stmts[j] = append(b.stmts[j][:0], st.head...)
+			b.counts[j] = 0
+		}
+		b.n = 0
+		q := "SELECT " + st.selectList + " FROM " + qualified(t.Name) + segmentWhere(info.key, &seg) +
 			" ORDER BY " + info.key.list() + " LIMIT " + strconv.Itoa(m.plan.Copy.ChunkRows)
-		r, err := cw.src.Execute(q)
+		err := cw.src.ExecuteSelectStreaming(q, &res, func(row []gomysql.FieldValue) error {
+			shard, err := t.rule.Shard(row[info.keyIdx].Value())
+			if err != nil {
+				return fmt.Errorf("copy %s: row with key %s: %w", t.Name, showKey(info.key.values(row, true)), err)
+			}
+			s := b.stmts[shard]
+			if b.counts[shard] > 0 {
+				s = append(s, ',')
+			}
+			s = append(s, '(')
+			for ci := range row {
+				if ci > 0 {
+					s = append(s, ',')
+				}
+				s = appendValue(s, &row[ci], binary[ci])
+			}
+			b.stmts[shard] = append(s, ')')
+			b.counts[shard]++
+			b.n++
+			// The row's memory is reused for the next one: keep its key's
+			// text (without allocating) in case it is the chunk's last.
+			for i, j := range info.key.idx {
+				keyBuf[i] = appendKeyText(keyBuf[i][:0], &row[j])
+			}
+			return nil
+		}, func(r *gomysql.Result) error {
+			binary = binary[:0]
+			for _, f := range r.Fields {
+				binary = append(binary, f.Charset == 63)
+			}
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("copy %s from sources[%d]: %w", t.Name, seg.Source, err)
 		}
-		n := len(r.Values)
-		if n > 0 {
-			for j := range cw.buf {
-				cw.buf[j] = append(cw.buf[j][:0], insertHead...)
+		b.done = b.n < m.plan.Copy.ChunkRows
+		if b.n > 0 {
+			b.last = make([]string, len(keyBuf))
+			for i, k := range keyBuf {
+				b.last[i] = string(k)
 			}
-			counts := make([]int, len(cw.targets))
-			for i := range r.Values {
-				row := r.Values[i]
-				shard, err := t.rule.Shard(row[info.keyIdx].Value())
-				if err != nil {
-					return fmt.Errorf("copy %s: row with key %s: %w", t.Name, showKey(info.key.values(row, true)), err)
-				}
-				b := cw.buf[shard]
-				if counts[shard] > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, '(')
-				for ci := range row {
-					if ci > 0 {
-						b = append(b, ',')
-					}
-					b = appendValue(b, &row[ci], r.Fields[ci].Charset == 63)
-				}
-				cw.buf[shard] = append(b, ')')
-				counts[shard]++
-			}
-			var wg sync.WaitGroup
-			errs := make([]error, len(cw.targets))
-			for j := range cw.targets {
-				if counts[j] == 0 {
-					continue
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					_, errs[j] = cw.targets[j].Execute(string(cw.buf[j]) + insertTail)
-				}()
-			}
-			wg.Wait()
-			for j, err := range errs {
-				if err != nil {
-					return fmt.Errorf("copy %s to targets[%d] %s: %w", t.TargetName(), j, m.plan.Targets[j].Addr, err)
-				}
-			}
-			seg.LastKey, seg.Last = info.key.values(r.Values[n-1], true), ""
-			seg.Begun = true
-			seg.Rows += int64(n)
-			m.rowsCopied.Add(int64(n))
-			m.tableRows(t.Name).Add(int64(n))
 		}
-		if n < m.plan.Copy.ChunkRows {
-			seg.Done = true
+		for j := range b.stmts {
+			b.stmts[j] = append(b.stmts[j], st.tail...)
 		}
-		m.mu.Lock()
-		*m.st.Segments[key] = seg
-		err = m.save()
-		m.mu.Unlock()
-		if err != nil {
-			return err
+		if b.n > 0 && !b.done {
+			seg.LastKey, seg.Last, seg.Begun = b.last, "", true
 		}
-		if seg.Done {
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if b.done {
 			return nil
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 	}
+}
+
+// appendKeyText appends a key value's text, as fieldText gives it.
+func appendKeyText(b []byte, v *gomysql.FieldValue) []byte {
+	switch v.Type {
+	case gomysql.FieldValueTypeSigned:
+		return strconv.AppendInt(b, v.AsInt64(), 10)
+	case gomysql.FieldValueTypeUnsigned:
+		return strconv.AppendUint(b, v.AsUint64(), 10)
+	case gomysql.FieldValueTypeString:
+		return append(b, v.AsString()...)
+	}
+	return append(b, v.String()...)
 }
 
 // segmentWhere is the WHERE clause of a segment's next chunk: after the

@@ -25,3 +25,13 @@ func TestKeysetSQL(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendEscapedMatchesQuoteString(t *testing.T) {
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	if got, want := string(appendEscaped(nil, all)), escape(string(all)); got != want {
+		t.Fatalf("appendEscaped differs from escape:\n%q\n%q", got, want)
+	}
+}

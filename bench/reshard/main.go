@@ -2,8 +2,12 @@
 // copy phase's rows/s as a fraction of LOAD DATA INFILE into the same four
 // targets (the same rows, routed the same way), and the verify rows/s.
 //
-//	go run ./bench/reshard [-rows 200000]
+//	go run ./bench/reshard [-rows 200000] [-workers 4] [-chunk 1000] [-cpuprofile FILE]
 //
+// The copy rate counts from the moment the migration enters the copy phase
+// (after preflight and snapshot) to the moment it leaves it. The machine
+// may be loaded: compare the two figures of one run, not absolute numbers
+// between runs.
 // Figures depend on the machine; the program prints its core count.
 package main
 
@@ -15,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -25,13 +30,15 @@ import (
 func main() {
 	rows := flag.Int("rows", 200000, "rows in the source table")
 	workers := flag.Int("workers", 4, "copy workers")
+	chunk := flag.Int("chunk", 1000, "copy.chunk_rows")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the copy to this file")
 	flag.Parse()
-	if err := run(*rows, *workers); err != nil {
+	if err := run(*rows, *workers, *chunk, *profile); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(rows, workers int) error {
+func run(rows, workers, chunk int, profile string) error {
 	src, err := harness.StartMariaDB(harness.Options{ServerID: 1})
 	if err != nil {
 		return err
@@ -99,7 +106,7 @@ func run(rows, workers int) error {
 	for _, t := range targets {
 		plan += fmt.Sprintf("  - {addr: %s, user: root}\n", t.Addr)
 	}
-	plan += fmt.Sprintf("tables:\n  - {name: app.users, shard_key: id, rule: hash}\ncopy: {workers: %d, chunk_rows: 1000}\nverify: {chunk_rows: 5000}\n", workers)
+	plan += fmt.Sprintf("tables:\n  - {name: app.users, shard_key: id, rule: hash}\ncopy: {workers: %d, chunk_rows: %d}\nverify: {chunk_rows: 5000}\n", workers, chunk)
 	p, err := reshard.Parse([]byte(plan))
 	if err != nil {
 		return err
@@ -110,10 +117,12 @@ func run(rows, workers int) error {
 	}
 	defer m.Close()
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	start = time.Now()
 	go func() { done <- m.Run(ctx) }()
 	var copyRate float64
+	var copyStart time.Time
 	for {
 		select {
 		case err := <-done:
@@ -122,9 +131,29 @@ func run(rows, workers int) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 		st := m.Status()
+		if copyStart.IsZero() && st.Phase == reshard.PhaseCopy {
+			copyStart = time.Now()
+			if profile != "" {
+				f, err := os.Create(profile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+			}
+		}
 		if copyRate == 0 && st.Phase == reshard.PhaseCatchup {
-			copyRate = float64(st.RowsCopied) / time.Since(start).Seconds()
-			fmt.Printf("hamal migrate copy (%d workers): %.0f rows/s = %.0f%% of LOAD DATA\n", workers, copyRate, 100*copyRate/loadRate)
+			if profile != "" {
+				pprof.StopCPUProfile()
+			}
+			if copyStart.IsZero() {
+				copyStart = start
+			}
+			copyRate = float64(st.RowsCopied) / time.Since(copyStart).Seconds()
+			fmt.Printf("hamal migrate copy (%d workers, chunk_rows %d): %.0f rows/s = %.0f%% of LOAD DATA (snapshot and preflight took %.1fs)\n",
+				workers, chunk, copyRate, 100*copyRate/loadRate, copyStart.Sub(start).Seconds())
 		}
 		if st.Verify != nil {
 			v := st.Verify
