@@ -259,4 +259,3 @@ func (m *Migration) verifyTable(ctx context.Context, t *Table, srcs, tgts []*cli
 	}
 	return tv, nil
 }
-

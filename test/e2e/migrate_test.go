@@ -305,7 +305,8 @@ func TestMigrateSplitHash(t *testing.T) {
 		return st.Phase == reshard.PhaseCatchup && len(st.Channels) == 1 && st.Channels[0].State == "running"
 	})
 	time.Sleep(500 * time.Millisecond) // some writes after the restart
-	src.MustExec(t, "UPDATE app.orders SET user_id = user_id + 1 WHERE id % 10 = 0", // moves rows between shards
+	// Orders change shard (user_id is the shard key, outside the key).
+	src.MustExec(t, "UPDATE app.orders SET user_id = user_id + 1 WHERE id % 10 = 0",
 		"DELETE FROM app.orders WHERE id % 17 = 0",
 		"INSERT INTO app.orders SELECT 't9', seq, seq * 7, 1.5 FROM app.seq_1_to_50")
 	// DDL during the catch-up goes to every target.
