@@ -211,7 +211,7 @@ type copyBatch struct {
 	stmts  [][]byte
 	counts []int
 	n      int
-	last   []string
+	last   [][]byte
 	done   bool // the segment has no rows after this chunk
 }
 
@@ -395,9 +395,9 @@ func (cw *copyWorker) read(ctx context.Context, info *tableInfo, st copyStatemen
 		}
 		b.done = b.n < m.plan.Copy.ChunkRows
 		if b.n > 0 {
-			b.last = make([]string, len(keyBuf))
+			b.last = make([][]byte, len(keyBuf))
 			for i, k := range keyBuf {
-				b.last[i] = string(k)
+				b.last[i] = append([]byte(nil), k...)
 			}
 		}
 		for j := range b.stmts {

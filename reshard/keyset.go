@@ -1,6 +1,7 @@
 package reshard
 
 import (
+	"encoding/hex"
 	"strings"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -11,6 +12,7 @@ import (
 type pkey struct {
 	cols []string // column names, in PRIMARY KEY order
 	ints []bool   // integer columns take bare literals, the rest quoted
+	bins []bool   // binary-string columns take hex literals (bytes exactly)
 	idx  []int    // each column's index in tableInfo.columns
 }
 
@@ -24,8 +26,14 @@ func (k pkey) list() string {
 }
 
 func (k pkey) literal(i int, v string) string {
-	if k.ints[i] {
+	switch {
+	case k.ints[i]:
 		return v
+	case i < len(k.bins) && k.bins[i]:
+		// A quoted literal is text in the session's utf8mb4 and may not
+		// carry arbitrary bytes; X'..' does, and compares as binary, as
+		// the column does.
+		return "X'" + hex.EncodeToString([]byte(v)) + "'"
 	}
 	return quoteString(v)
 }

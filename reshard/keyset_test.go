@@ -1,6 +1,9 @@
 package reshard
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+)
 
 func TestKeysetSQL(t *testing.T) {
 	one := pkey{cols: []string{"id"}, ints: []bool{true}}
@@ -16,6 +19,7 @@ func TestKeysetSQL(t *testing.T) {
 		{two.rangeWhere(nil, nil), ""},
 		{one.rangeWhere([]string{"1"}, []string{"9"}), " WHERE (`id` > 1) AND (`id` <= 9)"},
 		{one.rangeWhere(nil, []string{"9"}), " WHERE (`id` <= 9)"},
+		{pkey{cols: []string{"h"}, ints: []bool{false}, bins: []bool{true}}.after([]string{"\xff\x00'"}), "`h` > X'ff0027'"},
 		{showKey([]string{"7"}), "7"},
 		{showKey([]string{"eu", "7"}), "(eu, 7)"},
 	}
@@ -33,5 +37,29 @@ func TestAppendEscapedMatchesQuoteString(t *testing.T) {
 	}
 	if got, want := string(appendEscaped(nil, all)), escape(string(all)); got != want {
 		t.Fatalf("appendEscaped differs from escape:\n%q\n%q", got, want)
+	}
+}
+
+// A binary key's last value survives the state's JSON exactly, and a
+// state written before composite keys (last) still resumes.
+func TestSegmentLastKeyRoundTrip(t *testing.T) {
+	in := Segment{LastKey: [][]byte{[]byte("\xff\xfe\x00"), []byte("42")}, Begun: true}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Segment
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.lastKey(); len(got) != 2 || got[0] != "\xff\xfe\x00" || got[1] != "42" {
+		t.Fatalf("last key after JSON: %q", got)
+	}
+	var old Segment
+	if err := json.Unmarshal([]byte(`{"last":"17","begun":true}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	if got := old.lastKey(); len(got) != 1 || got[0] != "17" {
+		t.Fatalf("old state's last key: %q", got)
 	}
 }

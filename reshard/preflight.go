@@ -89,7 +89,10 @@ func Preflight(ctx context.Context, p *Plan) (map[string]*tableInfo, error) {
 	return infos, nil
 }
 
-var intTypes = map[string]bool{"tinyint": true, "smallint": true, "mediumint": true, "int": true, "bigint": true}
+var (
+	intTypes = map[string]bool{"tinyint": true, "smallint": true, "mediumint": true, "int": true, "bigint": true}
+	binTypes = map[string]bool{"binary": true, "varbinary": true, "tinyblob": true, "blob": true, "mediumblob": true, "longblob": true}
+)
 
 func describe(c *client.Conn, t *Table) (*tableInfo, error) {
 	schema, name, _ := splitName(t.Name)
@@ -132,6 +135,7 @@ func describe(c *client.Conn, t *Table) (*tableInfo, error) {
 		col, _ := r.GetString(i, 0)
 		info.key.cols = append(info.key.cols, col)
 		info.key.ints = append(info.key.ints, intTypes[types[col]])
+		info.key.bins = append(info.key.bins, binTypes[types[col]])
 		info.key.idx = append(info.key.idx, slices.Index(info.columns, col))
 	}
 	info.pkInt = info.key.ints[0]

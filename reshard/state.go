@@ -56,8 +56,8 @@ type SourceState struct {
 }
 
 // Segment is one PK range of one table on one source, copied in keyset
-// order; LastKey is the last key copied (text, one value per PK column),
-// so a restart resumes after it.
+// order; LastKey is the last key copied (each PK column's text as bytes,
+// base64 in JSON so binary keys survive), so a restart resumes after it.
 type Segment struct {
 	Source int    `json:"source"`
 	Table  string `json:"table"`
@@ -66,7 +66,7 @@ type Segment struct {
 	// Last is the last key of a single-column key as states before
 	// composite keys wrote it; read, never written.
 	Last    string   `json:"last,omitempty"`
-	LastKey []string `json:"last_key,omitempty"`
+	LastKey [][]byte `json:"last_key,omitempty"`
 	Begun   bool     `json:"begun"`
 	Done    bool     `json:"done"`
 	Rows    int64    `json:"rows"`
@@ -76,7 +76,11 @@ func (s *Segment) lastKey() []string {
 	if s.LastKey == nil && s.Last != "" {
 		return []string{s.Last}
 	}
-	return s.LastKey
+	out := make([]string, len(s.LastKey))
+	for i, v := range s.LastKey {
+		out[i] = string(v)
+	}
+	return out
 }
 
 // CutoverState records the cut-over.
