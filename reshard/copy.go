@@ -204,11 +204,16 @@ func (cw *copyWorker) close() {
 	}
 }
 
-// copyBatch is one chunk read from a source, already routed: one complete
-// multi-row INSERT per target (counts[j] rows in it), and the chunk's last
-// key.
+// maxStatementBytes caps one multi-row INSERT (MariaDB's default
+// max_allowed_packet is 16 MiB); a target's part of a chunk above it is
+// written as several INSERTs in one transaction.
+var maxStatementBytes = 4 << 20 // a variable so tests can make it small
+
+// copyBatch is one chunk read from a source, already routed: per target
+// the multi-row INSERTs holding its rows (counts[j] rows in all), and the
+// chunk's last key.
 type copyBatch struct {
-	stmts  [][]byte
+	stmts  [][][]byte // per target; the last one is being filled
 	counts []int
 	n      int
 	last   [][]byte
@@ -254,7 +259,7 @@ func (cw *copyWorker) segment(ctx context.Context, key string) error {
 	batches := make(chan *copyBatch, 1)
 	free := make(chan *copyBatch, 2)
 	for range 2 {
-		free <- &copyBatch{stmts: make([][]byte, len(cw.targets)), counts: make([]int, len(cw.targets))}
+		free <- &copyBatch{stmts: make([][][]byte, len(cw.targets)), counts: make([]int, len(cw.targets))}
 	}
 	readErr := make(chan error, 1)
 	go func() {
@@ -280,7 +285,7 @@ func (cw *copyWorker) segment(ctx context.Context, key string) error {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_, errs[j] = cw.targets[j].Execute(string(b.stmts[j]))
+					errs[j] = execAll(cw.targets[j], b.stmts[j])
 				}()
 			}
 			wg.Wait()
@@ -352,7 +357,11 @@ func (cw *copyWorker) read(ctx context.Context, info *tableInfo, st copyStatemen
 			return ctx.Err()
 		}
 		for j := range b.stmts {
-			b.stmts[j] = append(b.stmts[j][:0], st.head...)
+			if len(b.stmts[j]) == 0 {
+				b.stmts[j] = [][]byte{nil}
+			}
+			b.stmts[j] = b.stmts[j][:1]
+			b.stmts[j][0] = append(b.stmts[j][0][:0], st.head...)
 			b.counts[j] = 0
 		}
 		b.n = 0
@@ -363,8 +372,14 @@ func (cw *copyWorker) read(ctx context.Context, info *tableInfo, st copyStatemen
 			if err != nil {
 				return fmt.Errorf("copy %s: row with key %s: %w", t.Name, showKey(info.key.values(row, true)), err)
 			}
-			s := b.stmts[shard]
-			if b.counts[shard] > 0 {
+			stmts := b.stmts[shard]
+			s := stmts[len(stmts)-1]
+			if len(s) > maxStatementBytes {
+				stmts[len(stmts)-1] = append(s, st.tail...)
+				stmts = append(stmts, append([]byte(nil), st.head...))
+				b.stmts[shard] = stmts
+				s = stmts[len(stmts)-1]
+			} else if len(s) > len(st.head) {
 				s = append(s, ',')
 			}
 			s = append(s, '(')
@@ -374,7 +389,7 @@ func (cw *copyWorker) read(ctx context.Context, info *tableInfo, st copyStatemen
 				}
 				s = appendValue(s, &row[ci], binary[ci])
 			}
-			b.stmts[shard] = append(s, ')')
+			stmts[len(stmts)-1] = append(s, ')')
 			b.counts[shard]++
 			b.n++
 			// The row's memory is reused for the next one: keep its key's
@@ -401,7 +416,8 @@ func (cw *copyWorker) read(ctx context.Context, info *tableInfo, st copyStatemen
 			}
 		}
 		for j := range b.stmts {
-			b.stmts[j] = append(b.stmts[j], st.tail...)
+			last := len(b.stmts[j]) - 1
+			b.stmts[j][last] = append(b.stmts[j][last], st.tail...)
 		}
 		if b.n > 0 && !b.done {
 			seg.LastKey, seg.Last, seg.Begun = b.last, "", true
@@ -415,6 +431,25 @@ func (cw *copyWorker) read(ctx context.Context, info *tableInfo, st copyStatemen
 			return nil
 		}
 	}
+}
+
+// execAll runs a target's INSERTs of one chunk: one statement by itself,
+// several in one transaction, so a chunk costs each target one commit.
+func execAll(c *client.Conn, stmts [][]byte) error {
+	if len(stmts) == 1 {
+		_, err := c.Execute(string(stmts[0]))
+		return err
+	}
+	if err := c.Begin(); err != nil {
+		return err
+	}
+	for _, s := range stmts {
+		if _, err := c.Execute(string(s)); err != nil {
+			_ = c.Rollback()
+			return err
+		}
+	}
+	return c.Commit()
 }
 
 // appendKeyText appends a key value's text, as fieldText gives it.
