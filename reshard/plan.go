@@ -92,7 +92,7 @@ type RangeSpec struct {
 // Copy tunes the copy phase.
 type Copy struct {
 	Workers          int `yaml:"workers"`             // parallel chunk copiers (default 4)
-	ChunkRows        int `yaml:"chunk_rows"`          // rows per read and per multi-row write (default 1000)
+	ChunkRows        int `yaml:"chunk_rows"`          // rows per read; one multi-row write per target (default 10000)
 	MaxRowsPerSecond int `yaml:"max_rows_per_second"` // 0: unlimited
 	// MaxThreadsRunning pauses the copy while the source's Threads_running
 	// is above it (0: off).
@@ -277,7 +277,7 @@ func (p *Plan) validate() []string {
 		p.Copy.Workers = 4
 	}
 	if p.Copy.ChunkRows <= 0 {
-		p.Copy.ChunkRows = 1000
+		p.Copy.ChunkRows = 10000
 	}
 	if p.Verify.ChunkRows <= 0 {
 		p.Verify.ChunkRows = 2000
