@@ -61,8 +61,31 @@ func appendValue(b []byte, v *gomysql.FieldValue, binary bool) []byte {
 		b = append(b, "_binary"...)
 	}
 	b = append(b, '\'')
-	b = append(b, escape(string(v.AsString()))...)
+	b = appendEscaped(b, v.AsString())
 	return append(b, '\'')
+}
+
+// appendEscaped appends s with the escapes quoteString uses.
+func appendEscaped(b, s []byte) []byte {
+	for _, c := range s {
+		switch c {
+		case 0:
+			b = append(b, '\\', '0')
+		case '\'':
+			b = append(b, '\\', '\'')
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case 0x1a:
+			b = append(b, '\\', 'Z')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // gtidReached reports whether GTID set got contains every transaction of

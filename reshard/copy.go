@@ -82,8 +82,9 @@ func (m *Migration) createTargets(ctx context.Context) error {
 	return nil
 }
 
-// planSegments splits each table on each source into PK ranges: integer
-// PKs into Copy.Workers ranges between MIN and MAX, others into one.
+// planSegments splits each table on each source into PK ranges: a key
+// whose first column is an integer into Copy.Workers ranges of that column
+// between MIN and MAX, others into one.
 func (m *Migration) planSegments(ctx context.Context) error {
 	m.st.Segments = map[string]*Segment{}
 	for i, s := range m.plan.Sources {
@@ -101,7 +102,7 @@ func (m *Migration) planSegments(ctx context.Context) error {
 				add(0, &Segment{})
 				continue
 			}
-			pk := quoteIdent(info.pk)
+			pk := quoteIdent(info.key.cols[0])
 			r, err := c.Execute("SELECT MIN(" + pk + "), MAX(" + pk + ") FROM " + qualified(t.Name))
 			if err != nil {
 				c.Close()
@@ -203,6 +204,29 @@ func (cw *copyWorker) close() {
 	}
 }
 
+// maxStatementBytes caps one multi-row INSERT (MariaDB's default
+// max_allowed_packet is 16 MiB); a target's part of a chunk above it is
+// written as several INSERTs in one transaction.
+var maxStatementBytes = 4 << 20 // a variable so tests can make it small
+
+// copyBatch is one chunk read from a source, already routed: per target
+// the multi-row INSERTs holding its rows (counts[j] rows in all), and the
+// chunk's last key.
+type copyBatch struct {
+	stmts  [][][]byte // per target; the last one is being filled
+	counts []int
+	n      int
+	last   [][]byte
+	done   bool // the segment has no rows after this chunk
+}
+
+// segment copies one segment. A reader goroutine streams each chunk from
+// the source and routes it into per-target INSERTs while the previous
+// chunk is being written, so reading and writing overlap; the segment's
+// last key is saved only after every target acknowledged its chunk, in
+// chunk order, so a restart after kill -9 resumes after a key the targets
+// hold (the chunk after it may have been written already: the upserts
+// make writing it again harmless).
 func (cw *copyWorker) segment(ctx context.Context, key string) error {
 	m := cw.m
 	m.mu.Lock()
@@ -229,12 +253,77 @@ func (cw *copyWorker) segment(ctx context.Context, key string) error {
 			cw.targets[j] = c
 		}
 	}
-	pk := quoteIdent(info.pk)
+	st := newCopyStatements(info)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan *copyBatch, 1)
+	free := make(chan *copyBatch, 2)
+	for range 2 {
+		free <- &copyBatch{stmts: make([][][]byte, len(cw.targets)), counts: make([]int, len(cw.targets))}
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		readErr <- cw.read(rctx, info, st, seg, batches, free)
+	}()
+	fail := func(err error) error {
+		cancel()
+		for range batches {
+		}
+		<-readErr
+		return err
+	}
+	errs := make([]error, len(cw.targets))
+	for b := range batches {
+		if b.n > 0 {
+			var wg sync.WaitGroup
+			for j := range cw.targets {
+				errs[j] = nil
+				if b.counts[j] == 0 {
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[j] = execAll(cw.targets[j], b.stmts[j])
+				}()
+			}
+			wg.Wait()
+			for j, err := range errs {
+				if err != nil {
+					return fail(fmt.Errorf("copy %s to targets[%d] %s: %w", t.TargetName(), j, m.plan.Targets[j].Addr, err))
+				}
+			}
+			seg.LastKey, seg.Last = b.last, ""
+			seg.Begun = true
+			seg.Rows += int64(b.n)
+			m.rowsCopied.Add(int64(b.n))
+			m.tableRows(t.Name).Add(int64(b.n))
+		}
+		seg.Done = b.done
+		m.mu.Lock()
+		*m.st.Segments[key] = seg
+		err := m.save()
+		m.mu.Unlock()
+		if err != nil {
+			return fail(err)
+		}
+		free <- b
+	}
+	return <-readErr
+}
+
+// copyStatements holds the fixed parts of a table's copy statements.
+type copyStatements struct {
+	selectList string
+	head, tail string
+}
+
+func newCopyStatements(info *tableInfo) copyStatements {
 	cols := make([]string, len(info.columns))
 	for i, c := range info.columns {
 		cols[i] = quoteIdent(c)
 	}
-	selectList := strings.Join(cols, ",")
 	var update strings.Builder
 	for i, c := range cols {
 		if i > 0 {
@@ -242,118 +331,157 @@ func (cw *copyWorker) segment(ctx context.Context, key string) error {
 		}
 		update.WriteString(c + "=VALUES(" + c + ")")
 	}
-	insertHead := "INSERT INTO " + qualified(t.TargetName()) + " (" + selectList + ") VALUES "
-	insertTail := " ON DUPLICATE KEY UPDATE " + update.String()
-	pkIdx := 0
-	for i, c := range info.columns {
-		if c == info.pk {
-			pkIdx = i
-		}
-	}
-	if len(cw.buf) != len(cw.targets) {
-		cw.buf = make([][]byte, len(cw.targets))
-	}
+	list := strings.Join(cols, ",")
+	return copyStatements{selectList: list,
+		head: "INSERT INTO " + qualified(info.plan.TargetName()) + " (" + list + ") VALUES ",
+		tail: " ON DUPLICATE KEY UPDATE " + update.String()}
+}
+
+// read streams the segment's chunks from the source, from seg's position
+// on, routes each row into its target's INSERT and hands the batches to
+// the writer.
+func (cw *copyWorker) read(ctx context.Context, info *tableInfo, st copyStatements, seg Segment, out chan<- *copyBatch, free <-chan *copyBatch) error {
+	m := cw.m
+	t := info.plan
+	var res gomysql.Result
+	var binary []bool
+	keyBuf := make([][]byte, len(info.key.cols))
 	for {
 		if err := m.throttle(ctx, seg.Source); err != nil {
 			return err
 		}
-		var where []string
-		if seg.Begun {
-			where = append(where, pk+" > "+lastLiteral(info, seg.Last))
-		} else if seg.Lo != nil {
-			where = append(where, pk+" >= "+strconv.FormatInt(*seg.Lo, 10))
+		var b *copyBatch
+		select {
+		case b = <-free:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		if seg.Hi != nil {
-			where = append(where, pk+" <= "+strconv.FormatInt(*seg.Hi, 10))
+		for j := range b.stmts {
+			if len(b.stmts[j]) == 0 {
+				b.stmts[j] = [][]byte{nil}
+			}
+			b.stmts[j] = b.stmts[j][:1]
+			b.stmts[j][0] = append(b.stmts[j][0][:0], st.head...)
+			b.counts[j] = 0
 		}
-		q := "SELECT " + selectList + " FROM " + qualified(t.Name)
-		if len(where) > 0 {
-			q += " WHERE " + strings.Join(where, " AND ")
-		}
-		q += " ORDER BY " + pk + " LIMIT " + strconv.Itoa(m.plan.Copy.ChunkRows)
-		r, err := cw.src.Execute(q)
+		b.n = 0
+		q := "SELECT " + st.selectList + " FROM " + qualified(t.Name) + segmentWhere(info.key, &seg) +
+			" ORDER BY " + info.key.list() + " LIMIT " + strconv.Itoa(m.plan.Copy.ChunkRows)
+		err := cw.src.ExecuteSelectStreaming(q, &res, func(row []gomysql.FieldValue) error {
+			shard, err := t.rule.Shard(row[info.keyIdx].Value())
+			if err != nil {
+				return fmt.Errorf("copy %s: row with key %s: %w", t.Name, showKey(info.key.values(row, true)), err)
+			}
+			stmts := b.stmts[shard]
+			s := stmts[len(stmts)-1]
+			if len(s) > maxStatementBytes {
+				stmts[len(stmts)-1] = append(s, st.tail...)
+				stmts = append(stmts, append([]byte(nil), st.head...))
+				b.stmts[shard] = stmts
+				s = stmts[len(stmts)-1]
+			} else if len(s) > len(st.head) {
+				s = append(s, ',')
+			}
+			s = append(s, '(')
+			for ci := range row {
+				if ci > 0 {
+					s = append(s, ',')
+				}
+				s = appendValue(s, &row[ci], binary[ci])
+			}
+			stmts[len(stmts)-1] = append(s, ')')
+			b.counts[shard]++
+			b.n++
+			// The row's memory is reused for the next one: keep its key's
+			// text (without allocating) in case it is the chunk's last.
+			for i, j := range info.key.idx {
+				keyBuf[i] = appendKeyText(keyBuf[i][:0], &row[j])
+			}
+			return nil
+		}, func(r *gomysql.Result) error {
+			binary = binary[:0]
+			for _, f := range r.Fields {
+				binary = append(binary, f.Charset == 63)
+			}
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("copy %s from sources[%d]: %w", t.Name, seg.Source, err)
 		}
-		n := len(r.Values)
-		if n > 0 {
-			for j := range cw.buf {
-				cw.buf[j] = append(cw.buf[j][:0], insertHead...)
+		b.done = b.n < m.plan.Copy.ChunkRows
+		if b.n > 0 {
+			b.last = make([][]byte, len(keyBuf))
+			for i, k := range keyBuf {
+				b.last[i] = append([]byte(nil), k...)
 			}
-			counts := make([]int, len(cw.targets))
-			for i := range r.Values {
-				row := r.Values[i]
-				shard, err := t.rule.Shard(row[info.keyIdx].Value())
-				if err != nil {
-					return fmt.Errorf("copy %s: row %s=%s: %w", t.Name, info.pk, row[pkIdx].String(), err)
-				}
-				b := cw.buf[shard]
-				if counts[shard] > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, '(')
-				for ci := range row {
-					if ci > 0 {
-						b = append(b, ',')
-					}
-					b = appendValue(b, &row[ci], r.Fields[ci].Charset == 63)
-				}
-				cw.buf[shard] = append(b, ')')
-				counts[shard]++
-			}
-			var wg sync.WaitGroup
-			errs := make([]error, len(cw.targets))
-			for j := range cw.targets {
-				if counts[j] == 0 {
-					continue
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					_, errs[j] = cw.targets[j].Execute(string(cw.buf[j]) + insertTail)
-				}()
-			}
-			wg.Wait()
-			for j, err := range errs {
-				if err != nil {
-					return fmt.Errorf("copy %s to targets[%d] %s: %w", t.TargetName(), j, m.plan.Targets[j].Addr, err)
-				}
-			}
-			last := r.Values[n-1][pkIdx]
-			if last.Type == gomysql.FieldValueTypeString {
-				seg.Last = string(last.AsString())
-			} else {
-				seg.Last = last.String()
-			}
-			seg.Begun = true
-			seg.Rows += int64(n)
-			m.rowsCopied.Add(int64(n))
-			m.tableRows(t.Name).Add(int64(n))
 		}
-		if n < m.plan.Copy.ChunkRows {
-			seg.Done = true
+		for j := range b.stmts {
+			last := len(b.stmts[j]) - 1
+			b.stmts[j][last] = append(b.stmts[j][last], st.tail...)
 		}
-		m.mu.Lock()
-		*m.st.Segments[key] = seg
-		err = m.save()
-		m.mu.Unlock()
-		if err != nil {
-			return err
+		if b.n > 0 && !b.done {
+			seg.LastKey, seg.Last, seg.Begun = b.last, "", true
 		}
-		if seg.Done {
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if b.done {
 			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return err
 		}
 	}
 }
 
-func lastLiteral(info *tableInfo, last string) string {
-	if info.pkInt {
-		return last
+// execAll runs a target's INSERTs of one chunk: one statement by itself,
+// several in one transaction, so a chunk costs each target one commit.
+func execAll(c *client.Conn, stmts [][]byte) error {
+	if len(stmts) == 1 {
+		_, err := c.Execute(string(stmts[0]))
+		return err
 	}
-	return quoteString(last)
+	if err := c.Begin(); err != nil {
+		return err
+	}
+	for _, s := range stmts {
+		if _, err := c.Execute(string(s)); err != nil {
+			_ = c.Rollback()
+			return err
+		}
+	}
+	return c.Commit()
+}
+
+// appendKeyText appends a key value's text, as fieldText gives it.
+func appendKeyText(b []byte, v *gomysql.FieldValue) []byte {
+	switch v.Type {
+	case gomysql.FieldValueTypeSigned:
+		return strconv.AppendInt(b, v.AsInt64(), 10)
+	case gomysql.FieldValueTypeUnsigned:
+		return strconv.AppendUint(b, v.AsUint64(), 10)
+	case gomysql.FieldValueTypeString:
+		return append(b, v.AsString()...)
+	}
+	return append(b, v.String()...)
+}
+
+// segmentWhere is the WHERE clause of a segment's next chunk: after the
+// last key copied (or from the segment's low bound), up to its high bound.
+// Lo and Hi bound the key's first column.
+func segmentWhere(k pkey, seg *Segment) string {
+	var where []string
+	if last := seg.lastKey(); seg.Begun && len(last) == len(k.cols) {
+		where = append(where, k.after(last))
+	} else if seg.Lo != nil {
+		where = append(where, quoteIdent(k.cols[0])+" >= "+strconv.FormatInt(*seg.Lo, 10))
+	}
+	if seg.Hi != nil {
+		where = append(where, quoteIdent(k.cols[0])+" <= "+strconv.FormatInt(*seg.Hi, 10))
+	}
+	if len(where) == 0 {
+		return ""
+	}
+	return " WHERE (" + strings.Join(where, ") AND (") + ")"
 }
 
 // throttle waits for the row budget (max_rows_per_second) and while the

@@ -17,7 +17,8 @@
 //
 //	  - snapshot: read @@gtid_binlog_pos of every source, create the target
 //	    tables from SHOW CREATE TABLE, split each table into PK ranges.
-//	  - copy (copy.go): parallel keyset copy of the PK ranges, multi-row
+//	  - copy (copy.go): parallel keyset copy of the PK ranges (composite
+//	    keys walked as tuples, keyset.go), streamed and routed into multi-row
 //	    INSERT … ON DUPLICATE KEY UPDATE routed by the rule, throttled by
 //	    max_rows_per_second and source load; each chunk's last PK is saved
 //	    after the targets hold it. No lock is taken: the catch-up replays
@@ -30,8 +31,9 @@
 //	  - cutover: fence the sources (read_only or a hook), record their final
 //	    positions, wait until every channel's checkpoint holds them (or
 //	    unfence and return to catchup on timeout), record the targets'
-//	    positions and start reverse replication targets → source with the
-//	    loop guard, so cancel can roll back.
+//	    positions and start reverse replication targets → sources with the
+//	    loop guard (the same Router, routing by the table's source_rule
+//	    after a merge), so cancel can roll back.
 //	  - complete / cancel: stop channels and leave a record in the state.
 //
 // The running process serves Status, Prometheus metrics and the

@@ -305,8 +305,8 @@ func (m *Migration) noteError(err error) {
 // fence stops writes on every source and records the sources' final
 // positions.
 func (m *Migration) fence(ctx context.Context) error {
-	if len(m.plan.Sources) > 1 {
-		m.log.Warn("cut-over of a merge: reverse replication needs one source, so rollback after cut-over is not available")
+	if !m.plan.reversible() {
+		m.log.Warn("cut-over of a merge without tables[].source_rule: reverse replication cannot route rows back to the sources, so rollback after cut-over is not available")
 	}
 	if err := m.setReadOnly(ctx, m.plan.Sources, "sources", true); err != nil {
 		_ = m.setReadOnly(ctx, m.plan.Sources, "sources", false)
@@ -492,7 +492,7 @@ func (m *Migration) phaseCutover(ctx context.Context) error {
 		}
 		m.log.Info("cut-over: targets caught up; writes may go to the targets now", "targets", tpos)
 	}
-	if len(m.plan.Sources) == 1 {
+	if m.plan.reversible() {
 		if err := m.startReverse(ctx); err != nil {
 			return err
 		}
@@ -523,8 +523,8 @@ func (m *Migration) phaseCutover(ctx context.Context) error {
 // rollback undoes a finished cut-over: fence the targets, let reverse
 // replication bring the sources up to them, stop it, unfence the sources.
 func (m *Migration) rollback(ctx context.Context) error {
-	if len(m.plan.Sources) != 1 {
-		return errors.New("rollback needs reverse replication, which a merge (several sources) does not have")
+	if !m.plan.reversible() {
+		return errors.New("rollback needs reverse replication, which a merge has only when every table has a source_rule (how the sources are sharded): complete the migration, or move the rows back by hand")
 	}
 	if err := m.setReadOnly(ctx, m.plan.Targets, "targets", true); err != nil {
 		return err
@@ -575,7 +575,10 @@ func (m *Migration) startForward(ctx context.Context) error {
 	return nil
 }
 
-// startReverse starts one channel per target back to the (single) source.
+// startReverse starts one channel per target back to the sources: a
+// router in front of one sink per source, as the catch-up has in front of
+// the targets, routing each row by the table's source_rule (the sources'
+// own sharding) or, with one source, to it.
 func (m *Migration) startReverse(ctx context.Context) error {
 	routes := map[string]Route{}
 	var tables []string
@@ -584,7 +587,11 @@ func (m *Migration) startReverse(ctx context.Context) error {
 		if t.Rename != "" {
 			rename = t.Name
 		}
-		routes[t.TargetName()] = Route{Rename: rename}
+		rt := Route{Rename: rename}
+		if t.sourceRule != nil {
+			rt.Rule, rt.ShardKey = t.sourceRule, t.SourceRule.ShardKey
+		}
+		routes[t.TargetName()] = rt
 		tables = append(tables, t.TargetName())
 	}
 	for j, tg := range m.plan.Targets {
@@ -602,13 +609,13 @@ func (m *Migration) startReverse(ctx context.Context) error {
 		err = m.startChannel(ctx, name, guard, false, func(ctx context.Context, resume event.Position) (source.Source, error) {
 			return srcmysql.Open(ctx, cfg, resume)
 		}, func(ctx context.Context) (sink.Sink, error) {
-			return m.openSinks(ctx, name, m.plan.Sources[:1], m.plan.Sites.Source, routes)
+			return m.openSinks(ctx, name, m.plan.Sources, m.plan.Sites.Source, routes)
 		})
 		if err != nil {
 			return err
 		}
 	}
-	m.log.Info("reverse replication running (targets → source)")
+	m.log.Info("reverse replication running (targets → sources)")
 	return nil
 }
 

@@ -53,20 +53,33 @@ type Server struct {
 
 // Table is one table to move and how to route its rows.
 type Table struct {
-	Name     string `yaml:"name"`      // "schema.table" on the sources
+	Name string `yaml:"name"` // "schema.table" on the sources
+	// RuleSpec (shard_key, rule, ranges, lists, default) routes the
+	// table's rows to the targets.
+	RuleSpec `yaml:",inline"`
+	// Rename, when set, is "schema.table" on the targets.
+	Rename string `yaml:"rename"`
+	// SourceRule, for several sources, says how the sources themselves
+	// are sharded (the shard numbers are indexes into sources). Reverse
+	// replication after a merge's cut-over routes by it; without it a
+	// merge cannot be rolled back after the cut-over.
+	SourceRule *RuleSpec `yaml:"source_rule"`
+
+	rule       Rule
+	sourceRule Rule
+}
+
+// RuleSpec is a shard key and the rule that maps its values to shards.
+type RuleSpec struct {
 	ShardKey string `yaml:"shard_key"` // the column the rule reads
 	Rule     string `yaml:"rule"`      // hash | range | list
 	// Ranges (rule range): half-open [from, to) intervals; a missing from
 	// or to is unbounded. Together they must cover every key.
 	Ranges []RangeSpec `yaml:"ranges"`
-	// Lists (rule list): target index → the key values it holds; Default,
+	// Lists (rule list): shard index → the key values it holds; Default,
 	// when set, takes every other value.
 	Lists   map[int][]yaml.Node `yaml:"lists"`
 	Default *int                `yaml:"default"`
-	// Rename, when set, is "schema.table" on the targets.
-	Rename string `yaml:"rename"`
-
-	rule Rule
 }
 
 // RangeSpec is one interval of a range rule.
@@ -79,7 +92,7 @@ type RangeSpec struct {
 // Copy tunes the copy phase.
 type Copy struct {
 	Workers          int `yaml:"workers"`             // parallel chunk copiers (default 4)
-	ChunkRows        int `yaml:"chunk_rows"`          // rows per read and per multi-row write (default 1000)
+	ChunkRows        int `yaml:"chunk_rows"`          // rows per read; one multi-row write per target (default 10000)
 	MaxRowsPerSecond int `yaml:"max_rows_per_second"` // 0: unlimited
 	// MaxThreadsRunning pauses the copy while the source's Threads_running
 	// is above it (0: off).
@@ -238,18 +251,33 @@ func (p *Plan) validate() []string {
 		if t.ShardKey == "" {
 			add("%s: shard_key is empty: name the column the rule reads", what)
 		}
-		r, err := buildRule(t, len(p.Targets))
+		r, err := buildRule(&t.RuleSpec, len(p.Targets), "target")
 		if err != nil {
 			add("%s: %v", what, err)
 			continue
 		}
 		t.rule = r
+		if sr := t.SourceRule; sr != nil {
+			switch {
+			case len(p.Sources) < 2:
+				add("%s: source_rule is for several sources (a merge); remove it", what)
+			case sr.ShardKey == "":
+				add("%s: source_rule.shard_key is empty: name the column the sources are sharded by", what)
+			default:
+				r, err := buildRule(sr, len(p.Sources), "source")
+				if err != nil {
+					add("%s: source_rule: %v", what, err)
+					continue
+				}
+				t.sourceRule = r
+			}
+		}
 	}
 	if p.Copy.Workers <= 0 {
 		p.Copy.Workers = 4
 	}
 	if p.Copy.ChunkRows <= 0 {
-		p.Copy.ChunkRows = 1000
+		p.Copy.ChunkRows = 10000
 	}
 	if p.Verify.ChunkRows <= 0 {
 		p.Verify.ChunkRows = 2000
@@ -305,6 +333,20 @@ func (t *Table) TargetName() string {
 
 // Router returns the table's routing rule.
 func (t *Table) Router() Rule { return t.rule }
+
+// reversible reports whether reverse replication can route every table
+// back to its source: one source, or a source_rule on every table.
+func (p *Plan) reversible() bool {
+	if len(p.Sources) == 1 {
+		return true
+	}
+	for i := range p.Tables {
+		if p.Tables[i].sourceRule == nil {
+			return false
+		}
+	}
+	return true
+}
 
 // Table returns the plan's table named "schema.table" on the sources.
 func (p *Plan) Table(name string) *Table {

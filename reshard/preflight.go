@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -15,8 +16,8 @@ import (
 type tableInfo struct {
 	plan    *Table
 	columns []string // in ordinal order
-	pk      string   // the single-column primary key
-	pkInt   bool     // integer PK: the copy splits it into ranges
+	key     pkey     // the primary key, one or more columns
+	pkInt   bool     // the key's first column is an integer: the copy splits it into ranges
 	keyIdx  int      // shard key's index in columns
 	rows    int64    // estimate (information_schema.TABLES.TABLE_ROWS), summed over sources
 }
@@ -24,7 +25,7 @@ type tableInfo struct {
 // Preflight checks everything that can be checked before any data moves:
 // every source and target answers, the sources can be replicated (binlog
 // settings, grants), every table exists on every source with a
-// single-column primary key and its shard-key column, and a list rule
+// primary key (one or more columns) and its shard-key column, and a list rule
 // without a default covers every shard-key value the sources hold. All
 // problems are reported at once.
 func Preflight(ctx context.Context, p *Plan) (map[string]*tableInfo, error) {
@@ -69,6 +70,11 @@ func Preflight(ctx context.Context, p *Plan) (map[string]*tableInfo, error) {
 			} else {
 				infos[t.Name] = info
 			}
+			if t.sourceRule != nil {
+				if err := checkSourceRule(c, t, info, i); err != nil {
+					add("%s %s: %v", what, s.Addr, err)
+				}
+			}
 			if lr, ok := t.rule.(ListRule); ok && lr.def < 0 {
 				if err := checkListCoverage(c, t, lr); err != nil {
 					add("%s %s: %v", what, s.Addr, err)
@@ -83,6 +89,11 @@ func Preflight(ctx context.Context, p *Plan) (map[string]*tableInfo, error) {
 	return infos, nil
 }
 
+var (
+	intTypes = map[string]bool{"tinyint": true, "smallint": true, "mediumint": true, "int": true, "bigint": true}
+	binTypes = map[string]bool{"binary": true, "varbinary": true, "tinyblob": true, "blob": true, "mediumblob": true, "longblob": true}
+)
+
 func describe(c *client.Conn, t *Table) (*tableInfo, error) {
 	schema, name, _ := splitName(t.Name)
 	r, err := c.Execute("SELECT COLUMN_NAME, COLUMN_KEY, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=" +
@@ -94,31 +105,40 @@ func describe(c *client.Conn, t *Table) (*tableInfo, error) {
 		return nil, fmt.Errorf("does not exist: check tables[].name")
 	}
 	info := &tableInfo{plan: t, keyIdx: -1}
-	var pks []string
+	types := map[string]string{}
 	for i := range r.Values {
 		col, _ := r.GetString(i, 0)
-		key, _ := r.GetString(i, 1)
 		typ, _ := r.GetString(i, 2)
 		info.columns = append(info.columns, col)
+		types[col] = strings.ToLower(typ)
 		if strings.EqualFold(col, t.ShardKey) {
 			info.keyIdx = i
-		}
-		if key == "PRI" {
-			pks = append(pks, col)
-			info.pkInt = strings.HasSuffix(strings.ToLower(typ), "int")
 		}
 	}
 	if info.keyIdx < 0 {
 		return nil, fmt.Errorf("has no shard-key column %q (columns: %s): fix tables[].shard_key", t.ShardKey, strings.Join(info.columns, ", "))
 	}
-	switch len(pks) {
-	case 0:
-		return nil, fmt.Errorf("has no primary key: the chunked copy and verify need one; add a primary key")
-	case 1:
-		info.pk = pks[0]
-	default:
-		return nil, fmt.Errorf("has a composite primary key (%s): only single-column primary keys are supported", strings.Join(pks, ", "))
+	if sr := t.SourceRule; sr != nil && !slices.ContainsFunc(info.columns, func(c string) bool { return strings.EqualFold(c, sr.ShardKey) }) {
+		return nil, fmt.Errorf("has no column %q (columns: %s): fix tables[].source_rule.shard_key", sr.ShardKey, strings.Join(info.columns, ", "))
 	}
+	// The key's columns in index order (SEQ_IN_INDEX), which is the order
+	// the keyset walks and compares them in.
+	r, err = c.Execute("SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA=" +
+		quoteString(schema) + " AND TABLE_NAME=" + quoteString(name) + " AND INDEX_NAME='PRIMARY' ORDER BY SEQ_IN_INDEX")
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Values) == 0 {
+		return nil, fmt.Errorf("has no primary key: the chunked copy and verify need one; add a primary key")
+	}
+	for i := range r.Values {
+		col, _ := r.GetString(i, 0)
+		info.key.cols = append(info.key.cols, col)
+		info.key.ints = append(info.key.ints, intTypes[types[col]])
+		info.key.bins = append(info.key.bins, binTypes[types[col]])
+		info.key.idx = append(info.key.idx, slices.Index(info.columns, col))
+	}
+	info.pkInt = info.key.ints[0]
 	est, err := queryString(c, "SELECT IFNULL(TABLE_ROWS,0) FROM information_schema.TABLES WHERE TABLE_SCHEMA="+
 		quoteString(schema)+" AND TABLE_NAME="+quoteString(name))
 	if err != nil {
@@ -155,6 +175,26 @@ func checkListCoverage(c *client.Conn, t *Table, lr ListRule) error {
 		missing = append(missing, fmt.Sprintf("%q", s))
 	}
 	return fmt.Errorf("table %s: rule list leaves shard-key value(s) %s uncovered: add them to a list or set default", t.Name, strings.Join(missing, ", "))
+}
+
+// checkSourceRule names rows on source i that the table's source_rule
+// sends to another source: reverse replication would route their changes
+// there, so a wrong source_rule is refused before anything moves.
+func checkSourceRule(c *client.Conn, t *Table, info *tableInfo, i int) error {
+	r, err := c.Execute("SELECT " + info.key.list() + " FROM " + qualified(t.Name) + " WHERE NOT IFNULL(" +
+		t.sourceRule.Predicate(quoteIdent(t.SourceRule.ShardKey), i) + ", FALSE) LIMIT 5")
+	if err != nil {
+		return fmt.Errorf("table %s: check source_rule: %w", t.Name, err)
+	}
+	if len(r.Values) == 0 {
+		return nil
+	}
+	keys := make([]string, len(r.Values))
+	for j := range r.Values {
+		keys[j] = showKey(info.key.values(r.Values[j], false))
+	}
+	return fmt.Errorf("table %s: source_rule does not send rows with key %s to this source (shard %d): fix tables[].source_rule to match how the sources are sharded",
+		t.Name, strings.Join(keys, ", "), i)
 }
 
 // sourceConfig is the replica configuration of source i.

@@ -236,15 +236,15 @@ func (r ListRule) Listed() []string {
 	return out
 }
 
-func buildRule(t *Table, targets int) (Rule, error) {
+func buildRule(t *RuleSpec, targets int, of string) (Rule, error) {
 	checkShard := func(what string, s int) error {
 		if s < 0 || s >= targets {
-			return fmt.Errorf("%s names target %d, but there are %d targets (0..%d)", what, s, targets, targets-1)
+			return fmt.Errorf("%s names %s %d, but there are %d %ss (0..%d)", what, of, s, targets, of, targets-1)
 		}
 		return nil
 	}
 	if targets == 0 {
-		return nil, fmt.Errorf("no targets")
+		return nil, fmt.Errorf("no %ss", of)
 	}
 	switch t.Rule {
 	case "hash":

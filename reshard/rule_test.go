@@ -160,3 +160,43 @@ func TestGTIDReached(t *testing.T) {
 		}
 	}
 }
+
+func TestSourceRule(t *testing.T) {
+	t.Setenv("HAMAL_SOURCE_PASSWORD", "x")
+	t.Setenv("HAMAL_TARGET_PASSWORD", "x")
+	p, err := Load("../configs/migrate-merge.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := p.Tables[0]
+	if !p.reversible() || tb.sourceRule == nil || tb.TargetName() != "merged.users" {
+		t.Fatalf("merge plan: reversible %v, source rule %v", p.reversible(), tb.sourceRule)
+	}
+	if s, _ := tb.sourceRule.Shard(int64(1)); s != 2212294583%4 {
+		t.Errorf("source_rule hash of 1: shard %d", s)
+	}
+	if s, _ := tb.rule.Shard(int64(1)); s != 0 {
+		t.Errorf("target rule of a merge into one: shard %d", s)
+	}
+	merge := func(tables string) (*Plan, error) {
+		return Parse([]byte("name: m\nstate_dir: /tmp/x\nsources:\n  - {addr: a:1, user: u, server_id: 7}\n  - {addr: b:1, user: u, server_id: 7}\n" +
+			"targets:\n  - {addr: c:1, user: u}\ntables:\n" + tables))
+	}
+	p, err = merge("  - {name: a.b, shard_key: k, rule: hash}\n")
+	if err != nil || p.reversible() {
+		t.Fatalf("a merge without source_rule: reversible %v, %v", p != nil && p.reversible(), err)
+	}
+	for _, c := range []struct{ tables, want string }{
+		{"  - {name: a.b, shard_key: k, rule: hash, source_rule: {rule: hash}}\n", "source_rule.shard_key is empty"},
+		{"  - {name: a.b, shard_key: k, rule: hash, source_rule: {shard_key: k, rule: list, lists: {2: [x]}}}\n", "source_rule: lists[2] names source 2, but there are 2 sources"},
+		{"  - {name: a.b, shard_key: k, rule: hash, source_rule: {shard_key: k, rule: range, ranges: [{shard: 0, to: 5}]}}\n", "source_rule: ranges leave keys from 5 up uncovered"},
+		{"  - {name: a.b, shard_key: k, rule: hash, source_rule: {shard_key: k, rul: hash}}\n", "field rul not found"},
+	} {
+		if _, err := merge(c.tables); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v; want %q", strings.TrimSpace(c.tables), err, c.want)
+		}
+	}
+	if _, err := planWith(t, "  - {name: a.b, shard_key: k, rule: hash, source_rule: {shard_key: k, rule: hash}}\n", 2); err == nil || !strings.Contains(err.Error(), "source_rule is for several sources") {
+		t.Errorf("source_rule with one source: %v", err)
+	}
+}

@@ -56,16 +56,31 @@ type SourceState struct {
 }
 
 // Segment is one PK range of one table on one source, copied in keyset
-// order; Last is the last PK copied (text), so a restart resumes after it.
+// order; LastKey is the last key copied (each PK column's text as bytes,
+// base64 in JSON so binary keys survive), so a restart resumes after it.
 type Segment struct {
 	Source int    `json:"source"`
 	Table  string `json:"table"`
-	Lo     *int64 `json:"lo,omitempty"` // integer PK bounds, inclusive
+	Lo     *int64 `json:"lo,omitempty"` // bounds of the key's first (integer) column, inclusive
 	Hi     *int64 `json:"hi,omitempty"`
-	Last   string `json:"last,omitempty"`
-	Begun  bool   `json:"begun"`
-	Done   bool   `json:"done"`
-	Rows   int64  `json:"rows"`
+	// Last is the last key of a single-column key as states before
+	// composite keys wrote it; read, never written.
+	Last    string   `json:"last,omitempty"`
+	LastKey [][]byte `json:"last_key,omitempty"`
+	Begun   bool     `json:"begun"`
+	Done    bool     `json:"done"`
+	Rows    int64    `json:"rows"`
+}
+
+func (s *Segment) lastKey() []string {
+	if s.LastKey == nil && s.Last != "" {
+		return []string{s.Last}
+	}
+	out := make([]string, len(s.LastKey))
+	for i, v := range s.LastKey {
+		out[i] = string(v)
+	}
+	return out
 }
 
 // CutoverState records the cut-over.

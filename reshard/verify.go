@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
-	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 )
 
 // VerifyReport is the result of one verify run.
@@ -103,14 +102,9 @@ func (m *Migration) Verify(ctx context.Context) (*VerifyReport, error) {
 func (m *Migration) verifyTable(ctx context.Context, t *Table, srcs, tgts []*client.Conn) (*TableVerify, error) {
 	info := m.infos[t.Name]
 	tv := &TableVerify{Table: t.Name}
-	pk := quoteIdent(info.pk)
+	k := info.key
+	pk := k.list()
 	hash := rowHashExpr(info.columns)
-	lit := func(v *gomysql.FieldValue) string {
-		if v.Type == gomysql.FieldValueTypeString {
-			return quoteString(string(v.AsString()))
-		}
-		return v.String()
-	}
 	// Chunk bounds come from the source with the most rows; the last
 	// chunk is open above, so every key of every side falls in a chunk.
 	boundSrc := 0
@@ -125,15 +119,12 @@ func (m *Migration) verifyTable(ctx context.Context, t *Table, srcs, tgts []*cli
 			most, boundSrc = v, i
 		}
 	}
-	type chunk struct{ lo, hi string } // (lo, hi]; "" unbounded
+	type chunk struct{ lo, hi []string } // (lo, hi] key tuples; nil unbounded
 	var chunks []chunk
-	lo := ""
+	var lo []string
 	for {
-		q := "SELECT " + pk + " FROM " + qualified(t.Name)
-		if lo != "" {
-			q += " WHERE " + pk + " > " + lo
-		}
-		q += " ORDER BY " + pk + " LIMIT 1 OFFSET " + strconv.Itoa(m.plan.Verify.ChunkRows-1)
+		q := "SELECT " + pk + " FROM " + qualified(t.Name) + k.rangeWhere(lo, nil) +
+			" ORDER BY " + pk + " LIMIT 1 OFFSET " + strconv.Itoa(m.plan.Verify.ChunkRows-1)
 		r, err := srcs[boundSrc].Execute(q)
 		if err != nil {
 			return nil, err
@@ -142,23 +133,11 @@ func (m *Migration) verifyTable(ctx context.Context, t *Table, srcs, tgts []*cli
 			chunks = append(chunks, chunk{lo: lo})
 			break
 		}
-		hi := lit(&r.Values[0][0])
+		hi := k.values(r.Values[0], false)
 		chunks = append(chunks, chunk{lo: lo, hi: hi})
 		lo = hi
 	}
-	where := func(c chunk) string {
-		var w []string
-		if c.lo != "" {
-			w = append(w, pk+" > "+c.lo)
-		}
-		if c.hi != "" {
-			w = append(w, pk+" <= "+c.hi)
-		}
-		if len(w) == 0 {
-			return ""
-		}
-		return " WHERE " + strings.Join(w, " AND ")
-	}
+	where := func(c chunk) string { return k.rangeWhere(c.lo, c.hi) }
 	sum := func(conns []*client.Conn, table string, c chunk) (int64, uint64, error) {
 		var n int64
 		var x uint64
@@ -219,23 +198,20 @@ func (m *Migration) verifyTable(ctx context.Context, t *Table, srcs, tgts []*cli
 	// Resolve what still differs to keys.
 	rows := func(conns []*client.Conn, table string, c chunk) (map[string]uint64, map[string][]int, error) {
 		out := map[string]uint64{}
-		where := map[string][]int{}
+		at := map[string][]int{}
 		for i, conn := range conns {
-			r, err := conn.Execute("SELECT " + pk + ", " + hash + " FROM " + qualified(table) + whereChunk(pk, c.lo, c.hi))
+			r, err := conn.Execute("SELECT " + pk + ", " + hash + " FROM " + qualified(table) + where(c))
 			if err != nil {
 				return nil, nil, err
 			}
 			for j := range r.Values {
-				k := string(r.Values[j][0].AsString())
-				if r.Values[j][0].Type != gomysql.FieldValueTypeString {
-					k = r.Values[j][0].String()
-				}
-				h, _ := r.GetUint(j, 1)
-				out[k] = h
-				where[k] = append(where[k], i)
+				key := showKey(k.values(r.Values[j], false))
+				h, _ := r.GetUint(j, len(info.key.cols))
+				out[key] = h
+				at[key] = append(at[key], i)
 			}
 		}
-		return out, where, nil
+		return out, at, nil
 	}
 	for _, c := range bad {
 		src, _, err := rows(srcs, t.Name, c)
@@ -278,26 +254,8 @@ func (m *Migration) verifyTable(ctx context.Context, t *Table, srcs, tgts []*cli
 			return nil, err
 		}
 		for i := range r.Values {
-			k := r.Values[i][0].String()
-			if r.Values[i][0].Type == gomysql.FieldValueTypeString {
-				k = string(r.Values[i][0].AsString())
-			}
-			tv.WrongShard = append(tv.WrongShard, RowMismatch{Key: k, Kind: "wrong_shard", Target: j})
+			tv.WrongShard = append(tv.WrongShard, RowMismatch{Key: showKey(k.values(r.Values[i], false)), Kind: "wrong_shard", Target: j})
 		}
 	}
 	return tv, nil
-}
-
-func whereChunk(pk, lo, hi string) string {
-	var w []string
-	if lo != "" {
-		w = append(w, pk+" > "+lo)
-	}
-	if hi != "" {
-		w = append(w, pk+" <= "+hi)
-	}
-	if len(w) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w, " AND ")
 }

@@ -219,6 +219,33 @@ func assertUnion(t *testing.T, sources []*harness.Server, srcTable string, targe
 	t.Logf("targets hold the sources' %d rows, each on its rule's shard", len(want))
 }
 
+// assertOrders checks app.orders (composite key tenant, id) like
+// assertUnion: the targets hold exactly the source's rows, each on the
+// shard CRC32(user_id) % 4 names.
+func assertOrders(t *testing.T, src *harness.Server, targets []*harness.Server) {
+	t.Helper()
+	q := "SELECT CONCAT(tenant, '/', id), MD5(CONCAT_WS('|', tenant, id, user_id, IFNULL(amount, 'N'))), user_id FROM app.orders"
+	want := map[string]string{}
+	for _, r := range src.MustQuery(t, q) {
+		want[r[0]] = r[1]
+	}
+	got := 0
+	for j, tg := range targets {
+		for _, r := range tg.MustQuery(t, q) {
+			got++
+			if want[r[0]] != r[1] {
+				t.Errorf("orders %s on target %d: %s, source %q", r[0], j, r[1], want[r[0]])
+			}
+			if s := crcShard(4)(r[2]); s != j {
+				t.Errorf("orders %s (user_id %s) is on target %d, the rule names %d", r[0], r[2], j, s)
+			}
+		}
+	}
+	if got != len(want) {
+		t.Fatalf("targets hold %d orders rows, the source %d", got, len(want))
+	}
+}
+
 const usersDDL = "CREATE TABLE app.users (id BIGINT PRIMARY KEY, k INT NOT NULL, c VARCHAR(120) NOT NULL, pad VARCHAR(60) NOT NULL, b BLOB NULL, KEY (k))"
 
 func seedUsers(t *testing.T, s *harness.Server, from, to int64) {
@@ -248,8 +275,11 @@ func TestMigrateSplitHash(t *testing.T) {
 		targets = append(targets, harness.MariaDB(t, harness.Options{ServerID: 11 + i}))
 	}
 	seedUsers(t, src, 1, rows)
+	// A composite primary key, sharded by a column outside it.
+	src.MustExec(t, "CREATE TABLE app.orders (tenant VARCHAR(8) NOT NULL, id INT NOT NULL, user_id BIGINT NOT NULL, amount DECIMAL(10,2), PRIMARY KEY (tenant, id))",
+		"INSERT INTO app.orders SELECT CONCAT('t', seq % 5), seq DIV 5, seq % 997, seq / 100 FROM app.seq_1_to_3000")
 	m := writePlan(t, "split", []*harness.Server{src}, targets,
-		"  - {name: app.users, shard_key: id, rule: hash}\n",
+		"  - {name: app.users, shard_key: id, rule: hash}\n  - {name: app.orders, shard_key: user_id, rule: hash}\n",
 		"copy: {workers: 4, chunk_rows: 1000, max_rows_per_second: 20000}\nverify: {chunk_rows: 5000, recheck_delay: 500ms}\ncutover: {timeout: 60s}\n")
 
 	w := startWriter(t, src, "app.users", rows, 1)
@@ -275,6 +305,10 @@ func TestMigrateSplitHash(t *testing.T) {
 		return st.Phase == reshard.PhaseCatchup && len(st.Channels) == 1 && st.Channels[0].State == "running"
 	})
 	time.Sleep(500 * time.Millisecond) // some writes after the restart
+	// Orders change shard (user_id is the shard key, outside the key).
+	src.MustExec(t, "UPDATE app.orders SET user_id = user_id + 1 WHERE id % 10 = 0",
+		"DELETE FROM app.orders WHERE id % 17 = 0",
+		"INSERT INTO app.orders SELECT 't9', seq, seq * 7, 1.5 FROM app.seq_1_to_50")
 	// DDL during the catch-up goes to every target.
 	src.MustExec(t, "ALTER TABLE app.users ADD COLUMN note VARCHAR(10) NULL DEFAULT 'n'")
 	w.halt()
@@ -301,11 +335,12 @@ func TestMigrateSplitHash(t *testing.T) {
 		return st.Verify
 	}
 	rep := verify()
-	if rep.Mismatches != 0 || rep.WrongShard != 0 || len(rep.Tables) != 1 || rep.Tables[0].Rows < rows/2 {
+	if rep.Mismatches != 0 || rep.WrongShard != 0 || len(rep.Tables) != 2 || rep.Tables[0].Rows < rows/2 || rep.Tables[1].Rows < 2800 {
 		t.Fatalf("verify after catch-up: %+v", rep)
 	}
 	t.Logf("verify: %d chunks, %d rows, no mismatch", rep.Tables[0].Chunks, rep.Tables[0].Rows)
 	assertUnion(t, []*harness.Server{src}, "app.users", targets, "app.users", crcShard(4))
+	assertOrders(t, src, targets)
 	for j, tg := range targets {
 		if n := tg.MustQuery(t, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='app' AND TABLE_NAME='users' AND COLUMN_NAME='note'")[0][0]; n != "1" {
 			t.Errorf("target %d lacks the column the source added during the catch-up", j)
@@ -364,8 +399,9 @@ func TestMigrateSplitHash(t *testing.T) {
 }
 
 // TestMigrateMergeRangeRename merges four shards into one by range,
-// renaming the table, while one source takes writes; then cuts over and
-// completes.
+// renaming the table, while one source takes writes; then cuts over,
+// writes on the target, sees reverse replication route those rows to the
+// sources by the sources' own rule (source_rule), and rolls back.
 func TestMigrateMergeRangeRename(t *testing.T) {
 	var sources []*harness.Server
 	for i := 0; i < 4; i++ {
@@ -375,7 +411,11 @@ func TestMigrateMergeRangeRename(t *testing.T) {
 	}
 	target := harness.MariaDB(t, harness.Options{ServerID: 31})
 	m := writePlan(t, "merge", sources, []*harness.Server{target},
-		"  - {name: app.users, shard_key: id, rule: range, ranges: [{shard: 0}], rename: merged.people}\n",
+		"  - {name: app.users, shard_key: id, rule: range, ranges: [{shard: 0}], rename: merged.people,\n"+
+			// The writer's PK changes move rows of source 0 to id+50000000,
+			// so source 0 owns that range too.
+			"     source_rule: {shard_key: id, rule: range, ranges: [{shard: 0, to: 1000000}, {shard: 1, from: 1000000, to: 2000000},\n"+
+			"       {shard: 2, from: 2000000, to: 3000000}, {shard: 3, from: 3000000, to: 50000000}, {shard: 0, from: 50000000}]}}\n",
 		"copy: {workers: 2, chunk_rows: 500}\nverify: {chunk_rows: 2000, recheck_delay: 500ms}\ncutover: {timeout: 60s}\n")
 	w := startWriter(t, sources[0], "app.users", 5000, 2)
 	p := m.start(t)
@@ -405,18 +445,71 @@ func TestMigrateMergeRangeRename(t *testing.T) {
 			t.Errorf("source %d read_only = %s after cut-over", i, ro)
 		}
 	}
-	if out, code := hamalCmd(t, "migrate", "complete", "--plan", m.path); code != 0 {
-		t.Fatalf("migrate complete: exit %d: %s", code, out)
+	// Writes on the target after the cut-over reach the source the
+	// sources' own rule (source_rule) names, and no other.
+	owner := func(id int64) int {
+		if id >= 50000000 {
+			return 0
+		}
+		return int(min(id/1000000, 3))
+	}
+	var ids []int64
+	for i := int64(0); i < 4; i++ {
+		ids = append(ids, i*1000000+900000+i, i*1000000+900100+i)
+	}
+	ids = append(ids, 60000001)
+	for _, id := range ids {
+		target.MustExec(t, fmt.Sprintf("INSERT INTO merged.people (id, k, c, pad) VALUES (%d, 1, 'after-cutover', 'x')", id))
+	}
+	target.MustExec(t, "UPDATE merged.people SET c = 'updated-on-target' WHERE id = 2000010",
+		"DELETE FROM merged.people WHERE id = 3000020")
+	reached := func() (bool, error) {
+		for i, s := range sources {
+			n := s.MustQuery(t, "SELECT COUNT(*) FROM app.users WHERE c IN ('after-cutover', 'updated-on-target')")[0][0]
+			want := 2
+			if i == 0 {
+				want = 3
+			}
+			if i == 2 {
+				want = 3
+			}
+			if n != strconv.Itoa(want) {
+				return false, nil
+			}
+		}
+		return sources[3].MustQuery(t, "SELECT COUNT(*) FROM app.users WHERE id = 3000020")[0][0] == "0", nil
+	}
+	if err := harness.WaitFor(t.Context(), 60*time.Second, reached); err != nil {
+		t.Fatalf("writes on the target after cut-over did not reach the sources: %v", err)
+	}
+	for _, id := range ids {
+		for i, s := range sources {
+			n := s.MustQuery(t, fmt.Sprintf("SELECT COUNT(*) FROM app.users WHERE id = %d AND c = 'after-cutover'", id))[0][0]
+			if want := map[bool]string{true: "1", false: "0"}[owner(id) == i]; n != want {
+				t.Errorf("row %d: %s copies on source %d; the source rule names source %d", id, n, i, owner(id))
+			}
+		}
+	}
+	if out, code := hamalCmd(t, "migrate", "cancel", "--plan", m.path); code != 0 {
+		t.Fatalf("migrate cancel (rollback of a merge): exit %d: %s", code, out)
 	}
 	if code := p.wait(t, 60*time.Second); code != 0 {
-		t.Fatalf("hamal migrate exited %d after complete", code)
+		t.Fatalf("hamal migrate exited %d after cancel", code)
+	}
+	for i, s := range sources {
+		if ro := s.MustQuery(t, "SELECT @@read_only")[0][0]; ro != "0" {
+			t.Errorf("source %d read_only = %s after rollback; want 0 (primary again)", i, ro)
+		}
+	}
+	if ro := target.MustQuery(t, "SELECT @@read_only")[0][0]; ro != "1" {
+		t.Errorf("target read_only = %s after rollback; want 1", ro)
 	}
 	state, err := reshard.LoadState(filepath.Join(filepath.Dir(m.path), "state"), "merge")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if state.Phase != reshard.PhaseComplete || len(state.Sources) != 4 || state.Sources[3].Final == "" {
-		t.Fatalf("state after complete: phase %s, sources %+v", state.Phase, state.Sources)
+	if state.Phase != reshard.PhaseCancelled || len(state.Sources) != 4 || state.Sources[3].Final == "" || !strings.Contains(state.Record, "rolled back") {
+		t.Fatalf("state after rollback: phase %s, sources %+v, record %q", state.Phase, state.Sources, state.Record)
 	}
 	// Started again, an ended migration does nothing and says so.
 	p = m.start(t)
