@@ -36,12 +36,18 @@ func LeaseKey(channel string) string { return srcredis.MarkerPrefix + "lease:" +
 // (which rewrites LeaseKey) does not abort them.
 func ownerKey(channel string) string { return srcredis.MarkerPrefix + "lease-owner:" + channel }
 
-// The scripts take KEYS = {lease, owner}.
+// The scripts take KEYS = {lease, owner}. They do not replicate their
+// writes (REPL_NONE): the lease concerns this target only, its replicas and
+// a reverse channel reading its stream have no use for it, and a renewal
+// every 2 s would keep the replication offset of an idle target moving. A
+// replica promoted to target therefore has no lease; the sink takes it
+// back as after a FLUSHALL.
 //
 // takeScript sets both keys to ARGV[2] with TTL ARGV[3] if the lease is
 // free or still holds ARGV[1] (a holder found dead): 1, else 0 and the
 // holder's value.
 var takeScript = goredis.NewScript(`
+redis.set_repl(redis.REPL_NONE)
 local v = redis.call('GET', KEYS[1])
 if not v or v == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
@@ -54,6 +60,7 @@ return {0, v}`)
 // back when both keys are gone (a FLUSHALL applied to the target, or an
 // expiry while nobody else took it: 1), or reports it lost (0).
 var renewScript = goredis.NewScript(`
+redis.set_repl(redis.REPL_NONE)
 local o = redis.call('GET', KEYS[2])
 local v = redis.call('GET', KEYS[1])
 if o == ARGV[1] or (not o and (not v or v == ARGV[1])) then
@@ -65,6 +72,7 @@ return 0`)
 
 // releaseScript deletes both keys if this process owns the lease.
 var releaseScript = goredis.NewScript(`
+redis.set_repl(redis.REPL_NONE)
 if redis.call('GET', KEYS[2]) == ARGV[1] then return redis.call('DEL', KEYS[1], KEYS[2]) end
 return 0`)
 
