@@ -25,5 +25,7 @@
 // comma-separated subset of catchup,raw,decode,memory,link,lag),
 // BENCH_CPUPROFILE=PREFIX (CPU profiles of the in-process catch-up runs
 // of hamal, PREFIX-w1.pprof …), BENCH_CONTENDERS=hamal (catch-up races hamal
-// alone, for profiling).
+// alone, for profiling) or relay (hamal against hamal with the relay log:
+// the relay's on/off ratio). By default catch-up races hamal, hamal +
+// relay, and MariaDB's optimistic and serial replicas.
 package main

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/hamal-replication/hamal/config"
+	"github.com/hamal-replication/hamal/relay"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -44,6 +46,34 @@ func startHamal(parent, sourceAddr, sinkAddr, start string) (*hamalRun, error) {
 	}
 	return openHamal(dir, srcmysql.Config{Addr: sourceAddr, User: "root", ServerID: benchServerID,
 		Start: start, Tables: []string{"bench.*"}}, sinkAddr)
+}
+
+// startHamalRelay is startHamal with the relay log between the source and
+// the DAG, in the checkpoint directory; close the relay after halting the
+// channel.
+func startHamalRelay(parent, sourceAddr, sinkAddr, start string) (*hamalRun, *relay.Relay, error) {
+	dir, err := os.MkdirTemp(parent, "checkpoint-")
+	if err != nil {
+		return nil, nil, err
+	}
+	var rl *relay.Relay
+	var rerr error
+	h, err := openHamal(dir, srcmysql.Config{Addr: sourceAddr, User: "root", ServerID: benchServerID,
+		Start: start, Tables: []string{"bench.*"}}, sinkAddr, func(o *pipeline.Options) {
+		rl, rerr = relay.Open(relay.Options{Channel: o.Name, Dir: filepath.Join(dir, "relay"), MaxBytes: config.DefaultRelayMaxBytes,
+			MaxAge: config.DefaultRelayMaxAge, Fsync: relay.Fsync(config.DefaultRelayFsync), Store: o.Store, Open: o.OpenSource,
+			Logger: o.Logger})
+		if rerr == nil {
+			o.OpenSource, o.Relay = rl.OpenSource, rl
+		}
+	})
+	if rerr != nil {
+		if h != nil {
+			h.stop()
+		}
+		return nil, nil, rerr
+	}
+	return h, rl, err
 }
 
 // openHamal runs a channel with its checkpoint in dir (resuming from it

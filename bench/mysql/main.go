@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hamal-replication/hamal/relay"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -270,6 +271,9 @@ const (
 	hamal        = "hamal"
 	nativeOpt    = "native optimistic x4"
 	nativeSerial = "native serial"
+	// hamalRelay is hamal with the relay log (config defaults: 1 GiB,
+	// batch fsync) between the source and the DAG.
+	hamalRelay = "hamal + relay"
 )
 
 // applyOnce times one contender applying w into a fresh target, over a
@@ -281,7 +285,7 @@ func (b *bench) applyOnce(w *workload, contender string, link bool) (time.Durati
 	}
 	defer b.srv.remove(t)
 	upstream := t.Addr // hamal's side of the link is the target
-	if contender != hamal {
+	if contender != hamal && contender != hamalRelay {
 		upstream = b.src.Addr // the native replica's is its primary
 	}
 	addr := upstream
@@ -298,15 +302,21 @@ func (b *bench) applyOnce(w *workload, contender string, link bool) (time.Durati
 	}
 	var elapsed time.Duration
 	switch contender {
-	case hamal:
+	case hamal, hamalRelay:
 		stopProfile := func() {}
-		if !link {
+		if !link && contender == hamal {
 			if stopProfile, err = b.startProfile(strings.ToLower(w.name)); err != nil {
 				return 0, err
 			}
 		}
 		start := time.Now()
-		h, err := startHamal(b.dir, b.src.Addr, addr, w.start)
+		var h *hamalRun
+		var rl *relay.Relay
+		if contender == hamalRelay {
+			h, rl, err = startHamalRelay(b.dir, b.src.Addr, addr, w.start)
+		} else {
+			h, err = startHamal(b.dir, b.src.Addr, addr, w.start)
+		}
 		if err != nil {
 			return 0, err
 		}
@@ -316,7 +326,11 @@ func (b *bench) applyOnce(w *workload, contender string, link bool) (time.Durati
 			progress("%s %s: %s", w.name, contender, h.stats(elapsed, 16))
 		}
 		stopProfile()
-		h.stop()
+		h.halt()
+		if rl != nil {
+			rl.Close()
+		}
+		_ = os.RemoveAll(h.dir)
 		if err != nil {
 			return 0, fmt.Errorf("%s %s: %w", w.name, contender, err)
 		}
@@ -345,10 +359,13 @@ func (b *bench) applyOnce(w *workload, contender string, link bool) (time.Durati
 // contenders are the catch-up contenders; BENCH_CONTENDERS=hamal runs
 // hamal alone (for profiling).
 func (b *bench) contenders() []string {
-	if os.Getenv("BENCH_CONTENDERS") == "hamal" {
+	switch os.Getenv("BENCH_CONTENDERS") {
+	case "hamal":
 		return []string{hamal}
+	case "relay":
+		return []string{hamal, hamalRelay}
 	}
-	return []string{hamal, nativeOpt, nativeSerial}
+	return []string{hamal, hamalRelay, nativeOpt, nativeSerial}
 }
 
 func rate(n int64, d time.Duration) float64 { return float64(n) / d.Seconds() }
@@ -370,6 +387,9 @@ func (b *bench) catchup(w *workload) error {
 		note := ""
 		if c == hamal && rates[nativeOpt] > 0 {
 			note = fmt.Sprintf("%.2fx native optimistic", rates[hamal]/rates[nativeOpt])
+		}
+		if c == hamalRelay && rates[hamal] > 0 {
+			note = fmt.Sprintf("relay on/off %.2f", rates[hamalRelay]/rates[hamal])
 		}
 		b.add("catch-up", fmt.Sprintf("%s (%d txns)", w.name, w.txns), c, fmtRate(rates[c]),
 			fmtRate(rates[c]*float64(w.rows)/float64(w.txns)), note)
