@@ -186,19 +186,34 @@ func Open(opts Options) (*Relay, error) {
 	r.mu.Lock()
 	r.startReaderLocked(start)
 	r.mu.Unlock()
+	// clean follows the applier's checkpoint; under the batch policy
+	// syncBehind syncs what the writer wrote without holding it up.
+	r.every(ctx, r.opts.Poll, "cleaning", r.clean)
+	if opts.Fsync == FsyncBatch {
+		r.every(ctx, BatchInterval, "sync", r.syncBehind)
+	}
+	return r, nil
+}
+
+// every runs fn every d until ctx ends, in a goroutine Close waits for; a
+// failure is logged and retried on the next tick.
+func (r *Relay) every(ctx context.Context, d time.Duration, what string, fn func() error) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		r.cleanLoop(ctx)
+		tick := time.NewTicker(d)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if err := fn(); err != nil {
+				r.log.Warn("relay: "+what+" failed; retrying", "err", err)
+			}
+		}
 	}()
-	if opts.Fsync == FsyncBatch {
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			r.syncLoop(ctx)
-		}()
-	}
-	return r, nil
 }
 
 // recover scans the segments, truncates a torn tail, reconciles the relay
@@ -828,23 +843,6 @@ func (r *Relay) syncLocked() error {
 	return nil
 }
 
-// syncLoop is the batch policy: every BatchInterval it syncs what the
-// writer wrote, without holding up the writer.
-func (r *Relay) syncLoop(ctx context.Context) {
-	tick := time.NewTicker(BatchInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if err := r.syncBehind(); err != nil {
-			r.log.Warn("relay: sync failed; retrying", "err", err)
-		}
-	}
-}
-
 // syncBehind syncs the active file while the writer goes on: fmu, not
 // wmu, is held during the sync, and a seal waits for it.
 func (r *Relay) syncBehind() error {
@@ -917,25 +915,10 @@ func (r *Relay) abandonLocked() {
 	r.active, r.file = nil, nil
 }
 
-// cleanLoop follows the applier's checkpoint: it marks what was applied,
+// clean follows the applier's checkpoint: it marks what was applied,
 // deletes segments wholly applied, seals an applied active segment when the
 // relay is full or the segment is older than MaxAge, syncs under the batch
 // policy, and saves the relay's positions.
-func (r *Relay) cleanLoop(ctx context.Context) {
-	tick := time.NewTicker(r.opts.Poll)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if err := r.clean(); err != nil {
-			r.log.Warn("relay: cleaning failed; retrying", "err", err)
-		}
-	}
-}
-
 func (r *Relay) clean() error {
 	cp, ok, err := r.opts.Store.Load(r.opts.Channel)
 	if err != nil {

@@ -5,9 +5,15 @@ package sink
 
 import (
 	"context"
+	"errors"
 
 	"github.com/hamal-replication/hamal/event"
 )
+
+// ErrLeaseHeld means another process holds the channel's fencing lease on
+// the target (or took it while this one had lost it). It is fatal: two
+// processes must never apply one channel. Every sink with a lease wraps it.
+var ErrLeaseHeld = errors.New("fencing lease held by another hamal process")
 
 // Sink applies batches of Txns to one target.
 //

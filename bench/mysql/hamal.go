@@ -73,7 +73,11 @@ func startHamalRelay(parent, sourceAddr, sinkAddr, start string) (*hamalRun, *re
 		}
 		return nil, nil, rerr
 	}
-	return h, rl, err
+	if err != nil {
+		rl.Close()
+		return nil, nil, err
+	}
+	return h, rl, nil
 }
 
 // openHamal runs a channel with its checkpoint in dir (resuming from it

@@ -8,12 +8,13 @@ import (
 	"syscall"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/hamal-replication/hamal/sink"
 )
 
-// ErrLeaseHeld means another process holds the fencing lease of the channel
-// on the target (or took it while this one had lost its connection). It is
-// fatal: two processes must never apply one channel.
-var ErrLeaseHeld = errors.New("fencing lease held by another hamal process")
+// ErrLeaseHeld is sink.ErrLeaseHeld: another process holds the channel's
+// GET_LOCK on the target.
+var ErrLeaseHeld = sink.ErrLeaseHeld
 
 // Server error codes the sink reacts to.
 const (

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -16,13 +15,13 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hamal-replication/hamal/retry"
+	"github.com/hamal-replication/hamal/sink"
 	srcredis "github.com/hamal-replication/hamal/source/redis"
 )
 
-// ErrLeaseHeld means another process holds the channel's fencing lease on
-// the target (or took it while this one had lost it). It is fatal: two
-// processes must never apply one channel.
-var ErrLeaseHeld = errors.New("fencing lease held by another hamal process")
+// ErrLeaseHeld is sink.ErrLeaseHeld: another process holds the channel's
+// lease keys on the target.
+var ErrLeaseHeld = sink.ErrLeaseHeld
 
 // Lease timing. A holder renews every leaseTTL/5; a successor of a holder
 // whose connection is gone takes over at once, otherwise after leaseTTL.

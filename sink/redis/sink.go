@@ -346,7 +346,7 @@ func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
 		if s.lease != nil && s.lease.state.Load() == leaseLost {
 			return s.lease.check(ctx, "", false)
 		}
-		return retry.Transient(fmt.Errorf("apply batch at %s: fencing lease %s changed during the transaction; retrying", txns[0].pos, s.lease.key))
+		return retry.Transient(fmt.Errorf("apply batch at %s: fencing lease %s changed during the transaction; retrying", txns[0].pos, LeaseKey(s.cfg.Channel)))
 	}
 	var rerr goredis.Error
 	if errors.As(err, &rerr) && !isTransientReply(rerr) {
