@@ -1,9 +1,11 @@
 package dag
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -32,6 +34,13 @@ type Options struct {
 	// yet Done. Default 64 MiB. A single item larger than MaxBytes is still
 	// admitted when the window is empty, so the reader never deadlocks.
 	MaxBytes int64
+	// Chain lets NextBatch hand out, in the same batch, items that depend
+	// only on items of that batch: the chain of updates to one hot row
+	// then goes out as one batch instead of one batch per update. The
+	// consumer must apply a batch in its (seq) order, as one unit, which a
+	// sink that commits a batch as one target transaction does. Without
+	// Chain the items of a batch are pairwise independent.
+	Chain bool
 }
 
 const (
@@ -72,6 +81,7 @@ const (
 	stateWaiting nodeState = iota + 1 // has pending predecessors
 	stateReady                        // in the ready heap
 	stateRunning                      // handed out, not Done
+	stateDone                         // reported Done before its predecessors finished (Options.Chain)
 )
 
 // node is the scheduler's record of one in-flight item.
@@ -90,6 +100,11 @@ type node[T Item] struct {
 	// segment is the barrier-delimited segment the item was admitted in;
 	// nil for barriers.
 	segment *segment[T]
+	// batch and inBatch count, during one NextBatch call (Options.Chain),
+	// how many of the node's pending predecessor edges come from items of
+	// that batch: when all do, the node may join it.
+	batch   uint64
+	inBatch int
 }
 
 // segment holds the non-barrier items admitted between two barriers. The
@@ -105,6 +120,7 @@ type segment[T Item] struct {
 type Scheduler[T Item] struct {
 	maxTxns  int
 	maxBytes int64
+	chain    bool
 
 	mu        sync.Mutex
 	roomCond  sync.Cond // signalled when the window shrinks or on Close
@@ -122,6 +138,8 @@ type Scheduler[T Item] struct {
 	lastBarrier *node[T]            // latest pending barrier
 	segment     *segment[T]         // segment items are admitted into now
 	ready       readyHeap[T]
+	batches     uint64     // NextBatch calls, numbering node.batch
+	chained     []*node[T] // scratch of NextBatch: items that may join the batch
 	free        []*node[T] // recycled nodes, at most the peak window size
 }
 
@@ -136,6 +154,7 @@ func New[T Item](opts Options) *Scheduler[T] {
 	s := &Scheduler[T]{
 		maxTxns:   opts.MaxTxns,
 		maxBytes:  opts.MaxBytes,
+		chain:     opts.Chain,
 		nodes:     make(map[uint64]*node[T]),
 		lastByKey: make(map[uint64]*node[T]),
 		segment:   &segment[T]{},
@@ -261,8 +280,11 @@ func (s *Scheduler[T]) wakeOnDone(ctx context.Context, cond *sync.Cond) (stop fu
 // maxBytes. The first item is always returned, even if it alone exceeds
 // maxBytes. maxItems < 1 counts as 1; maxBytes <= 0 means no byte limit.
 //
-// The items of one batch are pairwise independent; a barrier is always
-// returned alone. Each returned item must eventually be reported with Done.
+// The items of one batch are in seq order. They are pairwise independent,
+// except with Options.Chain, where an item whose every pending predecessor
+// is in the batch may join it right after them (so a key's chain of items
+// can go out together). A barrier is always returned alone. Each returned
+// item must eventually be reported with Done.
 //
 // NextBatch may be called by many goroutines at once. It returns ctx.Err()
 // when ctx is done and ErrClosed once the scheduler is closed, even if items
@@ -290,14 +312,33 @@ func (s *Scheduler[T]) NextBatch(ctx context.Context, maxItems int, maxBytes int
 
 	batch := make([]Entry[T], 0, min(maxItems, len(s.ready)))
 	var bytes int64
-	for len(batch) < maxItems && len(s.ready) > 0 {
-		n := s.ready[0]
-		if len(batch) > 0 {
-			if n.barrier || (byteLimit >= 0 && bytes+n.size > byteLimit) {
-				break
-			}
+	s.batches++
+	chained := s.chained[:0]
+	joined := false
+	for len(batch) < maxItems {
+		// A chained item goes first, so a key's chain stays together.
+		var n *node[T]
+		fromChain := len(chained) > 0
+		if fromChain {
+			n = chained[len(chained)-1]
+		} else if len(s.ready) > 0 {
+			n = s.ready[0]
+		} else {
+			break
 		}
-		s.ready.pop()
+		if len(batch) > 0 && (n.barrier || (byteLimit >= 0 && bytes+n.size > byteLimit)) {
+			if fromChain { // it stays waiting for its predecessors' Done
+				chained = chained[:len(chained)-1]
+				continue
+			}
+			break
+		}
+		if fromChain {
+			chained = chained[:len(chained)-1]
+			joined = true
+		} else {
+			s.ready.pop()
+		}
 		n.state = stateRunning
 		batch = append(batch, Entry[T]{Seq: n.seq, Item: n.item})
 		bytes += n.size
@@ -307,11 +348,38 @@ func (s *Scheduler[T]) NextBatch(ctx context.Context, maxItems int, maxBytes int
 			// construction here too.
 			break
 		}
+		if s.chain {
+			chained = s.joinable(n, chained)
+		}
+	}
+	clear(chained)
+	s.chained = chained[:0]
+	if joined {
+		slices.SortFunc(batch, func(a, b Entry[T]) int { return cmp.Compare(a.Seq, b.Seq) })
 	}
 	if len(s.ready) > 0 {
 		s.readyCond.Signal()
 	}
 	return batch, nil
+}
+
+// joinable appends to out the dependents of n, just put in the current
+// batch, whose every pending predecessor is now in that batch. Barriers
+// never join: they run alone.
+func (s *Scheduler[T]) joinable(n *node[T], out []*node[T]) []*node[T] {
+	for _, d := range n.dependents {
+		if d.barrier || d.state != stateWaiting {
+			continue
+		}
+		if d.batch != s.batches {
+			d.batch, d.inBatch = s.batches, 0
+		}
+		d.inBatch++ // once per edge, as pendingPreds counts them
+		if d.inBatch == d.pendingPreds {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // waitForReady blocks, with s.mu held, until an item is ready.
@@ -340,6 +408,10 @@ func (s *Scheduler[T]) waitForReady(ctx context.Context) error {
 // share and releases the dependents that have no other pending predecessor.
 // Done may be called from any goroutine, also after Close.
 //
+// An item that joined its predecessors' batch (Options.Chain) may be
+// reported Done before them; it then takes effect when they are Done, so
+// a key is never free while an earlier item holding it is pending.
+//
 // Done of a seq that is not in flight returns an error wrapping
 // ErrUnknownSeq; Done of a seq not yet handed out by NextBatch returns an
 // error wrapping ErrNotHandedOut. Neither changes any state.
@@ -347,14 +419,23 @@ func (s *Scheduler[T]) Done(seq uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n, ok := s.nodes[seq]
-	if !ok {
+	if !ok || n.state == stateDone {
 		return fmt.Errorf("done seq %d: %w", seq, ErrUnknownSeq)
 	}
 	if n.state != stateRunning {
 		return fmt.Errorf("done seq %d: %w", seq, ErrNotHandedOut)
 	}
+	if n.pendingPreds > 0 {
+		n.state = stateDone // finished by its last predecessor's release
+		return nil
+	}
+	s.finish(n)
+	return nil
+}
 
-	delete(s.nodes, seq)
+// finish drops a Done item whose predecessors are all finished.
+func (s *Scheduler[T]) finish(n *node[T]) {
+	delete(s.nodes, n.seq)
 	s.inFlight--
 	s.bytes -= n.size
 	for _, k := range n.keys {
@@ -376,14 +457,21 @@ func (s *Scheduler[T]) Done(seq uint64) error {
 	}
 	s.recycle(n)
 	s.roomCond.Signal()
-	return nil
 }
 
-// release drops one pending predecessor of n, making it ready at zero.
+// release drops one pending predecessor of n. At zero a waiting n becomes
+// ready, and an n already reported Done (it joined its predecessors'
+// batch) is finished.
 func (s *Scheduler[T]) release(n *node[T]) {
 	n.pendingPreds--
-	if n.pendingPreds == 0 {
+	if n.pendingPreds != 0 {
+		return
+	}
+	switch n.state {
+	case stateWaiting:
 		s.makeReady(n)
+	case stateDone:
+		s.finish(n)
 	}
 }
 

@@ -43,10 +43,12 @@ const blockedFor = 20 * time.Millisecond
 //	ready [SEQ...]     NextBatch(all) returns exactly these seqs, in order;
 //	                   with no SEQ, nothing is ready
 //	done SEQ...        Done each seq
+//	empty              the scheduler holds no per-item state
 func TestSchedules(t *testing.T) {
 	tests := []struct {
 		name  string
 		steps []string
+		chain bool // Options.Chain
 	}{
 		{"key chain", []string{
 			"add 1 a", "add 2 a", "add 3 a", "add 4 b",
@@ -55,7 +57,7 @@ func TestSchedules(t *testing.T) {
 			"done 1", "ready 2",
 			"done 2", "ready 3",
 			"done 3", "ready",
-		}},
+		}, false},
 		{"multi-key join", []string{
 			"add 1 a", "add 2 b", "add 3 a b", "add 4 b",
 			"ready 1 2",
@@ -63,7 +65,7 @@ func TestSchedules(t *testing.T) {
 			"done 1", "ready 3",
 			"done 3", "ready 4",
 			"done 4", "ready",
-		}},
+		}, false},
 		{"barrier in the middle", []string{
 			"add 1 a", "add 2 b", "add 3 !", "add 4 c", "add 5",
 			"ready 1 2",
@@ -71,17 +73,17 @@ func TestSchedules(t *testing.T) {
 			"done 2", "ready 3",
 			"done 3", "ready 4 5",
 			"done 4 5", "ready",
-		}},
+		}, false},
 		{"no-key items are ready at once", []string{
 			"add 1", "add 2", "add 3 a", "add 4",
 			"ready 1 2 3 4",
-		}},
+		}, false},
 		{"no-key items wait for a barrier", []string{
 			"add 1", "add 2 !", "add 3", "add 4",
 			"ready 1",
 			"done 1", "ready 2",
 			"done 2", "ready 3 4",
-		}},
+		}, false},
 		{"consecutive barriers", []string{
 			"add 1 !", "add 2 !", "add 3 a", "add 4 !",
 			"ready 1",
@@ -89,58 +91,90 @@ func TestSchedules(t *testing.T) {
 			"done 2", "ready 3",
 			"done 3", "ready 4",
 			"done 4", "ready",
-		}},
+		}, false},
 		{"barrier with an empty window before it", []string{
 			"add 1 a", "ready 1", "done 1",
 			"add 2 !", "ready 2",
 			"add 3 a", "ready",
 			"done 2", "ready 3",
-		}},
+		}, false},
 		{"items added while the barrier runs", []string{
 			"add 1 a", "add 2 !", "ready 1",
 			"add 3 a", "add 4 b", "done 1",
 			"ready 2",
 			"add 5", "ready",
 			"done 2", "ready 3 4 5",
-		}},
+		}, false},
 		{"released items come out in seq order", []string{
 			"add 1 a", "add 2 b", "add 3 a", "add 4 b",
 			"ready 1 2",
 			"done 2", "done 1",
 			"ready 3 4",
-		}},
+		}, false},
 		{"add after hand-out still waits", []string{
 			"add 1 a", "ready 1",
 			"add 2 a", "ready",
 			"done 1", "ready 2",
-		}},
+		}, false},
 		{"key free again after done", []string{
 			"add 1 a", "ready 1", "done 1",
 			"add 2 a", "ready 2",
-		}},
+		}, false},
 		{"duplicate keys in one item", []string{
 			"add 1 a a b", "add 2 a a", "add 3 b b",
 			"ready 1",
 			"done 1", "ready 2 3",
 			"done 2 3", "ready",
-		}},
+		}, false},
 		{"seqs with gaps", []string{
 			"add 10 a", "add 20 b", "add 35 a b", "add 36",
 			"ready 10 20 36",
 			"done 20 36 10",
 			"ready 35",
-		}},
+		}, false},
 		{"diamond", []string{
 			"add 1 a b", "add 2 a", "add 3 b", "add 4 a b",
 			"ready 1",
 			"done 1", "ready 2 3",
 			"done 3", "ready",
 			"done 2", "ready 4",
-		}},
+		}, false},
+		{"chain: a key's chain goes out in one batch", []string{
+			"add 1 a", "add 2 a", "add 3 a", "add 4 b",
+			"ready 1 2 3 4",
+			"done 1 2 3 4", "ready", "empty",
+		}, true},
+		{"chain: joins only when every predecessor is in the batch", []string{
+			"add 1 a", "ready 1",
+			"add 2 b", "add 3 a b", "add 4 b",
+			"ready 2",
+			"done 1", "ready",
+			"done 2", "ready 3 4",
+			"done 3 4", "empty",
+		}, true},
+		{"chain: diamond", []string{
+			"add 1 a b", "add 2 a", "add 3 b", "add 4 a b", "add 5 c",
+			"ready 1 2 3 4 5",
+			"done 1 2 3 4 5", "empty",
+		}, true},
+		{"chain: a barrier neither joins nor is joined", []string{
+			"add 1 a", "add 2 !", "add 3 a", "add 4 a",
+			"ready 1",
+			"done 1", "ready 2",
+			"done 2", "ready 3 4",
+			"done 3 4", "empty",
+		}, true},
+		{"chain: done before its predecessors", []string{
+			"add 1 a", "add 2 a b", "add 3 b",
+			"ready 1 2 3",
+			"done 3 2", "add 4 a b", "ready",
+			"done 1", "ready 4",
+			"done 4", "empty",
+		}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := New[testItem](Options{})
+			s := New[testItem](Options{Chain: tc.chain})
 			defer s.Close()
 			for _, step := range tc.steps {
 				runStep(t, s, step)
@@ -188,6 +222,8 @@ func runStep(t *testing.T, s *Scheduler[testItem], step string) {
 		if st := s.Stats(); st.Ready != 0 {
 			t.Fatalf("%s: %d items still ready", step, st.Ready)
 		}
+	case "empty":
+		assertEmpty(t, s)
 	case "done":
 		for _, f := range fields[1:] {
 			if err := s.Done(mustSeq(t, f)); err != nil {
@@ -251,6 +287,45 @@ func TestNextBatchLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestChainLimits: a chain joins a batch only within its limits; the rest
+// of the chain stays waiting and goes out once its predecessors are Done.
+func TestChainLimits(t *testing.T) {
+	s := New[testItem](Options{Chain: true})
+	defer s.Close()
+	for i := range 6 { // one key: 1 → 2 → … → 6, sizes 10 … 60
+		mustAdd(t, s, uint64(i+1), testItem{keys: []uint64{7}, size: 10 * (i + 1)})
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		maxItems, maxBytes int
+		want               []uint64
+	}{
+		{3, 0, []uint64{1, 2, 3}},
+		{10, 80, []uint64{4}}, // 40 + 50 > 80: 5 stays waiting
+		{10, 0, []uint64{5, 6}},
+	} {
+		if got := s.Stats().Ready; got != 1 {
+			t.Fatalf("Ready = %d before the batch %v, want 1", got, tc.want)
+		}
+		batch, err := s.NextBatch(ctx, tc.maxItems, tc.maxBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := seqs(batch); !slices.Equal(got, tc.want) {
+			t.Fatalf("NextBatch(%d, %d) = %v, want %v", tc.maxItems, tc.maxBytes, got, tc.want)
+		}
+		if got := s.Stats().Ready; got != 0 {
+			t.Fatalf("Ready = %d after the batch %v, want 0", got, tc.want)
+		}
+		for _, e := range batch {
+			if err := s.Done(e.Seq); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	assertEmpty(t, s)
 }
 
 func mustAdd(t *testing.T, s *Scheduler[testItem], seq uint64, it testItem) {
@@ -646,9 +721,12 @@ func TestRandomWorkloads(t *testing.T) {
 		{seed: 3, keySpace: 8, workers: 16, opts: Options{MaxTxns: 50, MaxBytes: 1000}},
 		{seed: 4, keySpace: 256, workers: 8, opts: Options{}},
 		{seed: 5, keySpace: 32, workers: 2, opts: Options{MaxTxns: 10, MaxBytes: 150}},
+		{seed: 6, keySpace: 16, workers: 8, opts: Options{MaxTxns: 128, MaxBytes: 4000, Chain: true}},
+		{seed: 7, keySpace: 4, workers: 16, opts: Options{MaxTxns: 500, Chain: true}},
+		{seed: 8, keySpace: 256, workers: 4, opts: Options{Chain: true}},
 	}
 	for _, tc := range tests {
-		name := fmt.Sprintf("seed=%d/keys=%d/workers=%d", tc.seed, tc.keySpace, tc.workers)
+		name := fmt.Sprintf("seed=%d/keys=%d/workers=%d/chain=%v", tc.seed, tc.keySpace, tc.workers, tc.opts.Chain)
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			runRandomWorkload(t, tc.seed, n, tc.keySpace, tc.workers, tc.opts)
@@ -670,13 +748,15 @@ func runRandomWorkload(t *testing.T, seed uint64, n, keySpace, workers int, opts
 	var logMu sync.Mutex
 	applyOrder := map[uint64][]int{} // key -> indexes in start order
 
-	checkStart := func(i int) {
+	// checkStart checks item i as it starts; before holds the seqs of its
+	// batch that precede it (Options.Chain lets a predecessor be one).
+	checkStart := func(i int, before map[uint64]bool) {
 		if !started[i].CompareAndSwap(false, true) {
 			t.Errorf("seq %d handed out twice", seqOf(i))
 			return
 		}
 		for j, prev := range w.prevByKey[i] {
-			if prev >= 0 && !done[prev].Load() {
+			if prev >= 0 && !done[prev].Load() && !before[seqOf(prev)] {
 				t.Errorf("seq %d started before seq %d (key %d) was done",
 					seqOf(i), seqOf(prev), w.items[i].keys[j])
 			}
@@ -714,7 +794,7 @@ func runRandomWorkload(t *testing.T, seed uint64, n, keySpace, workers int, opts
 				t.Errorf("barrier seq %d in batch %v", e.Seq, seqs(batch))
 			}
 			for _, k := range e.Item.keys {
-				if other, ok := seen[k]; ok && other != e.Seq {
+				if other, ok := seen[k]; ok && other != e.Seq && !opts.Chain {
 					t.Errorf("seqs %d and %d share key %d in one batch", other, e.Seq, k)
 				}
 				seen[k] = e.Seq
@@ -744,8 +824,10 @@ func runRandomWorkload(t *testing.T, seed uint64, n, keySpace, workers int, opts
 					return
 				}
 				checkBatch(batch)
+				before := map[uint64]bool{}
 				for _, e := range batch {
-					checkStart(indexOf(e.Seq))
+					checkStart(indexOf(e.Seq), before)
+					before[e.Seq] = true
 				}
 				switch r := rng.IntN(100); {
 				case r < 60:
@@ -753,6 +835,9 @@ func runRandomWorkload(t *testing.T, seed uint64, n, keySpace, workers int, opts
 				case r < 61:
 					time.Sleep(time.Duration(rng.IntN(50)) * time.Microsecond)
 				}
+				// Done in any order: a chained item may be reported
+				// before its predecessors.
+				rng.Shuffle(len(batch), func(i, j int) { batch[i], batch[j] = batch[j], batch[i] })
 				for _, e := range batch {
 					done[indexOf(e.Seq)].Store(true)
 					if err := s.Done(e.Seq); err != nil {

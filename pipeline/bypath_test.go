@@ -23,7 +23,9 @@ func TestByPath(t *testing.T) {
 	cases := []struct{ in, want string }{
 		{"- - -", "[1 2 3]"},
 		{"a,b a,b", "[1 2]"},
-		{"a,b c,b a,b - c,b", "[1 3] [2 5] [4]"},
+		{"a,b c,b a,b - c,b", "[1] [2] [3] [4] [5]"},
+		{"a a c c a -", "[1 2] [3 4] [5] [6]"},
+		{"a", "[1]"},
 	}
 	for _, tc := range cases {
 		var got []string

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -293,7 +292,7 @@ func (c *Channel) runSession(ctx context.Context) error {
 	defer cancel()
 	tracker := checkpoint.NewTracker(0)
 	s := &session{c: c, sink: snk, tracker: tracker, cancel: cancel,
-		sched:     dag.New[*event.Txn](c.opts.Window),
+		sched:     dag.New[*event.Txn](c.window()),
 		persister: checkpoint.NewPersister(c.opts.Store, c.opts.Name, tracker, c.opts.CheckpointInterval, c.log)}
 	c.mu.Lock()
 	c.tracker, c.persister = tracker, s.persister
@@ -484,6 +483,17 @@ func (s *session) reopen(ctx context.Context, cause error, backoff *retry.Backof
 	}
 }
 
+// window is the scheduler's configuration: Options.Window, with chains.
+// Every sink applies a batch in its order as one target transaction (per
+// loop guard path, see byPath), so a Txn may share a batch with the Txns it
+// depends on: a hot row's successive changes then cost one commit, not one
+// each.
+func (c *Channel) window() dag.Options {
+	w := c.opts.Window
+	w.Chain = true
+	return w
+}
+
 // work applies ready batches until the session ends.
 func (s *session) work(ctx context.Context) {
 	c := s.c
@@ -543,37 +553,21 @@ func (s *session) work(ctx context.Context) {
 	}
 }
 
-// byPath yields the Txns of a batch in groups of one loop guard path (all
-// of them at once without a guard, or when they share it): one target
-// transaction carries one origin marker. The Txns of a batch are
-// independent, so regrouping them changes no order that matters.
+// byPath yields the Txns of a batch in runs of one loop guard path (all of
+// them at once without a guard, or when they share it): one target
+// transaction carries one origin marker. Runs keep the batch's order, since
+// a chained Txn may follow its predecessor in the same batch.
 func byPath(txns []*event.Txn) iter.Seq[[]*event.Txn] {
 	return func(yield func([]*event.Txn) bool) {
-		mixed := false
-		for _, t := range txns[1:] {
-			if !loopguard.SamePath(txns[0], t) {
-				mixed = true
-				break
+		start := 0
+		for i := 1; i <= len(txns); i++ {
+			if i < len(txns) && loopguard.SamePath(txns[start], txns[i]) {
+				continue
 			}
-		}
-		if !mixed {
-			yield(txns)
-			return
-		}
-		rest := slices.Clone(txns)
-		for len(rest) > 0 {
-			var same, other []*event.Txn
-			for _, t := range rest {
-				if loopguard.SamePath(rest[0], t) {
-					same = append(same, t)
-				} else {
-					other = append(other, t)
-				}
-			}
-			if !yield(same) {
+			if !yield(txns[start:i]) {
 				return
 			}
-			rest = other
+			start = i
 		}
 	}
 }

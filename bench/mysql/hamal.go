@@ -35,6 +35,9 @@ type hamalRun struct {
 	done   chan error
 	dir    string
 	reg    *prometheus.Registry
+	// workers is the channel's worker count (BENCH_WORKERS, else the
+	// config default).
+	workers int
 }
 
 const benchServerID = 4242
@@ -103,6 +106,7 @@ func openHamal(dir string, src srcmysql.Config, sinkAddr string, tune ...func(*p
 		Logger:      log,
 		Registerer:  reg,
 	}
+	opts.Workers, opts.BatchTxns = envInt("BENCH_WORKERS"), envInt("BENCH_BATCH_TXNS")
 	for _, f := range tune {
 		f(&opts)
 	}
@@ -112,9 +116,19 @@ func openHamal(dir string, src srcmysql.Config, sinkAddr string, tune ...func(*p
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &hamalRun{ch: ch, store: store, cancel: cancel, done: make(chan error, 1), dir: dir, reg: reg}
+	h := &hamalRun{ch: ch, store: store, cancel: cancel, done: make(chan error, 1), dir: dir, reg: reg, workers: opts.Workers}
+	if h.workers == 0 {
+		h.workers = config.DefaultWorkers
+	}
 	go func() { h.done <- ch.Run(ctx) }()
 	return h, nil
+}
+
+// envInt reads an optional integer knob; 0 (the pipeline's default) when
+// unset or not a number.
+func envInt(name string) int {
+	n, _ := strconv.Atoi(os.Getenv(name))
+	return n
 }
 
 // waitApplied blocks until the channel has applied n Txns.
@@ -138,7 +152,8 @@ func (h *hamalRun) waitApplied(n uint64, timeout time.Duration) error {
 // stats summarises where the channel's time went, from its own metrics:
 // how many source transactions each target transaction coalesced, how
 // long a batch took to apply, and how busy the workers were.
-func (h *hamalRun) stats(elapsed time.Duration, workers int) string {
+func (h *hamalRun) stats(elapsed time.Duration) string {
+	workers := h.workers
 	mfs, err := h.reg.Gather()
 	if err != nil {
 		return "metrics: " + err.Error()

@@ -43,6 +43,7 @@ func (b *bench) lag() error {
 				continue
 			}
 			note := fmt.Sprintf("lag p50 %s, p99 %s, max %s", ms(res.p50), ms(res.p99), ms(res.max))
+			note += fmt.Sprintf("; target's own commit p50 %s, p99 %s, max %s", ms(res.commit[0]), ms(res.commit[1]), ms(res.commit[2]))
 			if c == hamal {
 				note += fmt.Sprintf("; hamal_replication_lag_seconds p50 %s, p99 %s, max %s", ms(res.metric[0]), ms(res.metric[1]), ms(res.metric[2]))
 			}
@@ -58,6 +59,11 @@ type lagResult struct {
 	rate          float64 // txn/s the source committed
 	p50, p99, max time.Duration
 	metric        [3]time.Duration // hamal's own lag metric: p50, p99, max
+	// commit is the target's own commit latency over the same time
+	// (p50, p99, max): a one-row INSERT committed directly on the target
+	// every 10 ms. No replica can show less lag than its target takes to
+	// commit, so this is the floor the disk sets.
+	commit [3]time.Duration
 	// behind says how far the replica was when the probe gave up, when
 	// it could not keep up with the load.
 	behind string
@@ -126,6 +132,12 @@ func (b *bench) lagOnce(table, contender string, link bool, dur time.Duration) (
 			return time.Now().Add(time.Hour)
 		}, 60*time.Second)
 	}()
+	var commits []time.Duration
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		commits = commitProbe(ctx, t)
+	}()
 	if h != nil {
 		wg.Add(1)
 		go func() {
@@ -177,7 +189,37 @@ func (b *bench) lagOnce(table, contender string, link bool, dur time.Duration) (
 	if len(metric) > 0 {
 		res.metric[0], res.metric[1], res.metric[2] = percentiles(metric)
 	}
+	if len(commits) > 0 {
+		res.commit[0], res.commit[1], res.commit[2] = percentiles(commits)
+	}
 	return res, nil
+}
+
+// commitProbe commits a one-row INSERT on the target every 10 ms until ctx
+// is done and returns each commit's latency. The rows go to their own
+// table, binlogged like a replica's, so they pay the same fsyncs.
+func commitProbe(ctx context.Context, t *harness.Server) []time.Duration {
+	c, err := t.Connect("")
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	if _, err := c.Execute("CREATE TABLE IF NOT EXISTS bench.commit_probe (id INT PRIMARY KEY)"); err != nil {
+		return nil
+	}
+	var out []time.Duration
+	for i := 1; ctx.Err() == nil; i++ {
+		start := time.Now()
+		if _, err := c.Execute("INSERT INTO bench.commit_probe VALUES (" + strconv.Itoa(i) + ")"); err != nil {
+			return out
+		}
+		out = append(out, time.Since(start))
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return out
 }
 
 func percentiles(d []time.Duration) (p50, p99, top time.Duration) {

@@ -323,7 +323,7 @@ func (b *bench) applyOnce(w *workload, contender string, link bool) (time.Durati
 		err = h.waitApplied(w.txns, longWait)
 		elapsed = time.Since(start)
 		if err == nil {
-			progress("%s %s: %s", w.name, contender, h.stats(elapsed, 16))
+			progress("%s %s: %s", w.name, contender, h.stats(elapsed))
 		}
 		stopProfile()
 		h.halt()

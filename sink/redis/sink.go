@@ -126,7 +126,8 @@ type planned struct {
 
 // Apply applies a batch: Txns already applied (by the offset fence) and
 // Txns that came from this target's own site are skipped; the rest go in
-// one MULTI/EXEC per origin, which also moves their fences.
+// one MULTI/EXEC per run of one origin, in batch order, which also moves
+// their fences.
 func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
 	var todo []planned
 	var fields []string
@@ -174,8 +175,8 @@ func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
 	if len(todo) == 0 {
 		return nil
 	}
-	// One MULTI carries Txns of one origin only, so one marker names it.
-	sort.SliceStable(todo, func(i, j int) bool { return todo[i].txn.Origin < todo[j].txn.Origin })
+	// One MULTI carries Txns of one origin only, so one marker names it:
+	// consecutive runs, since a batch may chain Txns of one key.
 	for start := 0; start < len(todo); {
 		end := start + 1
 		for end < len(todo) && todo[end].txn.Origin == todo[start].txn.Origin {
