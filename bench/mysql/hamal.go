@@ -38,6 +38,12 @@ type hamalRun struct {
 	// workers is the channel's worker count (BENCH_WORKERS, else the
 	// config default).
 	workers int
+	// Sampled by waitApplied after the first Txn was applied: where the
+	// window stood (Txns in flight, ready, workers busy), summed over
+	// samples; and how long the start (connect, preflight, first batch)
+	// took.
+	samples, inFlight, ready, busy int
+	firstApplied                   time.Duration
 }
 
 const benchServerID = 4242
@@ -99,7 +105,7 @@ func openHamal(dir string, src srcmysql.Config, sinkAddr string, tune ...func(*p
 			return srcmysql.Open(ctx, src, resume)
 		},
 		OpenSink: func(ctx context.Context) (sink.Sink, error) {
-			return sinkmysql.Open(ctx, sinkmysql.Config{Addr: sinkAddr, User: "root", Channel: "bench", Logger: log})
+			return sinkmysql.Open(ctx, sinkmysql.Config{Addr: sinkAddr, User: "root", Channel: "bench", Logger: log, Workers: envInt("BENCH_WORKERS")})
 		},
 		Store:       store,
 		ExitOnError: true,
@@ -133,10 +139,21 @@ func envInt(name string) int {
 
 // waitApplied blocks until the channel has applied n Txns.
 func (h *hamalRun) waitApplied(n uint64, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
 	for time.Now().Before(deadline) {
-		if h.ch.Status().AppliedTxns >= n {
+		st := h.ch.Status()
+		if st.AppliedTxns >= n {
 			return nil
+		}
+		if st.AppliedTxns > 0 {
+			if h.firstApplied == 0 {
+				h.firstApplied = time.Since(start)
+			}
+			h.samples++
+			h.inFlight += st.InFlight
+			h.ready += st.DAGReady
+			h.busy += st.WorkersBusy
 		}
 		select {
 		case err := <-h.done:
@@ -176,8 +193,13 @@ func (h *hamalRun) stats(elapsed time.Duration) string {
 	if batches == 0 {
 		return "no batch applied"
 	}
-	return fmt.Sprintf("%.0f batches, %.1f txns/batch, %.1f ms/batch apply, workers %.0f%% busy (%d), %.0f conflicts",
-		batches, txns/batches, 1000*applySum/batches, 100*busy/elapsed.Seconds()/float64(workers), workers, conflicts)
+	out := fmt.Sprintf("%.0f batches, %.1f txns/batch, %.1f ms/batch apply, workers %.0f%% busy (%d), %.0f conflicts; first batch applied after %d ms",
+		batches, txns/batches, 1000*applySum/batches, 100*busy/elapsed.Seconds()/float64(workers), workers, conflicts, h.firstApplied.Milliseconds())
+	if h.samples > 0 {
+		n := float64(h.samples)
+		out += fmt.Sprintf("; then on average %.0f Txns in flight, %.0f ready, %.1f workers busy", float64(h.inFlight)/n, float64(h.ready)/n, float64(h.busy)/n)
+	}
+	return out
 }
 
 func (h *hamalRun) stop() {

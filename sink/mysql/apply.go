@@ -11,6 +11,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/retry"
 )
@@ -165,6 +167,10 @@ func (s *Sink) plan(slot *pooledConn, tbl *event.Table) (*tablePlan, error) {
 // merging is only skipped.
 type applyState struct {
 	buf     []byte // statement being built
+	// queued holds the statements not yet sent (see applier.exec), and
+	// queuedTables the table each is about.
+	queued       []byte
+	queuedTables []string
 	folded  []byte
 	exact   []byte
 	arena   []byte // exact keys of entries
@@ -212,6 +218,10 @@ func (st *applyState) reset() {
 	if cap(st.buf) > 4*maxBytesPerStatement {
 		st.buf = nil // a huge row grew it; do not keep that much per connection
 	}
+	if cap(st.queued) > 4*maxBytesPerStatement {
+		st.queued = nil
+	}
+	st.queued, st.queuedTables = st.queued[:0], st.queuedTables[:0]
 }
 
 // applier runs one batch on one connection.
@@ -222,12 +232,92 @@ type applier struct {
 	txn  *event.Txn // the Txn whose changes are being added
 }
 
+// exec queues statement b (about table) to be sent with the batch's next
+// round trip; b may be reused once exec returns. The queued statements go
+// as one multi-statement (the connection has CLIENT_MULTI_STATEMENTS) when
+// the batch commits, when a read needs the target's current state (query),
+// or when they would exceed maxStmtBytes together: a batch of ordinary
+// size costs one round trip, COMMIT included, which is what matters over
+// a cross-datacenter link. The server runs them in order and stops at the
+// first error.
 func (a *applier) exec(b []byte, table string) error {
-	_, err := a.slot.c.Execute(unsafe.String(unsafe.SliceData(b), len(b)))
-	if err != nil {
-		return &stmtError{table: table, err: err, server: true}
+	st := a.st
+	if len(st.queued) > 0 && len(st.queued)+1+len(b) > a.s.maxStmtBytes {
+		if err := a.send(false); err != nil {
+			return err
+		}
+	}
+	if len(st.queued) > 0 {
+		st.queued = append(st.queued, ';')
+	}
+	st.queued = append(st.queued, b...)
+	st.queuedTables = append(st.queuedTables, table)
+	return nil
+}
+
+// send executes the queued statements, then COMMIT when commit is set, in
+// one round trip. An error names the table of the statement that failed.
+func (a *applier) send(commit bool) error {
+	st := a.st
+	if commit {
+		if len(st.queued) > 0 {
+			st.queued = append(st.queued, ';')
+		}
+		st.queued = append(st.queued, "COMMIT"...)
+		st.queuedTables = append(st.queuedTables, commitStatement)
+	}
+	tables := st.queuedTables
+	q := unsafe.String(unsafe.SliceData(st.queued), len(st.queued))
+	defer func() {
+		st.queued, st.queuedTables = st.queued[:0], st.queuedTables[:0]
+	}()
+	switch len(tables) {
+	case 0:
+		return nil
+	case 1:
+		_, err := a.slot.c.Execute(q)
+		return statementError(tables[0], err)
+	}
+	var failed error
+	n := 0
+	_, err := a.slot.c.ExecuteMultiple(q, func(_ *mysql.Result, err error) {
+		if err != nil && failed == nil {
+			failed = statementError(tables[min(n, len(tables)-1)], err)
+		}
+		n++
+	})
+	if failed != nil {
+		return failed
+	}
+	if err != nil { // the connection failed between results
+		return &stmtError{err: err, server: true}
+	}
+	if n != len(tables) {
+		return &stmtError{err: fmt.Errorf("target answered %d of %d statements", n, len(tables)), server: true}
 	}
 	return nil
+}
+
+// commitStatement stands for COMMIT among the queued statements' tables.
+const commitStatement = "\x00commit"
+
+func statementError(table string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case table == commitStatement:
+		return &stmtError{err: fmt.Errorf("commit: %w", err), server: true}
+	}
+	return &stmtError{table: table, err: err, server: true}
+}
+
+// query sends the queued statements, then runs q (a read that must see
+// them, or a statement whose error needs its own wording) on its own.
+func (a *applier) query(q string) (*mysql.Result, error) {
+	if err := a.send(false); err != nil {
+		return nil, err
+	}
+	return a.slot.c.Execute(q)
 }
 
 // run applies the DML of the batch and commits.
@@ -264,10 +354,7 @@ func (a *applier) run(batch []*event.Txn) error {
 	if err := a.s.lease.check(); err != nil {
 		return err
 	}
-	if _, err := a.slot.c.Execute("COMMIT"); err != nil {
-		return &stmtError{err: fmt.Errorf("commit: %w", err), server: true}
-	}
-	return nil
+	return a.send(true)
 }
 
 func (a *applier) change(c *event.Change) error {

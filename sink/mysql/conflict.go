@@ -296,7 +296,7 @@ func (a *applier) detectQuery(p *tablePlan, ids []int32) (map[int]int, error) {
 	if err != nil {
 		return nil, &stmtError{table: p.ns, err: err}
 	}
-	r, err := a.slot.c.Execute(string(b))
+	r, err := a.query(string(b))
 	if err != nil {
 		return nil, &stmtError{table: p.ns, err: fmt.Errorf("conflict check: %w", err), server: true}
 	}
@@ -389,7 +389,7 @@ func (a *applier) record(p *tablePlan, records []conflictRecord) error {
 		}
 		q = append(q, ')')
 	}
-	r, err := a.slot.c.Execute(string(q))
+	r, err := a.query(string(q))
 	if err != nil {
 		return &stmtError{table: p.ns, err: fmt.Errorf("read conflicting rows: %w", err), server: true}
 	}
@@ -425,7 +425,7 @@ func (a *applier) record(p *tablePlan, records []conflictRecord) error {
 			quoteString(p.conflict.rule.Policy), quoteString(resolution), quoteString(originOf(e.txn)), quoteString(a.s.cfg.Site),
 			quoteString(incoming), existingLit, quoteString(e.txn.Pos.String()))
 	}
-	if _, err := a.slot.c.Execute(ins.String()); err != nil {
+	if _, err := a.query(ins.String()); err != nil {
 		return &stmtError{table: a.s.cfg.HamalSchema + ".conflicts", err: fmt.Errorf("record conflicts: %w", err), server: true}
 	}
 	a.s.conflicts.count.Add(uint64(len(records)))

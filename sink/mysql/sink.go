@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/retry"
@@ -160,7 +161,7 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 		s.conflicts = &conflictState{rules: cfg.Conflicts}
 	}
 
-	probe, err := s.dial(ctx, "")
+	probe, err := s.dial(ctx, "", multiStatements) // it becomes pool slot 0
 	if err != nil {
 		if serverCode(err) == 0 && ctx.Err() == nil {
 			// Could not reach it: an outage, not a wrong setting; the
@@ -211,6 +212,15 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 		s.lease.start()
 	}
 	return s, nil
+}
+
+// multiStatements lets a pooled connection send a batch's statements in
+// one round trip (applier.exec).
+func multiStatements(c *client.Conn) error {
+	if err := c.SetCapability(mysql.CLIENT_MULTI_STATEMENTS); err != nil {
+		return err
+	}
+	return c.SetCapability(mysql.CLIENT_MULTI_RESULTS)
 }
 
 // dial opens one connection, turning the usual failures into messages that
@@ -267,7 +277,7 @@ func (s *Sink) connect(ctx context.Context, slot *pooledConn) error {
 	if slot.c != nil {
 		return nil
 	}
-	c, err := s.dial(ctx, "")
+	c, err := s.dial(ctx, "", multiStatements)
 	if err != nil {
 		if serverCode(err) != 0 && classify(err) == classFatal {
 			return err // e.g. the password was changed: retrying will not help

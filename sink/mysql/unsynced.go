@@ -87,7 +87,7 @@ func (a *applier) clearOwners(origin string) error {
 	b.WriteByte(')')
 	clear(st.owners)
 	st.ownersUntil = time.Time{}
-	_, err := a.slot.c.Execute(b.String())
+	_, err := a.query(b.String())
 	if err != nil {
 		return &stmtError{table: a.s.cfg.HamalSchema + ".unsynced", err: err, server: true}
 	}
