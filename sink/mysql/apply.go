@@ -166,17 +166,17 @@ func (s *Sink) plan(slot *pooledConn, tbl *event.Table) (*tablePlan, error) {
 // it has so far (in the same transaction) and starts over: order is kept,
 // merging is only skipped.
 type applyState struct {
-	buf     []byte // statement being built
+	buf []byte // statement being built
 	// queued holds the statements not yet sent (see applier.exec), and
 	// queuedTables the table each is about.
 	queued       []byte
 	queuedTables []string
-	folded  []byte
-	exact   []byte
-	arena   []byte // exact keys of entries
-	index   map[string]int32
-	entries []rowEntry
-	groups  []rowGroup
+	folded       []byte
+	exact        []byte
+	arena        []byte // exact keys of entries
+	index        map[string]int32
+	entries      []rowEntry
+	groups       []rowGroup
 	// owners carried by the batch (Config.Unsynced), and the latest commit
 	// time among their changes.
 	owners      map[string]struct{}
