@@ -31,6 +31,12 @@
 //     pending barrier, if any.
 //   - Ready items are pairwise independent, so any set of them may be applied
 //     concurrently; NextBatch hands them out oldest seq first.
+//   - Chains (Options.Chain): an item whose every pending predecessor is in
+//     the batch being built joins it, right behind them, so a key's run of
+//     items goes out as one batch. The batch is in seq order, and the
+//     consumer applies it in that order as one unit. An item reported Done
+//     before its predecessors takes effect once they are Done. Barriers
+//     never join a batch, and nothing joins theirs.
 //   - Bounded memory: the state held per item, including the per-key index,
 //     is dropped when the item is Done.
 //

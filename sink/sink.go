@@ -1,5 +1,5 @@
 // Package sink defines what every sink provides: applying batches of
-// ready, mutually independent transactions, replay-safely. Engines live in
+// ready transactions, replay-safely. Engines live in
 // subpackages (sink/mysql; Redis, MongoDB and Kafka follow).
 package sink
 
@@ -18,9 +18,12 @@ var ErrLeaseHeld = errors.New("fencing lease held by another hamal process")
 // Sink applies batches of Txns to one target.
 //
 // Apply is called concurrently by up to the configured number of workers.
-// Every Txn of one batch is independent of the others (disjoint conflict
-// keys), so the sink may coalesce them into one target transaction in any
-// order; changes inside one Txn keep their order. A barrier Txn (DDL) always
+// A batch is in seq order. Its Txns are independent of every other
+// batch's in flight, but within the batch a Txn may depend on an earlier
+// one (a chain of changes to one key, see dag.Options.Chain): the sink
+// must apply the batch in its order, which coalescing into one target
+// transaction by net effect per key does. Changes inside one Txn keep
+// their order. A barrier Txn (DDL) always
 // arrives alone in its batch. Apply returns only after the batch is durable
 // on the target; on error nothing of the batch may be assumed applied. An
 // error marked retry.Transient may be retried with the same batch; any other

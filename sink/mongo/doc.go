@@ -1,12 +1,12 @@
-// Package mongo is Hamal's MongoDB sink: it applies batches of ready,
-// mutually independent Txns to a MongoDB deployment (or anything speaking
+// Package mongo is Hamal's MongoDB sink: it applies batches of ready Txns
+// (in seq order; see sink.Sink) to a MongoDB deployment (or anything speaking
 // its wire protocol) with idempotent statement shapes, so replaying any
 // suffix converges (DESIGN.md guarantee 2).
 //
 // # Statement shapes
 //
-// The batch is first reduced to its net effect per (namespace, _id): the
-// last change of a document in the batch decides it (an insert, update or
+// The batch is first reduced to its net effect per (namespace, _id), in
+// batch order: the last change of a document in the batch decides it (an insert, update or
 // replace makes the full post-image its state, a delete makes it absent).
 // Each namespace's survivors then go in one unordered BulkWrite:
 //

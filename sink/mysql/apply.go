@@ -650,8 +650,7 @@ func (a *applier) keyless(p *tablePlan, c *event.Change) error {
 	return nil
 }
 
-// Apply applies a batch of mutually independent Txns in one target
-// transaction, or a DDL Txn (alone in its batch) on its own connection. It
+// Apply applies a batch of Txns, in order, in one target transaction, or a DDL Txn (alone in its batch) on its own connection. It
 // returns after COMMIT. Errors are transient (retry.IsTransient: deadlock,
 // lock wait timeout, lost connection, lease being re-acquired) or fatal,
 // and name the table, the position of the batch's first Txn and the cause.

@@ -1,6 +1,6 @@
 // Package mysql is Hamal's MySQL/MariaDB sink: it applies batches of
-// ready, mutually independent Txns to one target, replay-safely, in one
-// target transaction per batch. It owns the statement shapes, the literal
+// ready Txns (in seq order; a Txn may follow one it depends on) to one
+// target, replay-safely, in one target transaction per batch. It owns the statement shapes, the literal
 // encoding of row values, the target-side schema cache, the fencing lease,
 // and the line between transient and fatal target errors.
 //
@@ -8,9 +8,16 @@
 //
 // One Apply is one target transaction (commit coalescing). Pool
 // connections run with autocommit=0, so the first statement opens the
-// transaction and COMMIT ends it: a one-row batch costs two round trips.
-// Every statement is a text-protocol COM_QUERY (never a prepared statement,
-// which go-mysql runs as prepare/execute/close, three round trips).
+// transaction and COMMIT ends it. Every statement is a text-protocol
+// COM_QUERY (never a prepared statement, which go-mysql runs as
+// prepare/execute/close, three round trips), and the statements of a batch
+// are queued and sent with its COMMIT as one multi-statement
+// (CLIENT_MULTI_STATEMENTS): a batch costs one round trip, which is what a
+// cross-datacenter link charges for. The server runs them in order and
+// stops at the first error; the error names that statement's table and
+// the batch is rolled back. A read that must see the batch's earlier
+// writes (conflict detection) sends the queue first; the queue is also
+// sent when it would pass the statement size limit below.
 //
 // The batch is first reduced to its net effect per (table, row key), where
 // the row key is event.Table.RowKey (the primary key, else the first NOT
@@ -59,8 +66,8 @@
 //
 // Extra target-only columns are reset to their defaults by REPLACE (it is
 // a delete plus an insert); DELETE triggers fire for it; foreign keys are
-// not checked (foreign_key_checks=0), because independent Txns of one batch
-// commit in any order.
+// not checked (foreign_key_checks=0), because independent Txns commit in
+// any order across batches, and a batch's statements go in table order.
 //
 // # Sessions
 //

@@ -2,7 +2,8 @@
 // exactly once, including non-idempotent commands (INCR, LPUSH, APPEND,
 // ZINCRBY, HINCRBY …), by fencing with source offsets.
 //
-// Apply sends each batch as one MULTI … EXEC per origin on a dedicated
+// Apply sends each batch as one MULTI … EXEC per run of one origin (in
+// batch order, since a batch may chain Txns of one key) on a dedicated
 // connection: first SET hamal:origin:<channel>:<n> <origin> (the loop-guard
 // marker a Redis source reads back), then every command of every Txn
 // (SELECTing its database), then HSET hamal:offset:<channel> with the new
