@@ -170,7 +170,6 @@ func (h *hamalRun) waitApplied(n uint64, timeout time.Duration) error {
 // how many source transactions each target transaction coalesced, how
 // long a batch took to apply, and how busy the workers were.
 func (h *hamalRun) stats(elapsed time.Duration) string {
-	workers := h.workers
 	mfs, err := h.reg.Gather()
 	if err != nil {
 		return "metrics: " + err.Error()
@@ -194,7 +193,7 @@ func (h *hamalRun) stats(elapsed time.Duration) string {
 		return "no batch applied"
 	}
 	out := fmt.Sprintf("%.0f batches, %.1f txns/batch, %.1f ms/batch apply, workers %.0f%% busy (%d), %.0f conflicts; first batch applied after %d ms",
-		batches, txns/batches, 1000*applySum/batches, 100*busy/elapsed.Seconds()/float64(workers), workers, conflicts, h.firstApplied.Milliseconds())
+		batches, txns/batches, 1000*applySum/batches, 100*busy/elapsed.Seconds()/float64(h.workers), h.workers, conflicts, h.firstApplied.Milliseconds())
 	if h.samples > 0 {
 		n := float64(h.samples)
 		out += fmt.Sprintf("; then on average %.0f Txns in flight, %.0f ready, %.1f workers busy", float64(h.inFlight)/n, float64(h.ready)/n, float64(h.busy)/n)

@@ -43,7 +43,11 @@ func (b *bench) lag() error {
 				continue
 			}
 			note := fmt.Sprintf("lag p50 %s, p99 %s, max %s", ms(res.p50), ms(res.p99), ms(res.max))
-			note += fmt.Sprintf("; target's own commit p50 %s, p99 %s, max %s", ms(res.commit[0]), ms(res.commit[1]), ms(res.commit[2]))
+			if res.commitErr != nil {
+				note += "; target's own commit not measured: " + res.commitErr.Error()
+			} else {
+				note += fmt.Sprintf("; target's own commit p50 %s, p99 %s, max %s", ms(res.commit[0]), ms(res.commit[1]), ms(res.commit[2]))
+			}
 			if c == hamal {
 				note += fmt.Sprintf("; hamal_replication_lag_seconds p50 %s, p99 %s, max %s", ms(res.metric[0]), ms(res.metric[1]), ms(res.metric[2]))
 			}
@@ -63,7 +67,8 @@ type lagResult struct {
 	// (p50, p99, max): a one-row INSERT committed directly on the target
 	// every 10 ms. No replica can show less lag than its target takes to
 	// commit, so this is the floor the disk sets.
-	commit [3]time.Duration
+	commit    [3]time.Duration
+	commitErr error // why commit was not measured
 	// behind says how far the replica was when the probe gave up, when
 	// it could not keep up with the load.
 	behind string
@@ -133,10 +138,11 @@ func (b *bench) lagOnce(table, contender string, link bool, dur time.Duration) (
 		}, 60*time.Second)
 	}()
 	var commits []time.Duration
+	var commitErr error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		commits = commitProbe(ctx, t)
+		commits, commitErr = commitProbe(ctx, t)
 	}()
 	if h != nil {
 		wg.Add(1)
@@ -189,7 +195,12 @@ func (b *bench) lagOnce(table, contender string, link bool, dur time.Duration) (
 	if len(metric) > 0 {
 		res.metric[0], res.metric[1], res.metric[2] = percentiles(metric)
 	}
-	if len(commits) > 0 {
+	switch {
+	case commitErr != nil:
+		res.commitErr = commitErr
+	case len(commits) == 0:
+		res.commitErr = errors.New("no commit finished")
+	default:
 		res.commit[0], res.commit[1], res.commit[2] = percentiles(commits)
 	}
 	return res, nil
@@ -198,20 +209,23 @@ func (b *bench) lagOnce(table, contender string, link bool, dur time.Duration) (
 // commitProbe commits a one-row INSERT on the target every 10 ms until ctx
 // is done and returns each commit's latency. The rows go to their own
 // table, binlogged like a replica's, so they pay the same fsyncs.
-func commitProbe(ctx context.Context, t *harness.Server) []time.Duration {
+func commitProbe(ctx context.Context, t *harness.Server) ([]time.Duration, error) {
 	c, err := t.Connect("")
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	defer c.Close()
 	if _, err := c.Execute("CREATE TABLE IF NOT EXISTS bench.commit_probe (id INT PRIMARY KEY)"); err != nil {
-		return nil
+		return nil, err
 	}
 	var out []time.Duration
 	for i := 1; ctx.Err() == nil; i++ {
 		start := time.Now()
 		if _, err := c.Execute("INSERT INTO bench.commit_probe VALUES (" + strconv.Itoa(i) + ")"); err != nil {
-			return out
+			if ctx.Err() != nil {
+				break
+			}
+			return out, err
 		}
 		out = append(out, time.Since(start))
 		select {
@@ -219,7 +233,7 @@ func commitProbe(ctx context.Context, t *harness.Server) []time.Duration {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	return out
+	return out, nil
 }
 
 func percentiles(d []time.Duration) (p50, p99, top time.Duration) {
