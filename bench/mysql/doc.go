@@ -23,6 +23,9 @@
 // directory, a real disk, since the targets run with
 // innodb_flush_log_at_trx_commit=1 and sync_binlog=1), BENCH_SECTIONS (a
 // comma-separated subset of catchup,raw,decode,memory,link,lag),
+// BENCH_WORKLOADS (a subset of W1,W2,W3 for the catch-up and decode
+// sections), BENCH_WORKERS and BENCH_BATCH_TXNS (hamal's apply.workers and
+// apply.batch_txns),
 // BENCH_CPUPROFILE=PREFIX (CPU profiles of the in-process catch-up runs
 // of hamal, PREFIX-w1.pprof …), BENCH_CONTENDERS=hamal (catch-up races hamal
 // alone, for profiling) or relay (hamal against hamal with the relay log:

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/hamal-replication/hamal/config"
-	"github.com/hamal-replication/hamal/relay"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -17,8 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hamal-replication/hamal/checkpoint"
+	"github.com/hamal-replication/hamal/config"
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/pipeline"
+	"github.com/hamal-replication/hamal/relay"
 	"github.com/hamal-replication/hamal/sink"
 	sinkmysql "github.com/hamal-replication/hamal/sink/mysql"
 	"github.com/hamal-replication/hamal/source"

@@ -4,18 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hamal-replication/hamal/relay"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/hamal-replication/hamal/relay"
 	"github.com/hamal-replication/hamal/test/chaos"
 	"github.com/hamal-replication/hamal/test/harness"
 )
@@ -51,6 +52,9 @@ type bench struct {
 	loopback map[string]float64 // "W2/hamal" → txn/s on loopback
 	profile  string
 	failed   bool
+	// rounds is how many times each timed contender runs, in alternation
+	// with the others (BENCH_ROUNDS); each reports its median.
+	rounds int
 }
 
 const longWait = 2 * time.Hour
@@ -65,6 +69,20 @@ func run() error {
 			return fmt.Errorf("BENCH_SCALE=%q: want a positive number such as 1 or 0.05", v)
 		}
 		scale = f
+	}
+	// This machine's speed drifts several-fold within minutes (see
+	// docs/performance.md), so below the full size every contender runs
+	// three times, in alternation with the others, and reports its median.
+	rounds := 1
+	if scale < 1 {
+		rounds = 3
+	}
+	if v := os.Getenv("BENCH_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("BENCH_ROUNDS=%q: want a whole number of at least 1", v)
+		}
+		rounds = n
 	}
 	sections := map[string]bool{}
 	all := []string{"catchup", "raw", "decode", "memory", "link", "lag"}
@@ -81,6 +99,19 @@ func run() error {
 			sections[s] = true
 		}
 	}
+	// BENCH_WORKLOADS narrows the catch-up and decode sections to some of
+	// W1, W2, W3 (the others are then not written either).
+	workloads := map[string]bool{"W1": true, "W2": true, "W3": true}
+	if v := os.Getenv("BENCH_WORKLOADS"); v != "" {
+		workloads = map[string]bool{}
+		for _, s := range strings.Split(v, ",") {
+			s = strings.ToUpper(strings.TrimSpace(s))
+			if s != "W1" && s != "W2" && s != "W3" {
+				return fmt.Errorf("BENCH_WORKLOADS: unknown workload %q (have W1,W2,W3)", s)
+			}
+			workloads[s] = true
+		}
+	}
 	parent := os.Getenv("BENCH_DIR")
 	if parent == "" {
 		parent = os.TempDir()
@@ -94,8 +125,8 @@ func run() error {
 	}
 	defer srv.cleanup()
 	b := &bench{ctx: ctx, scale: scale, dir: srv.dir, srv: srv, proxies: &chaos.Proxies{},
-		loopback: map[string]float64{}, profile: os.Getenv("BENCH_CPUPROFILE")}
-	progress("BENCH_SCALE=%g, data under %s, load average %s", scale, srv.dir, loadavg())
+		loopback: map[string]float64{}, profile: os.Getenv("BENCH_CPUPROFILE"), rounds: rounds}
+	progress("BENCH_SCALE=%g, BENCH_ROUNDS=%d, data under %s, load average %s", scale, rounds, srv.dir, loadavg())
 	if b.src, err = srv.start(sourceArgs); err != nil {
 		return err
 	}
@@ -112,19 +143,25 @@ func run() error {
 	if err := b.write(w1, func() error { return writeW1(ctx, b.src, "w1", n) }); err != nil {
 		return err
 	}
-	if sections["catchup"] || sections["link"] || sections["decode"] {
+	if sections["link"] || (sections["catchup"] || sections["decode"]) && workloads["W2"] {
 		if err := b.write(w2, func() error { return writeW2(ctx, b.src, "w2", n, w2.initRows, false) }); err != nil {
 			return err
 		}
 	}
-	if sections["catchup"] || sections["decode"] {
+	if (sections["catchup"] || sections["decode"]) && workloads["W3"] {
 		if err := b.write(w3, func() error { return writeW2(ctx, b.src, "w3", n, w3.initRows, true) }); err != nil {
 			return err
 		}
 	}
 
+	var chosen []*workload
+	for _, w := range []*workload{w1, w2, w3} {
+		if workloads[w.name] {
+			chosen = append(chosen, w)
+		}
+	}
 	if sections["catchup"] {
-		for _, w := range []*workload{w1, w2, w3} {
+		for _, w := range chosen {
 			b.section("catch-up", func() error { return b.catchup(w) })
 		}
 	}
@@ -132,7 +169,7 @@ func run() error {
 		b.section("raw limit", func() error { return b.raw(w1) })
 	}
 	if sections["decode"] {
-		for _, w := range []*workload{w1, w2, w3} {
+		for _, w := range chosen {
 			b.section("decode", func() error { return b.decodeRow(w) })
 		}
 	}
@@ -373,28 +410,62 @@ func rate(n int64, d time.Duration) float64 { return float64(n) / d.Seconds() }
 func fmtRate(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) }
 
 func (b *bench) catchup(w *workload) error {
-	rates := map[string]float64{}
-	for _, c := range b.contenders() {
-		progress("catch-up %s: %s", w.name, c)
-		d, err := b.applyOnce(w, c, false)
-		if err != nil {
-			return err
+	rates := map[string][]float64{}
+	for r := 1; r <= b.rounds; r++ {
+		for _, c := range b.contenders() {
+			if c == nativeSerial && r > 1 {
+				continue // the slowest, and no target refers to it: once
+			}
+			progress("catch-up %s: %s (round %d of %d)", w.name, c, r, b.rounds)
+			d, err := b.applyOnce(w, c, false)
+			if err != nil {
+				return err
+			}
+			rates[c] = append(rates[c], rate(int64(w.txns), d))
 		}
-		rates[c] = rate(int64(w.txns), d)
-		b.loopback[w.name+"/"+c] = rates[c]
+		if h, n := rates[hamal], rates[nativeOpt]; len(h) == r && len(n) == r {
+			progress("catch-up %s round %d: hamal / native optimistic = %.2f", w.name, r, h[r-1]/n[r-1])
+		}
+	}
+	med := map[string]float64{}
+	for c, rs := range rates {
+		med[c] = median(rs)
+		b.loopback[w.name+"/"+c] = med[c]
 	}
 	for _, c := range b.contenders() {
-		note := ""
-		if c == hamal && rates[nativeOpt] > 0 {
-			note = fmt.Sprintf("%.2fx native optimistic", rates[hamal]/rates[nativeOpt])
+		var notes []string
+		if c == hamal && med[nativeOpt] > 0 {
+			notes = append(notes, fmt.Sprintf("%.2fx native optimistic", med[hamal]/med[nativeOpt]))
 		}
-		if c == hamalRelay && rates[hamal] > 0 {
-			note = fmt.Sprintf("relay on/off %.2f", rates[hamalRelay]/rates[hamal])
+		if c == hamalRelay && med[hamal] > 0 {
+			notes = append(notes, fmt.Sprintf("relay on/off %.2f", med[hamalRelay]/med[hamal]))
 		}
-		b.add("catch-up", fmt.Sprintf("%s (%d txns)", w.name, w.txns), c, fmtRate(rates[c]),
-			fmtRate(rates[c]*float64(w.rows)/float64(w.txns)), note)
+		notes = append(notes, spread(rates[c])...)
+		b.add("catch-up", fmt.Sprintf("%s (%d txns)", w.name, w.txns), c, fmtRate(med[c]),
+			fmtRate(med[c]*float64(w.rows)/float64(w.txns)), strings.Join(notes, "; "))
 	}
 	return nil
+}
+
+// median of rates (the mean of the middle two for an even count).
+func median(rates []float64) float64 {
+	if len(rates) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(rates))
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+// spread notes the range a median was taken over, when there was more
+// than one round.
+func spread(rates []float64) []string {
+	if len(rates) < 2 {
+		return nil
+	}
+	return []string{fmt.Sprintf("median of %d, range %s–%s", len(rates), fmtRate(slices.Min(rates)), fmtRate(slices.Max(rates)))}
 }
 
 // raw times the two fastest ways to load W1's rows into a fresh target.
@@ -403,33 +474,40 @@ func (b *bench) raw(w1 *workload) error {
 	if err := writeTSV(tsv, int(w1.txns)); err != nil {
 		return err
 	}
+	hows := []string{"LOAD DATA LOCAL", "500-row INSERT"}
+	rates := map[string][]float64{}
+	for r := 1; r <= b.rounds; r++ {
+		for _, how := range hows {
+			progress("raw limit: %s (round %d of %d)", how, r, b.rounds)
+			t, err := b.srv.target("w1")
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			if how == "LOAD DATA LOCAL" {
+				err = loadData(t, "w1", tsv, true)
+			} else {
+				err = multiRowInsert(t, "w1", int(w1.txns), 500)
+			}
+			d := time.Since(start)
+			if err == nil {
+				err = verify(t, "w1", w1.want, how)
+			}
+			b.srv.remove(t)
+			if err != nil {
+				return err
+			}
+			rates[how] = append(rates[how], rate(int64(w1.txns), d))
+		}
+	}
 	hamalRate := b.loopback["W1/"+hamal]
-	for _, how := range []string{"LOAD DATA LOCAL", "500-row INSERT"} {
-		progress("raw limit: %s", how)
-		t, err := b.srv.target("w1")
-		if err != nil {
-			return err
-		}
-		start := time.Now()
-		if how == "LOAD DATA LOCAL" {
-			err = loadData(t, "w1", tsv, true)
-		} else {
-			err = multiRowInsert(t, "w1", int(w1.txns), 500)
-		}
-		d := time.Since(start)
-		if err == nil {
-			err = verify(t, "w1", w1.want, how)
-		}
-		b.srv.remove(t)
-		if err != nil {
-			return err
-		}
-		r := rate(int64(w1.txns), d)
-		note := "hamal W1 not measured"
+	for _, how := range hows {
+		r := median(rates[how])
+		notes := []string{"hamal W1 not measured"}
 		if hamalRate > 0 {
-			note = fmt.Sprintf("hamal W1 = %.0f%% of this", 100*hamalRate/r)
+			notes[0] = fmt.Sprintf("hamal W1 = %.0f%% of this", 100*hamalRate/r)
 		}
-		b.add("raw limit", "W1 rows", how, "", fmtRate(r), note)
+		b.add("raw limit", "W1 rows", how, "", fmtRate(r), strings.Join(append(notes, spread(rates[how])...), "; "))
 	}
 	return nil
 }
@@ -511,19 +589,33 @@ func (b *bench) startProfile(name string) (func(), error) {
 	}, nil
 }
 
+// link times W2 over the 30 ms link. Each contender's loopback rate is
+// timed again right before each link round, so the fraction compares
+// figures taken minutes, not half an hour, apart.
 func (b *bench) link(w2 *workload) error {
 	for _, c := range []string{hamal, nativeOpt} {
-		progress("30 ms link %s: %s", w2.name, c)
-		d, err := b.applyOnce(w2, c, true)
-		if err != nil {
-			return err
+		var direct, linked []float64
+		for r := 1; r <= b.rounds; r++ {
+			for _, over := range []bool{false, true} {
+				where := "loopback"
+				if over {
+					where = "30 ms link"
+				}
+				progress("30 ms link %s: %s on %s (round %d of %d)", w2.name, c, where, r, b.rounds)
+				d, err := b.applyOnce(w2, c, over)
+				if err != nil {
+					return err
+				}
+				if over {
+					linked = append(linked, rate(int64(w2.txns), d))
+				} else {
+					direct = append(direct, rate(int64(w2.txns), d))
+				}
+			}
 		}
-		r := rate(int64(w2.txns), d)
-		note := "loopback not measured"
-		if lb := b.loopback[w2.name+"/"+c]; lb > 0 {
-			note = fmt.Sprintf("%.0f%% of loopback", 100*r/lb)
-		}
-		b.add("30 ms link", w2.name, c, fmtRate(r), fmtRate(r*float64(w2.rows)/float64(w2.txns)), note)
+		r, lb := median(linked), median(direct)
+		notes := append([]string{fmt.Sprintf("%.0f%% of loopback (%s txn/s in this section)", 100*r/lb, fmtRate(lb))}, spread(linked)...)
+		b.add("30 ms link", w2.name, c, fmtRate(r), fmtRate(r*float64(w2.rows)/float64(w2.txns)), strings.Join(notes, "; "))
 	}
 	return nil
 }
