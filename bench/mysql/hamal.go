@@ -48,13 +48,13 @@ type hamalRun struct {
 
 const benchServerID = 4242
 
-func startHamal(parent, sourceAddr, sinkAddr, start string) (*hamalRun, error) {
+func startHamal(parent, sourceAddr, sinkAddr, start string, tune ...func(*pipeline.Options)) (*hamalRun, error) {
 	dir, err := os.MkdirTemp(parent, "checkpoint-")
 	if err != nil {
 		return nil, err
 	}
 	return openHamal(dir, srcmysql.Config{Addr: sourceAddr, User: "root", ServerID: benchServerID,
-		Start: start, Tables: []string{"bench.*"}}, sinkAddr)
+		Start: start, Tables: []string{"bench.*"}}, sinkAddr, tune...)
 }
 
 // startHamalRelay is startHamal with the relay log between the source and
@@ -98,14 +98,15 @@ func openHamal(dir string, src srcmysql.Config, sinkAddr string, tune ...func(*p
 	}
 	log := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
-	opts := pipeline.Options{
+	var opts pipeline.Options
+	opts = pipeline.Options{
 		Name: "bench",
 		OpenSource: func(ctx context.Context, resume event.Position) (source.Source, error) {
 			src.Logger = log
 			return srcmysql.Open(ctx, src, resume)
 		},
 		OpenSink: func(ctx context.Context) (sink.Sink, error) {
-			return sinkmysql.Open(ctx, sinkmysql.Config{Addr: sinkAddr, User: "root", Channel: "bench", Logger: log, Workers: envInt("BENCH_WORKERS")})
+			return sinkmysql.Open(ctx, sinkmysql.Config{Addr: sinkAddr, User: "root", Channel: "bench", Logger: log, Workers: opts.Workers})
 		},
 		Store:       store,
 		ExitOnError: true,
@@ -128,6 +129,11 @@ func openHamal(dir string, src srcmysql.Config, sinkAddr string, tune ...func(*p
 	}
 	go func() { h.done <- ch.Run(ctx) }()
 	return h, nil
+}
+
+// withWorkers sets the channel's and the sink's worker count.
+func withWorkers(n int) func(*pipeline.Options) {
+	return func(o *pipeline.Options) { o.Workers = n }
 }
 
 // envInt reads an optional integer knob; 0 (the pipeline's default) when

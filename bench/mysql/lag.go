@@ -34,6 +34,7 @@ func (b *bench) lag() error {
 				where = "30 ms link"
 			}
 			progress("lag %s over %s for %s", c, where, dur)
+			b.linkRTTs = b.linkRTTs[:0]
 			res, err := b.lagOnce(fmt.Sprintf("lag%d", i), c, link, dur)
 			if err != nil {
 				return err
@@ -50,6 +51,9 @@ func (b *bench) lag() error {
 			}
 			if c == hamal {
 				note += fmt.Sprintf("; hamal_replication_lag_seconds p50 %s, p99 %s, max %s", ms(res.metric[0]), ms(res.metric[1]), ms(res.metric[2]))
+			}
+			if link {
+				note += "; " + rttNote(b.linkRTTs)
 			}
 			b.add("lag @2,000 txn/s", where, c, fmtRate(res.rate), fmtRate(res.rate), note)
 		}
@@ -102,6 +106,9 @@ func (b *bench) lagOnce(table, contender string, link bool, dur time.Duration) (
 			return lagResult{}, err
 		}
 		addr = l.Addr()
+		if err := b.probeLink(addr); err != nil {
+			return lagResult{}, err
+		}
 	}
 	var h *hamalRun
 	if contender == hamal {
