@@ -24,9 +24,11 @@
 // innodb_flush_log_at_trx_commit=1 and sync_binlog=1), BENCH_SECTIONS (a
 // comma-separated subset of catchup,raw,decode,memory,link,lag),
 // BENCH_WORKLOADS (a subset of W1,W2,W3 for the catch-up and decode
-// sections), BENCH_WORKERS and BENCH_BATCH_TXNS (hamal's apply.workers and
-// apply.batch_txns),
-// BENCH_CPUPROFILE=PREFIX (CPU profiles of the in-process catch-up runs
+// sections), BENCH_ROUNDS (how many times each catch-up, raw and link
+// contender runs, in alternation; medians are reported; default 3 below
+// BENCH_SCALE=1, else 1), BENCH_WORKERS and BENCH_BATCH_TXNS (hamal's
+// apply.workers and apply.batch_txns; BENCH_WORKERS=4,8,16 races one hamal
+// contender per count), BENCH_CPUPROFILE=PREFIX (CPU profiles of the in-process catch-up runs
 // of hamal, PREFIX-w1.pprof …), BENCH_CONTENDERS=hamal (catch-up races hamal
 // alone, for profiling) or relay (hamal against hamal with the relay log:
 // the relay's on/off ratio). By default catch-up races hamal, hamal +
