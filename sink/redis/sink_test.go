@@ -31,7 +31,10 @@ func seed(t *testing.T, r *harness.Redis, n int) {
 			k := fmt.Sprintf("seed:%d", i)
 			var ttl time.Duration
 			if i%3 == 0 {
-				ttl = time.Duration(100+i) * time.Second
+				// Hours, not minutes: a key that expires while a slow run
+				// compares source and target expires on each side at its
+				// own moment (lazy or active expiry) and reads as a diff.
+				ttl = time.Duration(3600+i) * time.Second
 			}
 			p.Set(ctx, k+":s", fmt.Sprintf("v%d", i), ttl)
 			p.RPush(ctx, k+":l", "a", i, "c")
@@ -95,7 +98,7 @@ func workload(ctx context.Context, t *testing.T, r *harness.Redis, n, seedN int,
 			case 6:
 				p.XAdd(ctx, &goredis.XAddArgs{Stream: k + ":x", Values: []any{"f", rnd.IntN(9)}})
 			case 7:
-				p.Expire(ctx, k+":l", time.Duration(200+rnd.IntN(100))*time.Second)
+				p.Expire(ctx, k+":l", time.Duration(3600+rnd.IntN(100))*time.Second)
 			case 8:
 				p.Del(ctx, k+":set")
 			case 9:
