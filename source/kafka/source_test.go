@@ -78,15 +78,21 @@ type rowKey struct {
 }
 
 // readN reads n Txns and checks per-key order against last (updated).
+// The Kafka sink that publish uses delivers at least once: kafka-go
+// resends a batch whose acknowledgement timed out (CI saw it on a stalled
+// machine). publish's batches hold one change per key and the next batch
+// waits for the previous, so a resent copy repeats its key's latest
+// value; readN skips such copies and does not count them in n.
 func readN(t *testing.T, src *Source, n int, last map[rowKey]int64) []*event.Txn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var txns []*event.Txn
-	for i := 0; i < n; i++ {
+	copies := 0
+	for len(txns) < n {
 		txn, err := src.Next(ctx)
 		if err != nil {
-			t.Fatalf("after %d of %d Txns: %v", i, n, err)
+			t.Fatalf("after %d of %d Txns: %v", len(txns), n, err)
 		}
 		if txn.Kind != event.KindDML || len(txn.Changes) != 1 {
 			t.Fatalf("Txn %+v: want one DML change", txn)
@@ -94,6 +100,10 @@ func readN(t *testing.T, src *Source, n int, last map[rowKey]int64) []*event.Txn
 		c := txn.Changes[0]
 		k, v := c.After[0].(int64), c.After[1].(int64)
 		key := rowKey{c.Namespace, k}
+		if prev, ok := last[key]; ok && v == prev {
+			copies++
+			continue
+		}
 		if prev, ok := last[key]; ok && v != prev+1 {
 			t.Fatalf("%s key %d: value %d after %d (per-key order or a gap)", c.Namespace, k, v, prev)
 		}
@@ -109,6 +119,9 @@ func readN(t *testing.T, src *Source, n int, last map[rowKey]int64) []*event.Txn
 			t.Fatal("a keyed change decoded without conflict keys")
 		}
 		txns = append(txns, txn)
+	}
+	if copies > 0 {
+		t.Logf("skipped %d resent copies (at-least-once publishing)", copies)
 	}
 	return txns
 }
@@ -150,8 +163,15 @@ func TestReadsEverythingInKeyOrderAndResumes(t *testing.T) {
 	readN(t, src2, keys, last)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if txn, err := src2.Next(ctx); err == nil {
-		t.Fatalf("read an extra Txn %+v", txn.Changes[0].After)
+	for {
+		txn, err := src2.Next(ctx)
+		if err != nil {
+			break
+		}
+		c := txn.Changes[0]
+		if k, v := c.After[0].(int64), c.After[1].(int64); last[rowKey{c.Namespace, k}] != v {
+			t.Fatalf("read an extra Txn %+v", c.After)
+		}
 	}
 }
 

@@ -98,8 +98,10 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, erro
 		}
 		from = &p
 	}
+	// 30 s, not go-redis's 3 s: COMMAND's reply is large and a busy source
+	// (or a stalled host) can take seconds; ctx still bounds the wait.
 	client := goredis.NewClient(&goredis.Options{Addr: cfg.Addr, Username: cfg.User, Password: cfg.Password,
-		DialTimeout: cfg.DialTimeout, MaxRetries: -1, PoolSize: 1})
+		DialTimeout: cfg.DialTimeout, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxRetries: -1, PoolSize: 1})
 	defer client.Close()
 	cmds, err := LoadCommands(ctx, client)
 	if err != nil {

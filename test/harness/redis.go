@@ -124,16 +124,19 @@ func (r *Redis) start() error {
 	return fmt.Errorf("redis-server on %s not ready after 30s; log %s:\n%s", r.Addr, r.logPath, tail(r.logPath))
 }
 
-func (r *Redis) client() *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.opts.Password, MaxRetries: -1})
-}
+func (r *Redis) client() *redis.Client { return r.ClientDB(0) }
 
 // Client returns a new go-redis client for db 0; the caller closes it.
 func (r *Redis) Client() *redis.Client { return r.client() }
 
 // ClientDB returns a new go-redis client for one database.
+// Its timeouts are 30 s, not go-redis's 3 s: a loaded test machine (two
+// vCPUs, a host that pauses the VM for seconds) can stall a loopback
+// round trip past 3 s, and MaxRetries is off so a timed-out write is not
+// sent twice.
 func (r *Redis) ClientDB(db int) *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.opts.Password, DB: db, MaxRetries: -1})
+	return redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.opts.Password, DB: db, MaxRetries: -1,
+		DialTimeout: 30 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second})
 }
 
 // Stop shuts the server down (SIGTERM; without persistence nothing is saved).

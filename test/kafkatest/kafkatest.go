@@ -51,6 +51,18 @@ func ReadAll(t testing.TB, brokers []string, topic string) []Message {
 	return msgs
 }
 
+// ReadDistinct is ReadAll without resent copies (see Distinct); it logs
+// how many it dropped. Use it where a test counts changes, since delivery
+// is at-least-once.
+func ReadDistinct(t testing.TB, brokers []string, topic string) []Message {
+	t.Helper()
+	msgs, copies := Distinct(ReadAll(t, brokers, topic))
+	if copies > 0 {
+		t.Logf("%s: dropped %d resent copies (at-least-once delivery)", topic, copies)
+	}
+	return msgs
+}
+
 // Read is ReadAll returning an error.
 func Read(ctx context.Context, brokers []string, topic string) ([]Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -104,4 +116,28 @@ func Read(ctx context.Context, brokers []string, topic string) ([]Message, error
 		pc.Close()
 	}
 	return out, nil
+}
+
+// Distinct drops resent copies from msgs, keeping each message's first
+// occurrence, and says how many it dropped. Hamal's Kafka sink delivers
+// at least once: kafka-go resends a batch whose acknowledgement timed out,
+// byte for byte, so a copy has the same partition, key and value as the
+// original (every envelope names its source position and index, so two
+// distinct changes never do).
+func Distinct(msgs []Message) (out []Message, copies int) {
+	type id struct {
+		partition  int
+		key, value string
+	}
+	seen := make(map[id]bool, len(msgs))
+	for _, m := range msgs {
+		i := id{m.Partition, string(m.Key), string(m.Value)}
+		if seen[i] {
+			copies++
+			continue
+		}
+		seen[i] = true
+		out = append(out, m)
+	}
+	return out, copies
 }
