@@ -30,9 +30,11 @@ vet:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# test runs every unit and integration test with the race detector.
-test: vet deps
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(SLOW_PKGS) ./...
+# test runs every unit and integration test with the race detector. The
+# end-to-end suites (test/e2e, test/chaos) run the bin/hamal that build
+# made, through HAMAL_TEST_BIN, instead of each linking its own.
+test: vet deps build
+	HAMAL_TEST_BIN=$(CURDIR)/bin/hamal $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(SLOW_PKGS) ./...
 	cd deploy/k8s && $(GO) test -count=1 ./...
 
 # test-mongo runs the MongoDB sink against an embedded FerretDB, which

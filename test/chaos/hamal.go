@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,18 +18,6 @@ import (
 	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/test/harness"
 )
-
-// BuildHamal builds cmd/hamal into dir and returns the binary's path.
-// moduleDir is the repository root.
-func BuildHamal(moduleDir, dir string) (string, error) {
-	bin := filepath.Join(dir, "hamal")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/hamal")
-	cmd.Dir = moduleDir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build hamal: %w\n%s", err, out)
-	}
-	return bin, nil
-}
 
 // Config is what the suite varies in a channel's config file.
 type Config struct {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/hamal-replication/hamal/test/harness"
 )
 
 var hamalBin string
@@ -19,7 +21,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	hamalBin, err = BuildHamal("../..", dir)
+	hamalBin, err = harness.HamalBinary("../..", dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

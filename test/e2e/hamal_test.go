@@ -28,10 +28,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	hamalBin = filepath.Join(dir, "hamal")
-	out, err := exec.Command("go", "build", "-o", hamalBin, "../../cmd/hamal").CombinedOutput()
+	hamalBin, err = harness.HamalBinary("../..", dir)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "build hamal: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -266,7 +266,7 @@ func TestMigrateSplitHash(t *testing.T) {
 	// 200k rows with HAMAL_LONG=1; fewer by default to keep make test
 	// reasonable on a small machine (the code path is the same).
 	rows := int64(40000)
-	if os.Getenv("HAMAL_LONG") == "1" && !testing.Short() {
+	if long() {
 		rows = 200000
 	}
 	src := harness.MariaDB(t, harness.Options{ServerID: 1})

@@ -17,9 +17,11 @@ import (
 	"github.com/hamal-replication/hamal/test/harness"
 )
 
-// longRedis reports whether the long Redis variants run (≥100k commands,
-// 1M keys): only without -short and with HAMAL_LONG=1.
-func longRedis() bool { return !testing.Short() && os.Getenv("HAMAL_LONG") == "1" }
+// long reports whether the long variants run (≥100k Redis commands, 1M
+// keys, 200k migrated rows, 20k-transaction MySQL workloads): only without
+// -short and with HAMAL_LONG=1. make test runs the default sizes, which
+// take the same code paths.
+func long() bool { return !testing.Short() && os.Getenv("HAMAL_LONG") == "1" }
 
 type redisChannelOpts struct {
 	name             string
@@ -203,7 +205,7 @@ func TestRedisKillAndResume(t *testing.T) {
 		t.Skip("e2e: skipped with -short")
 	}
 	n := 20000
-	if longRedis() {
+	if long() {
 		n = 120000
 	}
 	src := harness.RedisServer(t, harness.RedisOptions{})
@@ -374,7 +376,7 @@ func TestRedisFullSyncThenStream(t *testing.T) {
 		t.Skip("e2e: skipped with -short")
 	}
 	keys := 20000
-	if longRedis() {
+	if long() {
 		keys = 1000000
 	}
 	src := harness.RedisServer(t, harness.RedisOptions{})
