@@ -103,8 +103,7 @@ func readN(t *testing.T, src *Source, n int, last map[rowKey]int64) []*event.Txn
 		if prev, ok := last[key]; ok && v == prev {
 			copies++
 			continue
-		}
-		if prev, ok := last[key]; ok && v != prev+1 {
+		} else if ok && v != prev+1 {
 			t.Fatalf("%s key %d: value %d after %d (per-key order or a gap)", c.Namespace, k, v, prev)
 		}
 		last[key] = v

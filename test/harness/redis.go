@@ -102,7 +102,7 @@ func (r *Redis) start() error {
 		}
 		close(exited)
 	}()
-	c := r.client()
+	c := r.Client()
 	defer c.Close()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -124,10 +124,8 @@ func (r *Redis) start() error {
 	return fmt.Errorf("redis-server on %s not ready after 30s; log %s:\n%s", r.Addr, r.logPath, tail(r.logPath))
 }
 
-func (r *Redis) client() *redis.Client { return r.ClientDB(0) }
-
 // Client returns a new go-redis client for db 0; the caller closes it.
-func (r *Redis) Client() *redis.Client { return r.client() }
+func (r *Redis) Client() *redis.Client { return r.ClientDB(0) }
 
 // ClientDB returns a new go-redis client for one database.
 // Its timeouts are 30 s, not go-redis's 3 s: a loaded test machine (two
@@ -169,7 +167,7 @@ func (r *Redis) stop(sig syscall.Signal) error {
 // same port and directory: the way a master restarts without losing its
 // replicas' ability to continue (+CONTINUE).
 func (r *Redis) Restart() error {
-	c := r.client()
+	c := r.Client()
 	r.stopping.Store(true)
 	err := c.Do(context.Background(), "SHUTDOWN", "SAVE").Err()
 	c.Close()
@@ -207,7 +205,7 @@ func (r *Redis) Remove() error {
 
 // Info returns one field of INFO (e.g. "sync_full" from section "stats").
 func (r *Redis) Info(section, field string) (string, error) {
-	c := r.client()
+	c := r.Client()
 	defer c.Close()
 	s, err := c.Info(context.Background(), section).Result()
 	if err != nil {
