@@ -77,7 +77,10 @@ type Txn struct {
 	// Path lists the sites that have applied this Txn or are applying it,
 	// origin first (loopguard maintains it; empty without a loop guard).
 	Path       []string
-	CommitTime time.Time // source commit time (second precision for binlog)
+	// CommitTime is the source commit time. A binlog stamps whole
+	// seconds; the MySQL source dates a Txn within its binlog second by
+	// when it arrived (see source/mysql), so lag reads below a second.
+	CommitTime time.Time
 	Kind       Kind
 	Changes    []Change
 	DDL        *DDL // set for KindDDL

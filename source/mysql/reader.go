@@ -465,10 +465,32 @@ func (r *Reader) Next(ctx context.Context) (*event.Txn, error) {
 			return nil, err
 		}
 		if txn != nil {
-			r.lastContact.Store(time.Now().UnixNano())
+			now := time.Now()
+			r.lastContact.Store(now.UnixNano())
+			txn.CommitTime = dateCommit(txn.CommitTime, now)
 			return txn, nil
 		}
 	}
+}
+
+// dateCommit refines a binlog commit time, which the binlog stamps in
+// whole seconds, with the moment its Txn arrived: the commit happened
+// within that second and before it arrived, so the latest moment both
+// allow, min(arrival, end of the second), is the estimate. A caught-up
+// reader (the transaction arrives milliseconds after its commit) then
+// shows lag in milliseconds instead of a sawtooth of up to a second; a
+// lagging one stays within a second of the truth, as before. The whole
+// second is kept: the estimate never leaves the binlog's second. Times
+// that are not whole seconds (heartbeat Txns, dated on arrival) are
+// returned as they are.
+func dateCommit(stamp, arrived time.Time) time.Time {
+	if stamp.Nanosecond() != 0 || !arrived.After(stamp) {
+		return stamp // a clock behind the source's: keep its stamp
+	}
+	if end := stamp.Add(time.Second - time.Microsecond); arrived.After(end) {
+		return end
+	}
+	return arrived
 }
 
 // classifyStreamError marks network failures transient and turns ERROR

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
@@ -243,5 +244,33 @@ func TestFormatGTIDSetMatchesString(t *testing.T) {
 	}
 	if got, want := formatGTIDSet(set), set.String(); got != want {
 		t.Errorf("formatGTIDSet(mysql) = %q, String gives %q", got, want)
+	}
+}
+
+func TestDateCommit(t *testing.T) {
+	stamp := time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC) // a binlog stamp: whole second
+	ms := time.Millisecond
+	cases := []struct {
+		name           string
+		stamp, arrived time.Time
+		want           time.Time
+	}{
+		{"arrived within its second: the arrival", stamp, stamp.Add(3 * ms), stamp.Add(3 * ms)},
+		{"arrived seconds later: the end of its second", stamp, stamp.Add(42 * time.Second), stamp.Add(time.Second - time.Microsecond)},
+		{"arrived just after its second", stamp, stamp.Add(time.Second), stamp.Add(time.Second - time.Microsecond)},
+		{"our clock behind the source's: the stamp", stamp, stamp.Add(-2 * time.Second), stamp},
+		{"arrived at the stamp itself: the stamp", stamp, stamp, stamp},
+		{"not a whole second (a heartbeat dated on arrival): unchanged", stamp.Add(5 * ms), stamp.Add(900 * ms), stamp.Add(5 * ms)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := dateCommit(c.stamp, c.arrived)
+			if !got.Equal(c.want) {
+				t.Fatalf("dateCommit = %s, want %s", got.Format(time.RFC3339Nano), c.want.Format(time.RFC3339Nano))
+			}
+			if c.stamp.Nanosecond() == 0 && !got.Truncate(time.Second).Equal(c.stamp) {
+				t.Fatalf("dateCommit left the binlog's second: %s", got.Format(time.RFC3339Nano))
+			}
+		})
 	}
 }
