@@ -319,12 +319,43 @@ const (
 	hamalRelay = "hamal + relay"
 )
 
+// applied is what one contender's run took: wall time, and the CPU time
+// of the target, the source and (for hamal) the bench process, which is
+// hamal, over the same span.
+type applied struct {
+	elapsed                     time.Duration
+	targetCPU, sourceCPU, hamal time.Duration
+}
+
 // applyOnce times one contender applying w into a fresh target, over a
 // 30 ms link when link is set, and checks the result.
-func (b *bench) applyOnce(w *workload, contender string, link bool) (time.Duration, error) {
+func (b *bench) applyOnce(w *workload, contender string, link bool) (applied, error) {
+	var run applied
+	elapsed, err := b.applyTimed(w, contender, link, &run)
+	run.elapsed = elapsed
+	return run, err
+}
+
+func (b *bench) applyTimed(w *workload, contender string, link bool, run *applied) (time.Duration, error) {
 	t, err := b.target(w)
 	if err != nil {
 		return 0, err
+	}
+	// CPU times are read just before the contender starts and right after
+	// the last transaction was applied (measure's stop).
+	var target0, source0, self0 time.Duration
+	measure := func() {
+		target0, _ = t.CPUTime()
+		source0, _ = b.src.CPUTime()
+		self0 = cpuTime()
+	}
+	stop := func() {
+		tc, _ := t.CPUTime()
+		sc, _ := b.src.CPUTime()
+		run.targetCPU, run.sourceCPU = tc-target0, sc-source0
+		if isHamal(contender) {
+			run.hamal = cpuTime() - self0
+		}
 	}
 	defer b.srv.remove(t)
 	upstream := t.Addr // hamal's side of the link is the target
@@ -355,6 +386,7 @@ func (b *bench) applyOnce(w *workload, contender string, link bool) (time.Durati
 				return 0, err
 			}
 		}
+		measure()
 		start := time.Now()
 		var h *hamalRun
 		var rl *relay.Relay
@@ -372,6 +404,11 @@ func (b *bench) applyOnce(w *workload, contender string, link bool) (time.Durati
 		}
 		err = h.waitApplied(w.txns, longWait)
 		elapsed = time.Since(start)
+		stop()
+		if os.Getenv("BENCH_DEBUG_STATUS") != "" {
+			r, _ := t.Query("SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN ('COM_INSERT','COM_REPLACE','COM_DELETE','COM_COMMIT','HANDLER_UPDATE','HANDLER_WRITE','HANDLER_DELETE','HANDLER_READ_KEY','INNODB_BUFFER_POOL_PAGES_FLUSHED','INNODB_DATA_WRITTEN','INNODB_OS_LOG_WRITTEN','BINLOG_BYTES_WRITTEN','INNODB_ROWS_UPDATED','INNODB_ROWS_INSERTED','INNODB_ROWS_DELETED')")
+			progress("DEBUG target status: %v", r)
+		}
 		if err == nil {
 			progress("%s %s: %s", w.name, contender, h.stats(elapsed))
 		}
@@ -389,12 +426,14 @@ func (b *bench) applyOnce(w *workload, contender string, link bool) (time.Durati
 		if contender == nativeSerial {
 			threads = 0
 		}
+		measure()
 		start := time.Now()
 		if err := native(t, addr, w.start, w.end, threads); err != nil {
 			return 0, err
 		}
 		err := waitNative(t, w.end, longWait)
 		elapsed = time.Since(start)
+		stop()
 		stopNative(t)
 		if err != nil {
 			return 0, fmt.Errorf("%s %s: %w", w.name, contender, err)
@@ -452,17 +491,20 @@ func fmtRate(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) }
 
 func (b *bench) catchup(w *workload) error {
 	rates := map[string][]float64{}
+	cpu := map[string][]applied{}
 	for r := 1; r <= b.rounds; r++ {
 		for _, c := range b.contenders() {
 			if c == nativeSerial && r > 1 {
 				continue // the slowest, and no target refers to it: once
 			}
 			progress("catch-up %s: %s (round %d of %d)", w.name, c, r, b.rounds)
-			d, err := b.applyOnce(w, c, false)
+			run, err := b.applyOnce(w, c, false)
 			if err != nil {
 				return err
 			}
-			rates[c] = append(rates[c], rate(int64(w.txns), d))
+			rates[c] = append(rates[c], rate(int64(w.txns), run.elapsed))
+			cpu[c] = append(cpu[c], run)
+			progress("%s %s: %s", w.name, c, cpuNote(run, w.txns))
 		}
 		if h, n := rates[hamal], rates[nativeOpt]; len(h) == r && len(n) == r {
 			progress("catch-up %s round %d: hamal / native optimistic = %.2f", w.name, r, h[r-1]/n[r-1])
@@ -482,10 +524,42 @@ func (b *bench) catchup(w *workload) error {
 			notes = append(notes, fmt.Sprintf("relay on/off %.2f", med[hamalRelay]/med[hamal]))
 		}
 		notes = append(notes, spread(rates[c])...)
+		notes = append(notes, cpuNote(medianCPU(cpu[c]), w.txns))
 		b.add("catch-up", fmt.Sprintf("%s (%d txns)", w.name, w.txns), c, fmtRate(med[c]),
 			fmtRate(med[c]*float64(w.rows)/float64(w.txns)), strings.Join(notes, "; "))
 	}
 	return nil
+}
+
+// cpuNote gives the CPU time per source transaction of a run: the
+// target's (what a contender makes the target do, which the contenders
+// share the machine's cores with), hamal's own, and the source's (serving
+// the binlog).
+func cpuNote(run applied, txns uint64) string {
+	per := func(d time.Duration) string {
+		return strconv.FormatFloat(float64(d.Microseconds())/float64(txns), 'f', 1, 64)
+	}
+	note := "CPU µs/txn: target " + per(run.targetCPU)
+	if run.hamal > 0 {
+		note += ", hamal " + per(run.hamal)
+	}
+	return note + ", source " + per(run.sourceCPU)
+}
+
+// medianCPU is the median of each CPU figure over runs.
+func medianCPU(runs []applied) applied {
+	pick := func(f func(applied) time.Duration) time.Duration {
+		var v []float64
+		for _, r := range runs {
+			v = append(v, float64(f(r)))
+		}
+		return time.Duration(median(v))
+	}
+	return applied{
+		targetCPU: pick(func(r applied) time.Duration { return r.targetCPU }),
+		sourceCPU: pick(func(r applied) time.Duration { return r.sourceCPU }),
+		hamal:     pick(func(r applied) time.Duration { return r.hamal }),
+	}
 }
 
 // median of rates (the mean of the middle two for an even count).
@@ -681,14 +755,14 @@ func (b *bench) link(w2 *workload) error {
 					where = "30 ms link"
 				}
 				progress("30 ms link %s: %s on %s (round %d of %d)", w2.name, c, where, r, b.rounds)
-				d, err := b.applyOnce(w2, c, over)
+				run, err := b.applyOnce(w2, c, over)
 				if err != nil {
 					return err
 				}
 				if over {
-					linked = append(linked, rate(int64(w2.txns), d))
+					linked = append(linked, rate(int64(w2.txns), run.elapsed))
 				} else {
-					direct = append(direct, rate(int64(w2.txns), d))
+					direct = append(direct, rate(int64(w2.txns), run.elapsed))
 				}
 			}
 		}

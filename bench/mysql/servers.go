@@ -12,11 +12,17 @@ import (
 )
 
 // targetArgs are the settings every target runs with, whichever contender
-// applies to it: durable commits, binlog on, replica updates logged.
-var targetArgs = []string{
+// applies to it: durable commits, binlog on, replica updates logged, and
+// MariaDB's own default redo log size (96 MiB) instead of the 16 MiB the
+// test harness starts its servers with: with 16 MiB, a write-heavy
+// catch-up on the 1M-row table spends its time flushing pages to free
+// redo space (in one run the target's CPU per W2 transaction rose from 88
+// to 127 µs for hamal, and native optimistic went from 2,959 to 2,532
+// txn/s). BENCH_TARGET_ARGS adds mariadbd flags to every target.
+var targetArgs = append([]string{
 	"--innodb-flush-log-at-trx-commit=1", "--sync-binlog=1", "--log-slave-updates=ON",
-	"--innodb-buffer-pool-size=1G", "--max-allowed-packet=64M",
-}
+	"--innodb-buffer-pool-size=1G", "--max-allowed-packet=64M", "--innodb-log-file-size=96M",
+}, strings.Fields(os.Getenv("BENCH_TARGET_ARGS"))...)
 
 // sourceArgs trade durability for speed: the source only has to produce
 // the binlog the contenders read; it is never what is timed.

@@ -1,6 +1,9 @@
 package harness
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestMariaDBStartsWithBinlog(t *testing.T) {
 	s := MariaDB(t, Options{ServerID: 7})
@@ -20,5 +23,17 @@ func TestMariaDBStartsWithBinlog(t *testing.T) {
 	pos, err := s.GTIDPos()
 	if err != nil || pos == "" {
 		t.Fatalf("gtid pos = %q, %v", pos, err)
+	}
+
+	// The server's CPU time grows with the work it is given.
+	before, err := s.CPUTime()
+	if err != nil || before <= 0 {
+		t.Fatalf("CPU time = %s, %v; want a positive time", before, err)
+	}
+	for i := 0; i < 50; i++ {
+		s.MustQuery(t, "SELECT BENCHMARK(200000, MD5('hamal'))")
+	}
+	if after, err := s.CPUTime(); err != nil || after-before < 10*time.Millisecond {
+		t.Fatalf("CPU time went from %s to %s (%v) over 10M MD5s; want it to grow", before, after, err)
 	}
 }

@@ -257,6 +257,43 @@ func (s *Server) start() error {
 	return fmt.Errorf("mariadbd on %s not ready after 60s; log %s:\n%s", s.Addr, s.logPath, tail(s.logPath))
 }
 
+// CPUTime is the CPU time (user and system) the server process has used
+// so far, from /proc (Linux only).
+func (s *Server) CPUTime() (time.Duration, error) {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return 0, errors.New("server not started")
+	}
+	return ProcessCPUTime(cmd.Process.Pid)
+}
+
+// ProcessCPUTime is the CPU time (user and system) process pid has used,
+// from /proc/<pid>/stat (Linux only).
+func ProcessCPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: count from after it.
+	rest := string(b)
+	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	f := strings.Fields(rest) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	const ticksPerSecond = 100 // USER_HZ on every Linux architecture Go supports
+	return time.Duration(utime+stime) * time.Second / ticksPerSecond, nil
+}
+
 func tail(path string) string {
 	b, _ := os.ReadFile(path)
 	if len(b) > 4000 {
