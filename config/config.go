@@ -100,6 +100,18 @@ type Apply struct {
 	BatchBytes  int   `yaml:"batch_bytes"`  // max bytes of one coalesced batch
 	WindowTxns  int   `yaml:"window_txns"`  // max Txns read ahead of the applier
 	WindowBytes int64 `yaml:"window_bytes"` // max bytes read ahead of the applier
+	// BatchLinger is how long a worker waits for a full batch while other
+	// workers are applying (dag.Options.Linger); nil: DefaultBatchLinger,
+	// 0: never wait.
+	BatchLinger *time.Duration `yaml:"batch_linger"`
+}
+
+// Linger is apply.batch_linger with its default.
+func (a Apply) Linger() time.Duration {
+	if a.BatchLinger == nil {
+		return DefaultBatchLinger
+	}
+	return *a.BatchLinger
 }
 
 // Checkpoint says where and how often the resume position is persisted.
@@ -130,6 +142,11 @@ const (
 	DefaultBatchBytes  = 4 << 20
 	DefaultWindowTxns  = 20000
 	DefaultWindowBytes = 128 << 20
+	// DefaultBatchLinger: under load, waiting up to 5 ms for a fuller
+	// batch made catch-up 8-36 % faster in the MySQL bench (fewer, larger
+	// target transactions); an idle channel never waits
+	// (docs/performance.md).
+	DefaultBatchLinger = 5 * time.Millisecond
 	DefaultInterval    = time.Second
 	DefaultAdminListen = "127.0.0.1:9650"
 	DefaultHamalSchema = "hamal"

@@ -99,6 +99,14 @@ func TestParseErrors(t *testing.T) {
 			[]string{`source.tables[0]: "app" is not a schema.table glob`}},
 		{"wrong type", func(s string) string { return strings.Replace(s, "workers: 16", "workers: many", 1) },
 			[]string{"decode", "many"}},
+		{"negative linger", func(s string) string {
+			return strings.Replace(s, "workers: 16", "workers: 16\n  batch_linger: -5ms", 1)
+		},
+			[]string{"apply.batch_linger: -5ms is out of range 0s..1s"}},
+		{"linger not a duration", func(s string) string {
+			return strings.Replace(s, "workers: 16", "workers: 16\n  batch_linger: soon", 1)
+		},
+			[]string{"decode", "soon"}},
 	}
 	t.Setenv("SRC_PASSWORD", "x")
 	for _, tc := range cases {
@@ -187,6 +195,31 @@ func TestConflictPolicies(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("error %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestBatchLinger: apply.batch_linger defaults to DefaultBatchLinger when
+// absent, and an explicit 0s turns the wait off.
+func TestBatchLinger(t *testing.T) {
+	t.Setenv("SRC_PASSWORD", "x")
+	cases := []struct {
+		name, line string
+		want       time.Duration
+	}{
+		{"absent", "", DefaultBatchLinger},
+		{"explicit", "\n  batch_linger: 20ms", 20 * time.Millisecond},
+		{"off", "\n  batch_linger: 0s", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(strings.Replace(issueExample, "workers: 16", "workers: 16"+c.line, 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Apply.Linger(); got != c.want {
+				t.Fatalf("Linger() = %s, want %s", got, c.want)
 			}
 		})
 	}

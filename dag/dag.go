@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Item is anything the scheduler can order.
@@ -41,6 +42,14 @@ type Options struct {
 	// sink that commits a batch as one target transaction does. Without
 	// Chain the items of a batch are pairwise independent.
 	Chain bool
+	// Linger lets NextBatch wait up to this long for a full batch (maxItems
+	// ready, or maxBytes of them) while batches handed out earlier are
+	// still running, instead of handing out the few items ready at once.
+	// When nothing runs it does not wait, so an idle consumer gets each
+	// item as soon as it is ready; under load, when the consumer is busy
+	// with other batches anyway, it trades up to Linger of latency for
+	// fewer, larger batches. Zero: never wait.
+	Linger time.Duration
 }
 
 const (
@@ -121,10 +130,15 @@ type Scheduler[T Item] struct {
 	maxTxns  int
 	maxBytes int64
 	chain    bool
+	linger   time.Duration
 
 	mu        sync.Mutex
 	roomCond  sync.Cond // signalled when the window shrinks or on Close
 	readyCond sync.Cond // signalled when an item becomes ready or on Close
+	// fillCond wakes the consumers waiting for a fuller batch
+	// (Options.Linger): when the ready items fill a batch, when nothing
+	// runs any more, when a wait expires, and on Close.
+	fillCond sync.Cond
 
 	closed  bool
 	haveSeq bool
@@ -132,6 +146,15 @@ type Scheduler[T Item] struct {
 
 	inFlight int
 	bytes    int64
+	// running counts the items handed out and not yet reported Done;
+	// readyBytes sums the sizes of the ready ones (Options.Linger).
+	running    int
+	readyBytes int64
+	// lingering counts the consumers in waitForFill, which wait for
+	// fillItems ready items or fillBytes of them.
+	lingering int
+	fillItems int
+	fillBytes int64
 
 	nodes       map[uint64]*node[T] // in-flight items by seq
 	lastByKey   map[uint64]*node[T] // latest pending item per key
@@ -155,12 +178,14 @@ func New[T Item](opts Options) *Scheduler[T] {
 		maxTxns:   opts.MaxTxns,
 		maxBytes:  opts.MaxBytes,
 		chain:     opts.Chain,
+		linger:    opts.Linger,
 		nodes:     make(map[uint64]*node[T]),
 		lastByKey: make(map[uint64]*node[T]),
 		segment:   &segment[T]{},
 	}
 	s.roomCond.L = &s.mu
 	s.readyCond.L = &s.mu
+	s.fillCond.L = &s.mu
 	return s
 }
 
@@ -301,7 +326,18 @@ func (s *Scheduler[T]) NextBatch(ctx context.Context, maxItems int, maxBytes int
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.waitForReady(ctx); err != nil {
+	var err error
+	for {
+		if err = s.waitForReady(ctx); err == nil {
+			err = s.waitForFill(ctx, maxItems, byteLimit)
+		}
+		// Another consumer may have taken the ready items while this one
+		// waited for a fuller batch: then wait for some again.
+		if err != nil || len(s.ready) > 0 {
+			break
+		}
+	}
+	if err != nil {
 		// We may have consumed a wake-up meant for an item still queued;
 		// pass it on.
 		if len(s.ready) > 0 {
@@ -338,8 +374,10 @@ func (s *Scheduler[T]) NextBatch(ctx context.Context, maxItems int, maxBytes int
 			joined = true
 		} else {
 			s.ready.pop()
+			s.readyBytes -= n.size
 		}
 		n.state = stateRunning
+		s.running++
 		batch = append(batch, Entry[T]{Seq: n.seq, Item: n.item})
 		bytes += n.size
 		if n.barrier {
@@ -359,6 +397,7 @@ func (s *Scheduler[T]) NextBatch(ctx context.Context, maxItems int, maxBytes int
 	}
 	if len(s.ready) > 0 {
 		s.readyCond.Signal()
+		s.signalFilled()
 	}
 	return batch, nil
 }
@@ -380,6 +419,55 @@ func (s *Scheduler[T]) joinable(n *node[T], out []*node[T]) []*node[T] {
 		}
 	}
 	return out
+}
+
+// waitForFill implements Options.Linger: with s.mu held and an item
+// ready, it waits while earlier batches are running, until a full batch
+// is ready or Linger has passed.
+func (s *Scheduler[T]) waitForFill(ctx context.Context, maxItems int, byteLimit int64) error {
+	if s.linger <= 0 || s.running == 0 || s.filled(maxItems, byteLimit) {
+		return nil
+	}
+	expired := false
+	timer := time.AfterFunc(s.linger, func() {
+		s.mu.Lock()
+		expired = true
+		s.fillCond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer timer.Stop()
+	stop := s.wakeOnDone(ctx, &s.fillCond)
+	defer stop()
+	s.lingering++
+	s.fillItems, s.fillBytes = maxItems, byteLimit
+	defer func() { s.lingering-- }()
+	for !expired && s.running > 0 && !s.filled(maxItems, byteLimit) {
+		if s.closed {
+			return ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.fillCond.Wait()
+	}
+	if s.closed {
+		return ErrClosed
+	}
+	return ctx.Err()
+}
+
+// filled reports whether the ready items make a full batch.
+func (s *Scheduler[T]) filled(maxItems int, byteLimit int64) bool {
+	return len(s.ready) >= maxItems || (byteLimit >= 0 && s.readyBytes >= byteLimit)
+}
+
+// signalFilled wakes a consumer waiting for a fuller batch once the ready
+// items fill one. Waking only then, not per ready item, keeps the waiting
+// consumers asleep while a batch gathers.
+func (s *Scheduler[T]) signalFilled() {
+	if s.lingering > 0 && s.filled(s.fillItems, s.fillBytes) {
+		s.fillCond.Signal()
+	}
 }
 
 // waitForReady blocks, with s.mu held, until an item is ready.
@@ -424,6 +512,12 @@ func (s *Scheduler[T]) Done(seq uint64) error {
 	}
 	if n.state != stateRunning {
 		return fmt.Errorf("done seq %d: %w", seq, ErrNotHandedOut)
+	}
+	s.running--
+	if s.running == 0 && s.lingering > 0 {
+		// Consumers waiting for a fuller batch stop waiting when nothing
+		// else runs.
+		s.fillCond.Broadcast()
 	}
 	if n.pendingPreds > 0 {
 		n.state = stateDone // finished by its last predecessor's release
@@ -478,7 +572,9 @@ func (s *Scheduler[T]) release(n *node[T]) {
 func (s *Scheduler[T]) makeReady(n *node[T]) {
 	n.state = stateReady
 	s.ready.push(n)
+	s.readyBytes += n.size
 	s.readyCond.Signal()
+	s.signalFilled()
 }
 
 func (s *Scheduler[T]) newNode() *node[T] {
@@ -513,6 +609,7 @@ func (s *Scheduler[T]) Close() {
 	s.closed = true
 	s.roomCond.Broadcast()
 	s.readyCond.Broadcast()
+	s.fillCond.Broadcast()
 }
 
 // Stats returns a snapshot of the scheduler's occupancy.

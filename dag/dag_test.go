@@ -724,9 +724,11 @@ func TestRandomWorkloads(t *testing.T) {
 		{seed: 6, keySpace: 16, workers: 8, opts: Options{MaxTxns: 128, MaxBytes: 4000, Chain: true}},
 		{seed: 7, keySpace: 4, workers: 16, opts: Options{MaxTxns: 500, Chain: true}},
 		{seed: 8, keySpace: 256, workers: 4, opts: Options{Chain: true}},
+		{seed: 9, keySpace: 64, workers: 8, opts: Options{MaxTxns: 1000, Chain: true, Linger: time.Millisecond}},
+		{seed: 10, keySpace: 8, workers: 16, opts: Options{MaxTxns: 100, MaxBytes: 2000, Linger: 100 * time.Microsecond}},
 	}
 	for _, tc := range tests {
-		name := fmt.Sprintf("seed=%d/keys=%d/workers=%d/chain=%v", tc.seed, tc.keySpace, tc.workers, tc.opts.Chain)
+		name := fmt.Sprintf("seed=%d/keys=%d/workers=%d/chain=%v/linger=%s", tc.seed, tc.keySpace, tc.workers, tc.opts.Chain, tc.opts.Linger)
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			runRandomWorkload(t, tc.seed, n, tc.keySpace, tc.workers, tc.opts)
@@ -1039,4 +1041,113 @@ func reportRates(b *testing.B, cpuStart time.Duration, cpuOK bool) {
 	if cpuEnd, ok := processCPUTime(); ok && cpuOK && cpuEnd > cpuStart {
 		b.ReportMetric(float64(b.N)/(cpuEnd-cpuStart).Seconds(), "items/cpu-s")
 	}
+}
+
+// TestLinger: with Options.Linger, NextBatch hands out a partial batch at
+// once when nothing else runs, and otherwise waits for a full batch (by
+// count or bytes), for the running batches to be Done, or for Linger to
+// pass. Timing is never asserted: the long-Linger cases can only return
+// through the event they test.
+func TestLinger(t *testing.T) {
+	ctx := context.Background()
+	newRunning := func(t *testing.T, linger time.Duration) *Scheduler[testItem] {
+		t.Helper()
+		s := New[testItem](Options{Linger: linger})
+		mustAdd(t, s, 1, testItem{keys: []uint64{1}, size: 10})
+		if b, err := s.NextBatch(ctx, 4, 0); err != nil || !slices.Equal(seqs(b), []uint64{1}) {
+			t.Fatalf("first batch %v, %v; want [1] at once (nothing was running)", seqs(b), err)
+		}
+		mustAdd(t, s, 2, testItem{keys: []uint64{2}, size: 10})
+		return s
+	}
+	next := func(s *Scheduler[testItem], maxItems, maxBytes int) <-chan []uint64 {
+		out := make(chan []uint64, 1)
+		go func() {
+			b, err := s.NextBatch(ctx, maxItems, maxBytes)
+			if err != nil {
+				out <- nil
+				return
+			}
+			out <- seqs(b)
+		}()
+		return out
+	}
+	got := func(t *testing.T, c <-chan []uint64, want []uint64) {
+		t.Helper()
+		select {
+		case b := <-c:
+			if !slices.Equal(b, want) {
+				t.Fatalf("batch %v, want %v", b, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("NextBatch still waiting, want %v", want)
+		}
+	}
+	blocked := func(t *testing.T, c <-chan []uint64) {
+		t.Helper()
+		select {
+		case b := <-c:
+			t.Fatalf("NextBatch returned %v while a batch was running and the next was not full", b)
+		case <-time.After(blockedFor):
+		}
+	}
+
+	t.Run("waits for a full batch by count", func(t *testing.T) {
+		s := newRunning(t, time.Hour)
+		defer s.Close()
+		c := next(s, 3, 0)
+		blocked(t, c)
+		mustAdd(t, s, 3, testItem{keys: []uint64{3}, size: 10})
+		blocked(t, c)
+		mustAdd(t, s, 4, testItem{keys: []uint64{4}, size: 10})
+		got(t, c, []uint64{2, 3, 4})
+	})
+	t.Run("waits for a full batch by bytes", func(t *testing.T) {
+		s := newRunning(t, time.Hour)
+		defer s.Close()
+		c := next(s, 100, 25)
+		blocked(t, c)
+		mustAdd(t, s, 3, testItem{keys: []uint64{3}, size: 20})
+		got(t, c, []uint64{2})
+	})
+	t.Run("stops waiting when nothing runs", func(t *testing.T) {
+		s := newRunning(t, time.Hour)
+		defer s.Close()
+		c := next(s, 3, 0)
+		blocked(t, c)
+		if err := s.Done(1); err != nil {
+			t.Fatal(err)
+		}
+		got(t, c, []uint64{2})
+	})
+	t.Run("stops waiting after Linger", func(t *testing.T) {
+		s := newRunning(t, 20*time.Millisecond)
+		defer s.Close()
+		got(t, next(s, 3, 0), []uint64{2})
+	})
+	t.Run("a dependent of the running batch is not waited for", func(t *testing.T) {
+		s := newRunning(t, time.Hour)
+		defer s.Close()
+		c := next(s, 3, 0)
+		mustAdd(t, s, 3, testItem{keys: []uint64{1}, size: 10}) // waits for seq 1
+		blocked(t, c)
+		if err := s.Done(1); err != nil { // 3 becomes ready, nothing runs
+			t.Fatal(err)
+		}
+		got(t, c, []uint64{2, 3})
+	})
+	t.Run("close and cancel end the wait", func(t *testing.T) {
+		s := newRunning(t, time.Hour)
+		cctx, cancel := context.WithCancel(ctx)
+		errc := make(chan error, 1)
+		go func() { _, err := s.NextBatch(cctx, 3, 0); errc <- err }()
+		assertBlocked(t, errc)
+		cancel()
+		assertReturns(t, errc, context.Canceled)
+		errc2 := make(chan error, 1)
+		go func() { _, err := s.NextBatch(ctx, 3, 0); errc2 <- err }()
+		assertBlocked(t, errc2)
+		s.Close()
+		assertReturns(t, errc2, ErrClosed)
+	})
 }

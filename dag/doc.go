@@ -37,6 +37,14 @@
 //     consumer applies it in that order as one unit. An item reported Done
 //     before its predecessors takes effect once they are Done. Barriers
 //     never join a batch, and nothing joins theirs.
+//   - Linger (Options.Linger): while items handed out earlier are running
+//     (not yet Done), NextBatch waits up to Linger for a full batch
+//     (maxItems ready, or maxBytes of them) before it hands out fewer.
+//     With nothing running it never waits, so an idle consumer sees no
+//     added latency; under load, fewer and larger batches cost the
+//     consumer less per item (one commit per batch). Waiting consumers
+//     are woken only when a batch fills, when nothing runs any more, when
+//     their wait expires or on Close, not per ready item.
 //   - Bounded memory: the state held per item, including the per-key index,
 //     is dropped when the item is Done.
 //

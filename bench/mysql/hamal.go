@@ -16,6 +16,7 @@ import (
 
 	"github.com/hamal-replication/hamal/checkpoint"
 	"github.com/hamal-replication/hamal/config"
+	"github.com/hamal-replication/hamal/dag"
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/relay"
@@ -27,7 +28,8 @@ import (
 )
 
 // hamalRun is one in-process channel, wired as `hamal run` wires it, with
-// the config's defaults (16 workers, 256-Txn batches, 20,000-Txn window).
+// the config's defaults (16 workers, 256-Txn batches, 20,000-Txn window,
+// 5 ms batch linger).
 type hamalRun struct {
 	ch     *pipeline.Channel
 	store  *checkpoint.Store
@@ -114,6 +116,12 @@ func openHamal(dir string, src srcmysql.Config, sinkAddr string, tune ...func(*p
 		Registerer:  reg,
 	}
 	opts.Workers, opts.BatchTxns = envInt("BENCH_WORKERS"), envInt("BENCH_BATCH_TXNS")
+	// The window and linger of `hamal run` with the config's defaults;
+	// BENCH_LINGER overrides apply.batch_linger ("0s": never wait).
+	opts.Window = dag.Options{MaxTxns: config.DefaultWindowTxns, MaxBytes: config.DefaultWindowBytes, Linger: config.DefaultBatchLinger}
+	if d, err := time.ParseDuration(os.Getenv("BENCH_LINGER")); err == nil {
+		opts.Window.Linger = d
+	}
 	for _, f := range tune {
 		f(&opts)
 	}

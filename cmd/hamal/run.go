@@ -79,7 +79,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		Workers:            cfg.Apply.Workers,
 		BatchTxns:          cfg.Apply.BatchTxns,
 		BatchBytes:         cfg.Apply.BatchBytes,
-		Window:             dag.Options{MaxTxns: cfg.Apply.WindowTxns, MaxBytes: cfg.Apply.WindowBytes},
+		Window:             dag.Options{MaxTxns: cfg.Apply.WindowTxns, MaxBytes: cfg.Apply.WindowBytes, Linger: cfg.Apply.Linger()},
 		CheckpointInterval: cfg.Checkpoint.Interval,
 		DrainTimeout:       *drain,
 		ExitOnError:        *exitOnError,
