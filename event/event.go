@@ -76,7 +76,7 @@ type Txn struct {
 	Origin string   // site that first wrote it; empty when local
 	// Path lists the sites that have applied this Txn or are applying it,
 	// origin first (loopguard maintains it; empty without a loop guard).
-	Path       []string
+	Path []string
 	// CommitTime is the source commit time. A binlog stamps whole
 	// seconds; the MySQL source dates a Txn within its binlog second by
 	// when it arrived (see source/mysql), so lag reads below a second.
