@@ -1092,50 +1092,48 @@ func TestLinger(t *testing.T) {
 		}
 	}
 
-	t.Run("waits for a full batch by count", func(t *testing.T) {
-		s := newRunning(t, time.Hour)
-		defer s.Close()
-		c := next(s, 3, 0)
-		blocked(t, c)
-		mustAdd(t, s, 3, testItem{keys: []uint64{3}, size: 10})
-		blocked(t, c)
-		mustAdd(t, s, 4, testItem{keys: []uint64{4}, size: 10})
-		got(t, c, []uint64{2, 3, 4})
-	})
-	t.Run("waits for a full batch by bytes", func(t *testing.T) {
-		s := newRunning(t, time.Hour)
-		defer s.Close()
-		c := next(s, 100, 25)
-		blocked(t, c)
-		mustAdd(t, s, 3, testItem{keys: []uint64{3}, size: 20})
-		got(t, c, []uint64{2})
-	})
-	t.Run("stops waiting when nothing runs", func(t *testing.T) {
-		s := newRunning(t, time.Hour)
-		defer s.Close()
-		c := next(s, 3, 0)
-		blocked(t, c)
-		if err := s.Done(1); err != nil {
-			t.Fatal(err)
+	add := func(seq, key uint64, size int) func(*testing.T, *Scheduler[testItem]) {
+		return func(t *testing.T, s *Scheduler[testItem]) {
+			mustAdd(t, s, seq, testItem{keys: []uint64{key}, size: size})
 		}
-		got(t, c, []uint64{2})
-	})
-	t.Run("stops waiting after Linger", func(t *testing.T) {
-		s := newRunning(t, 20*time.Millisecond)
-		defer s.Close()
-		got(t, next(s, 3, 0), []uint64{2})
-	})
-	t.Run("a dependent of the running batch is not waited for", func(t *testing.T) {
-		s := newRunning(t, time.Hour)
-		defer s.Close()
-		c := next(s, 3, 0)
-		mustAdd(t, s, 3, testItem{keys: []uint64{1}, size: 10}) // waits for seq 1
-		blocked(t, c)
-		if err := s.Done(1); err != nil { // 3 becomes ready, nothing runs
-			t.Fatal(err)
+	}
+	done := func(seq uint64) func(*testing.T, *Scheduler[testItem]) {
+		return func(t *testing.T, s *Scheduler[testItem]) {
+			if err := s.Done(seq); err != nil {
+				t.Fatal(err)
+			}
 		}
-		got(t, c, []uint64{2, 3})
-	})
+	}
+	// Each case: seq 1 is running and seq 2 ready; NextBatch(maxItems,
+	// maxBytes) stays blocked before each step and returns want after
+	// the last.
+	cases := []struct {
+		name               string
+		linger             time.Duration
+		maxItems, maxBytes int
+		steps              []func(*testing.T, *Scheduler[testItem])
+		want               []uint64
+	}{
+		{"waits for a full batch by count", time.Hour, 3, 0, []func(*testing.T, *Scheduler[testItem]){add(3, 3, 10), add(4, 4, 10)}, []uint64{2, 3, 4}},
+		{"waits for a full batch by bytes", time.Hour, 100, 25, []func(*testing.T, *Scheduler[testItem]){add(3, 3, 20)}, []uint64{2}},
+		{"stops waiting when nothing runs", time.Hour, 3, 0, []func(*testing.T, *Scheduler[testItem]){done(1)}, []uint64{2}},
+		{"stops waiting after Linger", 20 * time.Millisecond, 3, 0, nil, []uint64{2}},
+		// 3 waits for seq 1; its Done makes 3 ready with nothing running.
+		{"a dependent of the running batch is not waited for", time.Hour, 3, 0,
+			[]func(*testing.T, *Scheduler[testItem]){add(3, 1, 10), done(1)}, []uint64{2, 3}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newRunning(t, tc.linger)
+			defer s.Close()
+			c := next(s, tc.maxItems, tc.maxBytes)
+			for _, step := range tc.steps {
+				blocked(t, c)
+				step(t, s)
+			}
+			got(t, c, tc.want)
+		})
+	}
 	t.Run("close and cancel end the wait", func(t *testing.T) {
 		s := newRunning(t, time.Hour)
 		cctx, cancel := context.WithCancel(ctx)
