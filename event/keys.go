@@ -185,19 +185,28 @@ func appendText(b []byte, s string) []byte {
 	return b
 }
 
-// SizeBytes is an estimate of the memory the Txn holds, for the DAG's byte
-// window. Computed once and cached.
+// SizeBytes is an estimate of the heap memory the Txn holds, for the
+// DAG's byte window: the Txn and its Changes (with the slack an appended
+// slice keeps), each image's interface slots and the values they box,
+// and the conflict keys once computed (the DAG asks after ConflictKeys).
+// TestSizeBytesCoversHeap holds it to the heap a Txn really takes.
+// Computed once and cached.
 func (t *Txn) SizeBytes() int {
 	if t.size > 0 {
 		return t.size
 	}
-	n := 128 + len(t.Pos)
+	const (
+		txnBytes    = 208 + 48 // the struct, plus the position's bytes header
+		changeBytes = 128      // unsafe.Sizeof(Change{})
+	)
+	n := txnBytes + len(t.Pos) + 8*cap(t.keys)
 	if t.DDL != nil {
 		n += len(t.DDL.Statement) + len(t.DDL.Schema)
 	}
+	n += changeBytes * cap(t.Changes)
 	for i := range t.Changes {
 		c := &t.Changes[i]
-		n += 96 + len(c.Namespace) + imageSize(c.Before) + imageSize(c.After)
+		n += imageSize(c.Before) + imageSize(c.After)
 		for _, a := range c.Args {
 			n += 24 + len(a)
 		}
@@ -209,14 +218,23 @@ func (t *Txn) SizeBytes() int {
 	return n
 }
 
+// imageSize is the heap an image takes: its slice of interfaces and the
+// value each one boxes (a string or slice header and its bytes, or a
+// number's word).
 func imageSize(image []any) int {
-	n := 24 + 16*len(image)
+	if image == nil {
+		return 0
+	}
+	n := 16 * cap(image)
 	for _, v := range image {
 		switch x := v.(type) {
+		case nil:
 		case string:
-			n += len(x)
+			n += 16 + len(x)
 		case []byte:
-			n += len(x)
+			n += 24 + len(x)
+		default:
+			n += 8
 		}
 	}
 	return n

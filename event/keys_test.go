@@ -1,7 +1,10 @@
 package event
 
 import (
+	"fmt"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -100,6 +103,63 @@ func TestSizeBytesGrowsWithData(t *testing.T) {
 	big := dml(ins(users, int32(1), string(make([]byte, 10000)), nil))
 	if small.SizeBytes() <= 0 || big.SizeBytes() < small.SizeBytes()+9990 {
 		t.Fatalf("sizes %d, %d", small.SizeBytes(), big.SizeBytes())
+	}
+}
+
+// TestSizeBytesCoversHeap: the DAG's byte window is only a bound on
+// memory if SizeBytes tracks the heap a Txn really takes. Txns shaped as
+// the MySQL source builds them (single-row ones, and a huge
+// transaction's chunk of appended changes), with their conflict keys
+// computed, are compared with the heap they add.
+func TestSizeBytesCoversHeap(t *testing.T) {
+	cases := []struct {
+		name string
+		n    int
+		make func(i int) *Txn
+	}{
+		{"one-row insert", 2000, func(i int) *Txn {
+			return &Txn{Kind: KindDML, Pos: Position(fmt.Sprintf("0-1-%d", i)), Changes: []Change{
+				ins(users, int32(i), fmt.Sprintf("user%d@example.com", i), strings.Repeat("n", 60))}}
+		}},
+		{"update with both images", 2000, func(i int) *Txn {
+			before := []any{int32(i), fmt.Sprintf("u%d@x", i), nil}
+			after := []any{int32(i), fmt.Sprintf("u%d@y", i), []byte(strings.Repeat("p", 120))}
+			return &Txn{Kind: KindDML, Pos: Position(fmt.Sprintf("0-1-%d", i)), Changes: []Change{
+				{Op: OpUpdate, Table: users, Before: before, After: after}}}
+		}},
+		{"chunk of 1000 appended rows", 50, func(i int) *Txn {
+			txn := &Txn{Kind: KindDML, Pos: Position(fmt.Sprintf("0-1-%d", i))}
+			for r := range 1000 {
+				txn.Changes = append(txn.Changes, ins(users, int32(i*1000+r), fmt.Sprintf("c%d@x", r), int64(r)))
+			}
+			return txn
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := c.n
+			txns := make([]*Txn, n)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			for i := range txns {
+				txns[i] = c.make(i)
+				txns[i].ConflictKeys()
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			estimate := 0
+			for _, txn := range txns {
+				estimate += txn.SizeBytes()
+			}
+			runtime.KeepAlive(txns)
+			heap := int(after.HeapAlloc) - int(before.HeapAlloc) - n*8 // less the slice of pointers
+			ratio := float64(estimate) / float64(heap)
+			t.Logf("estimate %d bytes, heap %d bytes: %.2f", estimate, heap, ratio)
+			if ratio < 0.85 || ratio > 1.5 {
+				t.Fatalf("SizeBytes sums to %.2f of the heap the Txns take, want 0.85..1.5", ratio)
+			}
+		})
 	}
 }
 

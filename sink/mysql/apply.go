@@ -202,12 +202,20 @@ type rowGroup struct {
 }
 
 func (st *applyState) reset() {
-	if st.index == nil {
+	// A huge batch (a chunk of a huge transaction) grows the scratch; it
+	// is not kept for the next batch, so an idle pool holds little.
+	if st.index == nil || len(st.index) > maxRowsKept {
 		st.index = make(map[string]int32)
 	}
 	clear(st.index)
 	clear(st.entries) // drop references to row images
 	st.entries = st.entries[:0]
+	if cap(st.entries) > maxRowsKept {
+		st.entries = nil
+	}
+	if cap(st.arena) > maxBytesPerStatement {
+		st.arena = nil
+	}
 	for i := range st.groups {
 		st.groups[i].plan = nil
 	}
@@ -215,10 +223,10 @@ func (st *applyState) reset() {
 	st.arena = st.arena[:0]
 	clear(st.owners)
 	st.ownersUntil = time.Time{}
-	if cap(st.buf) > 4*maxBytesPerStatement {
-		st.buf = nil // a huge row grew it; do not keep that much per connection
+	if cap(st.buf) > maxBytesPerStatement {
+		st.buf = nil // a huge batch or row grew it; do not keep that much per connection
 	}
-	if cap(st.queued) > 4*maxBytesPerStatement {
+	if cap(st.queued) > maxBytesPerStatement {
 		st.queued = nil
 	}
 	st.queued, st.queuedTables = st.queued[:0], st.queuedTables[:0]
@@ -239,13 +247,20 @@ type applier struct {
 // or when they would exceed maxStmtBytes together: a batch of ordinary
 // size costs one round trip, COMMIT included, which is what matters over
 // a cross-datacenter link. The server runs them in order and stops at the
-// first error.
+// first error. A statement that alone reaches that size is sent at once,
+// after the queue.
 func (a *applier) exec(b []byte, table string) error {
 	st := a.st
 	if len(st.queued) > 0 && len(st.queued)+1+len(b) > a.s.maxStmtBytes {
 		if err := a.send(false); err != nil {
 			return err
 		}
+	}
+	if len(b) >= a.s.maxStmtBytes {
+		// A statement as large as the queue goes on its own, from b,
+		// rather than copied into the queue first.
+		_, err := a.slot.c.Execute(unsafe.String(unsafe.SliceData(b), len(b)))
+		return statementError(table, err)
 	}
 	if len(st.queued) > 0 {
 		st.queued = append(st.queued, ';')

@@ -29,7 +29,7 @@
 //	DELETE FROM `s`.`t` WHERE `k` IN (…)                 -- or (`k1`,`k2`) IN ((…),(…))
 //	REPLACE INTO `s`.`t` (`c1`,…,`cn`) VALUES (…),(…)    -- full after-images
 //
-// deletes first, each chunked at 1000 rows or 4 MiB (or half of
+// deletes first, each chunked at 1000 rows or 1 MiB (or half of
 // max_allowed_packet). Tables go in name order and rows in key order,
 // whatever order the batch touched them in: every worker then takes its
 // row locks in one global order, which cut the deadlocks (1213) between

@@ -93,3 +93,35 @@ func TestMultiStatementError(t *testing.T) {
 		t.Errorf("multierr.a = %q, want 1,fits", got)
 	}
 }
+
+// TestLargeStatement: a statement that alone reaches the statement size
+// limit is sent on its own, after the statements queued before it and
+// before those after it, in the batch's transaction: every row lands, and
+// when a later statement fails, the large one is rolled back with the
+// rest.
+func TestLargeStatement(t *testing.T) {
+	const schema = "largestmt"
+	createSchema(t, schema, `CREATE TABLE %[1]s.a (id INT PRIMARY KEY, v VARCHAR(10));
+		CREATE TABLE %[1]s.b (id INT PRIMARY KEY, v LONGBLOB);
+		CREATE TABLE %[1]s.c (id INT PRIMARY KEY, v VARCHAR(2))`)
+	ta := table(schema, "a", []string{"id", "v"}, []int{0})
+	tb := table(schema, "b", []string{"id", "v"}, []int{0})
+	tc := table(schema, "c", []string{"id", "v"}, []int{0})
+	big := strings.Repeat("0123456789abcdef", (3*maxBytesPerStatement/2)/16) // 1.5 MiB, 3 MiB as hex
+	s := openSink(t, Config{})
+
+	apply(t, s, txn(ins(ta, int32(1), "a1")), txn(ins(tb, int32(1), []byte(big))), txn(ins(tc, int32(1), "c1")))
+	if got := rows(t, "SELECT (SELECT GROUP_CONCAT(v) FROM largestmt.a), (SELECT MD5(v) = MD5('"+big+"') FROM largestmt.b WHERE id=1), (SELECT GROUP_CONCAT(v) FROM largestmt.c)"); got != "a1,1,c1" {
+		t.Fatalf("rows %q, want a1,1,c1", got)
+	}
+
+	err := s.Apply(context.Background(), []*event.Txn{
+		txn(ins(ta, int32(2), "a2")), txn(ins(tb, int32(2), []byte(big))), txn(ins(tc, int32(2), "too long")),
+	})
+	if err == nil || !strings.Contains(err.Error(), "largestmt.c") {
+		t.Fatalf("Apply: %v; want the data-too-long error of largestmt.c", err)
+	}
+	if got := rows(t, "SELECT (SELECT COUNT(*) FROM largestmt.a), (SELECT COUNT(*) FROM largestmt.b), (SELECT COUNT(*) FROM largestmt.c)"); got != "1,1,1" {
+		t.Fatalf("row counts %q after the failed batch, want 1,1,1 (nothing of it kept)", got)
+	}
+}

@@ -63,9 +63,20 @@ type Config struct {
 const (
 	defaultWorkers = 16
 	// Rows and bytes per multi-row statement; both keep a statement well
-	// under the default max_allowed_packet (16 MiB in MariaDB 10.11).
+	// under the default max_allowed_packet (16 MiB in MariaDB 10.11). The
+	// byte bound also caps the statements a worker queues for one round
+	// trip and the buffers it keeps between batches: a batch of ordinary
+	// size (a few hundred KiB of SQL) still goes in one round trip, a huge
+	// transaction's chunks in round trips of about 1 MiB. Every queued
+	// byte is held twice while it is sent (go-mysql copies the command
+	// into a buffer of its own), times the worker count: 4 MiB here made
+	// the sink's buffers the largest part of hamal's heap while it applied
+	// a 1M-row transaction.
 	maxRowsPerStatement  = 1000
-	maxBytesPerStatement = 4 << 20
+	maxBytesPerStatement = 1 << 20
+	// maxRowsKept: a worker's row index of more rows than this is not
+	// kept for the next batch (256 Txns of a few rows each fit).
+	maxRowsKept = 4096
 	// A pooled connection idle longer than this is pinged before use, so a
 	// connection closed by wait_timeout does not cost a failed batch.
 	idleCheckAfter = 30 * time.Second
