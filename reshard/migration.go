@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hamal-replication/hamal/checkpoint"
+	"github.com/hamal-replication/hamal/dag"
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/loopguard"
 	"github.com/hamal-replication/hamal/pipeline"
@@ -638,7 +639,8 @@ func (m *Migration) openSinks(ctx context.Context, channel string, servers []Ser
 func (m *Migration) startChannel(ctx context.Context, name string, guard *loopguard.Guard, forward bool,
 	openSource func(context.Context, event.Position) (source.Source, error), openSink func(context.Context) (sink.Sink, error)) error {
 	ch, err := pipeline.New(pipeline.Options{Name: name, OpenSource: openSource, OpenSink: openSink, Store: m.store,
-		Guard: guard, Workers: m.plan.Apply.Workers, Logger: m.log, Registerer: m.channelRegisterer(name)})
+		Guard: guard, Workers: m.plan.Apply.Workers, Window: dag.Options{Linger: m.plan.Apply.Linger()},
+		Logger: m.log, Registerer: m.channelRegisterer(name)})
 	if err != nil {
 		return err
 	}

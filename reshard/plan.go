@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/hamal-replication/hamal/config"
 )
 
 // Plan is one migration, as the plan file states it.
@@ -124,6 +126,15 @@ type Cutover struct {
 // Apply tunes the catch-up and reverse channels.
 type Apply struct {
 	Workers int `yaml:"workers"` // per channel (default 8)
+	// BatchLinger is the daemon's apply.batch_linger for these channels:
+	// while other workers apply, wait this long for a full batch (nil:
+	// config.DefaultBatchLinger; 0: never wait).
+	BatchLinger *time.Duration `yaml:"batch_linger"`
+}
+
+// Linger is apply.batch_linger with the daemon's default.
+func (a Apply) Linger() time.Duration {
+	return config.Apply{BatchLinger: a.BatchLinger}.Linger()
 }
 
 // Sites names the loop-guard sites.
@@ -304,6 +315,9 @@ func (p *Plan) validate() []string {
 	}
 	if p.Apply.Workers <= 0 {
 		p.Apply.Workers = 8
+	}
+	if l := p.Apply.BatchLinger; l != nil && (*l < 0 || *l > time.Second) {
+		add("apply.batch_linger: %s is out of range 0s..1s (0s: never wait for a fuller batch)", *l)
 	}
 	if p.Sites.Source == "" {
 		p.Sites.Source = "source"

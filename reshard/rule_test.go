@@ -5,6 +5,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hamal-replication/hamal/config"
 )
 
 func planWith(t *testing.T, tables string, targets int) (*Plan, error) {
@@ -198,5 +201,35 @@ func TestSourceRule(t *testing.T) {
 	}
 	if _, err := planWith(t, "  - {name: a.b, shard_key: k, rule: hash, source_rule: {shard_key: k, rule: hash}}\n", 2); err == nil || !strings.Contains(err.Error(), "source_rule is for several sources") {
 		t.Errorf("source_rule with one source: %v", err)
+	}
+}
+
+func TestPlanBatchLinger(t *testing.T) {
+	const table = "  - {name: a.b, shard_key: k, rule: hash}\n"
+	cases := []struct {
+		apply string
+		want  time.Duration
+		err   string
+	}{
+		{"", config.DefaultBatchLinger, ""},
+		{"apply: {batch_linger: 0s}\n", 0, ""},
+		{"apply: {batch_linger: 20ms}\n", 20 * time.Millisecond, ""},
+		{"apply: {batch_linger: 2s}\n", 0, "apply.batch_linger: 2s is out of range 0s..1s"},
+		{"apply: {batch_linger: -1ms}\n", 0, "apply.batch_linger: -1ms is out of range"},
+	}
+	for _, c := range cases {
+		p, err := planWith(t, table+c.apply, 2)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: err = %v; want it to contain %q", c.apply, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", c.apply, err)
+		}
+		if got := p.Apply.Linger(); got != c.want {
+			t.Errorf("%q: linger %s, want %s", c.apply, got, c.want)
+		}
 	}
 }
