@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hamal-replication/hamal/config"
+	"github.com/hamal-replication/hamal/dag"
 )
 
 // Plan is one migration, as the plan file states it.
@@ -135,6 +136,12 @@ type Apply struct {
 // Linger is apply.batch_linger with the daemon's default.
 func (a Apply) Linger() time.Duration {
 	return config.Apply{BatchLinger: a.BatchLinger}.Linger()
+}
+
+// window is the channels' read-ahead window: the daemon's default size,
+// with this plan's linger.
+func (a Apply) window() dag.Options {
+	return dag.Options{MaxTxns: config.DefaultWindowTxns, MaxBytes: config.DefaultWindowBytes, Linger: a.Linger()}
 }
 
 // Sites names the loop-guard sites.

@@ -231,5 +231,8 @@ func TestPlanBatchLinger(t *testing.T) {
 		if got := p.Apply.Linger(); got != c.want {
 			t.Errorf("%q: linger %s, want %s", c.apply, got, c.want)
 		}
+		if w := p.Apply.window(); w.Linger != c.want || w.MaxTxns != config.DefaultWindowTxns || w.MaxBytes != config.DefaultWindowBytes {
+			t.Errorf("%q: channel window %+v", c.apply, w)
+		}
 	}
 }
