@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/hamal-replication/hamal/dag"
 )
 
 // Config is one channel: one source, one sink.
@@ -112,6 +114,27 @@ func (a Apply) Linger() time.Duration {
 		return DefaultBatchLinger
 	}
 	return *a.BatchLinger
+}
+
+// Window is the DAG's read-ahead window these settings ask for, with the
+// defaults for those left out.
+func (a Apply) Window() dag.Options {
+	w := dag.Options{MaxTxns: a.WindowTxns, MaxBytes: a.WindowBytes, Linger: a.Linger()}
+	if w.MaxTxns <= 0 {
+		w.MaxTxns = DefaultWindowTxns
+	}
+	if w.MaxBytes <= 0 {
+		w.MaxBytes = DefaultWindowBytes
+	}
+	return w
+}
+
+// CheckLinger reports an apply.batch_linger outside 0s..1s.
+func (a Apply) CheckLinger() error {
+	if l := a.BatchLinger; l != nil && (*l < 0 || *l > time.Second) {
+		return fmt.Errorf("apply.batch_linger: %s is out of range 0s..1s (0s: never wait for a fuller batch)", *l)
+	}
+	return nil
 }
 
 // Checkpoint says where and how often the resume position is persisted.

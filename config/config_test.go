@@ -224,3 +224,15 @@ func TestBatchLinger(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyWindow: the DAG window takes the configured sizes and linger,
+// and the defaults for those left out (as bench and reshard channels use it).
+func TestApplyWindow(t *testing.T) {
+	if w := (Apply{}).Window(); w.MaxTxns != DefaultWindowTxns || w.MaxBytes != DefaultWindowBytes || w.Linger != DefaultBatchLinger || w.Chain {
+		t.Errorf("zero Apply: window %+v, want the defaults", w)
+	}
+	off := time.Duration(0)
+	if w := (Apply{WindowTxns: 500, WindowBytes: 1 << 20, BatchLinger: &off}).Window(); w.MaxTxns != 500 || w.MaxBytes != 1<<20 || w.Linger != 0 {
+		t.Errorf("configured Apply: window %+v, want 500 Txns, 1 MiB, no linger", w)
+	}
+}

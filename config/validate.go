@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/hamal-replication/hamal/loopguard"
 )
@@ -56,8 +55,8 @@ func (c *Config) Validate() error {
 	if a.BatchTxns < 0 || a.BatchBytes < 0 || a.WindowTxns < 0 || a.WindowBytes < 0 {
 		bad("apply: batch_txns, batch_bytes, window_txns and window_bytes must be positive")
 	}
-	if a.BatchLinger != nil && (*a.BatchLinger < 0 || *a.BatchLinger > time.Second) {
-		bad("apply.batch_linger: %s is out of range 0s..1s (0s: never wait for a fuller batch)", *a.BatchLinger)
+	if err := a.CheckLinger(); err != nil {
+		bad("%v", err)
 	}
 	if a.WindowTxns > 0 && a.WindowTxns < a.Workers {
 		bad("apply.window_txns: %d is below apply.workers (%d); raise it so every worker can have work", a.WindowTxns, a.Workers)

@@ -638,7 +638,7 @@ func (m *Migration) openSinks(ctx context.Context, channel string, servers []Ser
 func (m *Migration) startChannel(ctx context.Context, name string, guard *loopguard.Guard, forward bool,
 	openSource func(context.Context, event.Position) (source.Source, error), openSink func(context.Context) (sink.Sink, error)) error {
 	ch, err := pipeline.New(pipeline.Options{Name: name, OpenSource: openSource, OpenSink: openSink, Store: m.store,
-		Guard: guard, Workers: m.plan.Apply.Workers, Window: m.plan.Apply.window(),
+		Guard: guard, Workers: m.plan.Apply.Workers, Window: m.plan.Apply.daemon().Window(),
 		Logger: m.log, Registerer: m.channelRegisterer(name)})
 	if err != nil {
 		return err

@@ -13,7 +13,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hamal-replication/hamal/config"
-	"github.com/hamal-replication/hamal/dag"
 )
 
 // Plan is one migration, as the plan file states it.
@@ -133,15 +132,10 @@ type Apply struct {
 	BatchLinger *time.Duration `yaml:"batch_linger"`
 }
 
-// Linger is apply.batch_linger with the daemon's default.
-func (a Apply) Linger() time.Duration {
-	return config.Apply{BatchLinger: a.BatchLinger}.Linger()
-}
-
-// window is the channels' read-ahead window: the daemon's default size,
-// with this plan's linger.
-func (a Apply) window() dag.Options {
-	return dag.Options{MaxTxns: config.DefaultWindowTxns, MaxBytes: config.DefaultWindowBytes, Linger: a.Linger()}
+// daemon is these settings as the daemon's apply section, whose defaults
+// and checks the channels share.
+func (a Apply) daemon() config.Apply {
+	return config.Apply{BatchLinger: a.BatchLinger}
 }
 
 // Sites names the loop-guard sites.
@@ -323,8 +317,8 @@ func (p *Plan) validate() []string {
 	if p.Apply.Workers <= 0 {
 		p.Apply.Workers = 8
 	}
-	if l := p.Apply.BatchLinger; l != nil && (*l < 0 || *l > time.Second) {
-		add("apply.batch_linger: %s is out of range 0s..1s (0s: never wait for a fuller batch)", *l)
+	if err := p.Apply.daemon().CheckLinger(); err != nil {
+		add("%v", err)
 	}
 	if p.Sites.Source == "" {
 		p.Sites.Source = "source"

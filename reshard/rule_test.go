@@ -228,11 +228,8 @@ func TestPlanBatchLinger(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", c.apply, err)
 		}
-		if got := p.Apply.Linger(); got != c.want {
-			t.Errorf("%q: linger %s, want %s", c.apply, got, c.want)
-		}
-		if w := p.Apply.window(); w.Linger != c.want || w.MaxTxns != config.DefaultWindowTxns || w.MaxBytes != config.DefaultWindowBytes {
-			t.Errorf("%q: channel window %+v", c.apply, w)
+		if w := p.Apply.daemon().Window(); w.Linger != c.want || w.MaxTxns != config.DefaultWindowTxns || w.MaxBytes != config.DefaultWindowBytes {
+			t.Errorf("%q: channel window %+v, want linger %s and the default size", c.apply, w, c.want)
 		}
 	}
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/hamal-replication/hamal/checkpoint"
 	"github.com/hamal-replication/hamal/config"
-	"github.com/hamal-replication/hamal/dag"
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/relay"
@@ -118,7 +117,7 @@ func openHamal(dir string, src srcmysql.Config, sinkAddr string, tune ...func(*p
 	opts.Workers, opts.BatchTxns = envInt("BENCH_WORKERS"), envInt("BENCH_BATCH_TXNS")
 	// The window and linger of `hamal run` with the config's defaults;
 	// BENCH_LINGER overrides apply.batch_linger ("0s": never wait).
-	opts.Window = dag.Options{MaxTxns: config.DefaultWindowTxns, MaxBytes: config.DefaultWindowBytes, Linger: config.DefaultBatchLinger}
+	opts.Window = config.Apply{}.Window()
 	if d, err := time.ParseDuration(os.Getenv("BENCH_LINGER")); err == nil {
 		opts.Window.Linger = d
 	}

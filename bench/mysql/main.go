@@ -331,25 +331,22 @@ type applied struct {
 // 30 ms link when link is set, and checks the result.
 func (b *bench) applyOnce(w *workload, contender string, link bool) (applied, error) {
 	var run applied
-	elapsed, err := b.applyTimed(w, contender, link, &run)
-	run.elapsed = elapsed
-	return run, err
-}
-
-func (b *bench) applyTimed(w *workload, contender string, link bool, run *applied) (time.Duration, error) {
 	t, err := b.target(w)
 	if err != nil {
-		return 0, err
+		return run, err
 	}
-	// CPU times are read just before the contender starts and right after
-	// the last transaction was applied (measure's stop).
+	// The clock and the CPU times are read just before the contender
+	// starts and right after the last transaction was applied.
+	var start time.Time
 	var target0, source0, self0 time.Duration
 	measure := func() {
 		target0, _ = t.CPUTime()
 		source0, _ = b.src.CPUTime()
 		self0 = cpuTime()
+		start = time.Now()
 	}
 	stop := func() {
+		run.elapsed = time.Since(start)
 		tc, _ := t.CPUTime()
 		sc, _ := b.src.CPUTime()
 		run.targetCPU, run.sourceCPU = tc-target0, sc-source0
@@ -366,28 +363,26 @@ func (b *bench) applyTimed(w *workload, contender string, link bool, run *applie
 	if link {
 		l, err := b.proxies.NewLink("link-"+w.table, upstream)
 		if err != nil {
-			return 0, err
+			return run, err
 		}
 		defer l.Close()
 		if _, err := l.Latency(15); err != nil { // each way: 30 ms round trip
-			return 0, err
+			return run, err
 		}
 		addr = l.Addr()
 		if err := b.probeLink(addr); err != nil {
-			return 0, err
+			return run, err
 		}
 	}
-	var elapsed time.Duration
 	switch {
 	case isHamal(contender):
 		stopProfile := func() {}
 		if !link && contender == hamal {
 			if stopProfile, err = b.startProfile(strings.ToLower(w.name)); err != nil {
-				return 0, err
+				return run, err
 			}
 		}
 		measure()
-		start := time.Now()
 		var h *hamalRun
 		var rl *relay.Relay
 		if contender == hamalRelay {
@@ -400,17 +395,12 @@ func (b *bench) applyTimed(w *workload, contender string, link bool, run *applie
 			h, err = startHamal(b.dir, b.src.Addr, addr, w.start, tune...)
 		}
 		if err != nil {
-			return 0, err
+			return run, err
 		}
 		err = h.waitApplied(w.txns, longWait)
-		elapsed = time.Since(start)
 		stop()
-		if os.Getenv("BENCH_DEBUG_STATUS") != "" {
-			r, _ := t.Query("SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN ('COM_INSERT','COM_REPLACE','COM_DELETE','COM_COMMIT','HANDLER_UPDATE','HANDLER_WRITE','HANDLER_DELETE','HANDLER_READ_KEY','INNODB_BUFFER_POOL_PAGES_FLUSHED','INNODB_DATA_WRITTEN','INNODB_OS_LOG_WRITTEN','BINLOG_BYTES_WRITTEN','INNODB_ROWS_UPDATED','INNODB_ROWS_INSERTED','INNODB_ROWS_DELETED')")
-			progress("DEBUG target status: %v", r)
-		}
 		if err == nil {
-			progress("%s %s: %s", w.name, contender, h.stats(elapsed))
+			progress("%s %s: %s", w.name, contender, h.stats(run.elapsed))
 		}
 		stopProfile()
 		h.halt()
@@ -419,7 +409,7 @@ func (b *bench) applyTimed(w *workload, contender string, link bool, run *applie
 		}
 		_ = os.RemoveAll(h.dir)
 		if err != nil {
-			return 0, fmt.Errorf("%s %s: %w", w.name, contender, err)
+			return run, fmt.Errorf("%s %s: %w", w.name, contender, err)
 		}
 	default:
 		threads := 4
@@ -427,22 +417,20 @@ func (b *bench) applyTimed(w *workload, contender string, link bool, run *applie
 			threads = 0
 		}
 		measure()
-		start := time.Now()
 		if err := native(t, addr, w.start, w.end, threads); err != nil {
-			return 0, err
+			return run, err
 		}
 		err := waitNative(t, w.end, longWait)
-		elapsed = time.Since(start)
 		stop()
 		stopNative(t)
 		if err != nil {
-			return 0, fmt.Errorf("%s %s: %w", w.name, contender, err)
+			return run, fmt.Errorf("%s %s: %w", w.name, contender, err)
 		}
 	}
 	if err := verify(t, w.table, w.want, w.name+" "+contender); err != nil {
-		return 0, err
+		return run, err
 	}
-	return elapsed, nil
+	return run, nil
 }
 
 // isHamal tells hamal's contenders from the native replicas.

@@ -16,7 +16,6 @@ import (
 	"github.com/hamal-replication/hamal/admin"
 	"github.com/hamal-replication/hamal/checkpoint"
 	"github.com/hamal-replication/hamal/config"
-	"github.com/hamal-replication/hamal/dag"
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/loopguard"
 	"github.com/hamal-replication/hamal/pipeline"
@@ -79,7 +78,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		Workers:            cfg.Apply.Workers,
 		BatchTxns:          cfg.Apply.BatchTxns,
 		BatchBytes:         cfg.Apply.BatchBytes,
-		Window:             dag.Options{MaxTxns: cfg.Apply.WindowTxns, MaxBytes: cfg.Apply.WindowBytes, Linger: cfg.Apply.Linger()},
+		Window:             cfg.Apply.Window(),
 		CheckpointInterval: cfg.Checkpoint.Interval,
 		DrainTimeout:       *drain,
 		ExitOnError:        *exitOnError,

@@ -266,12 +266,12 @@ func (s *Server) CPUTime() (time.Duration, error) {
 	if cmd == nil || cmd.Process == nil {
 		return 0, errors.New("server not started")
 	}
-	return ProcessCPUTime(cmd.Process.Pid)
+	return processCPUTime(cmd.Process.Pid)
 }
 
-// ProcessCPUTime is the CPU time (user and system) process pid has used,
+// processCPUTime is the CPU time (user and system) process pid has used,
 // from /proc/<pid>/stat (Linux only).
-func ProcessCPUTime(pid int) (time.Duration, error) {
+func processCPUTime(pid int) (time.Duration, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, err
