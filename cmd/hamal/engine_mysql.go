@@ -109,12 +109,12 @@ func checkMySQLSource(ctx context.Context, cfg *config.Config, c *checker) {
 	}
 	c.ok("source tables matching the filters: %d", len(report.Tables))
 	c.mysqlTables = report.Tables
-	checkGrants(ctx, c, "source", cfg.Source.Addr, cfg.Source.User, cfg.Source.Password, sc.TLS, sourceNeeds(cfg.Source.Heartbeat.Enabled, cfg.Source.HamalSchema))
+	checkGrants(ctx, c, "source", cfg.Source.Addr, cfg.Source.User, cfg.Source.Password, sc.TLS, srcmysql.SourceNeeds(cfg.Source.Heartbeat.Enabled, cfg.Source.HamalSchema))
 }
 
 // checkGrants reports the least privileges (docs/deploy.md) the account
 // lacks, each with the GRANT that fixes it.
-func checkGrants(ctx context.Context, c *checker, side, addr, user, password string, tlsConfig *tls.Config, needs []need) {
+func checkGrants(ctx context.Context, c *checker, side, addr, user, password string, tlsConfig *tls.Config, needs []srcmysql.Need) {
 	var opts []client.Option
 	if tlsConfig != nil {
 		opts = append(opts, func(conn *client.Conn) error { conn.SetTLSConfig(tlsConfig); return nil })
@@ -124,7 +124,7 @@ func checkGrants(ctx context.Context, c *checker, side, addr, user, password str
 		c.fail(fmt.Sprintf("%s %s: SHOW GRANTS: %v", side, addr, err), "check "+side+".user and "+side+".password")
 		return
 	}
-	fixes := g.missing(needs)
+	fixes := g.Missing(needs)
 	for _, fix := range fixes {
 		c.fail(fmt.Sprintf("%s.user %s lacks a privilege Hamal needs (grants through roles are not seen)", side, user), fix)
 	}
