@@ -1,19 +1,33 @@
-package main
+package mysql
 
 import (
 	"context"
-	"time"
+	"fmt"
 
-	"github.com/go-mysql-org/go-mysql/client"
-
+	"github.com/hamal-replication/hamal/engine"
 	srcmysql "github.com/hamal-replication/hamal/source/mysql"
 )
 
-// showGrants connects as the configured account and reads its grants.
-func showGrants(ctx context.Context, addr, user, password string, opts ...client.Option) (srcmysql.Grants, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	conn, err := client.ConnectWithContext(ctx, addr, user, password, "", 10*time.Second, opts...)
+// checkGrants reports the least privileges (docs/deploy.md) the account
+// of side ("source" or "sink") lacks, each with the GRANT that fixes it.
+func checkGrants(ctx context.Context, r *engine.Report, side string, c Conn, needs []srcmysql.Need) {
+	g, err := showGrants(ctx, c)
+	if err != nil {
+		r.Fail(fmt.Sprintf("%s %s: SHOW GRANTS: %v", side, c.Addr, err), "check "+side+".user and "+side+".password")
+		return
+	}
+	fixes := g.Missing(needs)
+	for _, fix := range fixes {
+		r.Fail(fmt.Sprintf("%s.user %s lacks a privilege Hamal needs (grants through roles are not seen)", side, c.User), fix)
+	}
+	if len(fixes) == 0 {
+		r.OK("%s.user %s has the privileges Hamal needs", side, c.User)
+	}
+}
+
+// showGrants connects as the account and reads its grants.
+func showGrants(ctx context.Context, c Conn) (srcmysql.Grants, error) {
+	conn, err := c.Connect(ctx)
 	if err != nil {
 		return srcmysql.Grants{}, err
 	}
