@@ -66,7 +66,10 @@ func TestMigrateOverTLS(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range servers {
 		wg.Add(1)
-		go func() { defer wg.Done(); servers[i] = harness.MariaDB(t, harness.Options{ServerID: 61 + i, Args: sslArgs}) }()
+		go func() {
+			defer wg.Done()
+			servers[i] = harness.MariaDB(t, harness.Options{ServerID: 61 + i, Args: sslArgs})
+		}()
 	}
 	wg.Wait()
 	for _, s := range servers {
