@@ -1,0 +1,71 @@
+package relay
+
+import (
+	"time"
+)
+
+// Status is the relay's operator view, in /status under "relay".
+type Status struct {
+	Dir string `json:"dir"`
+	// State is the reader's: reading, relay full, source retrying, error,
+	// stopped. Reason says why when it is not reading.
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	// ReadSeq/ReadPosition: the last record the relay read from the source
+	// and holds. AppliedSeq/AppliedPosition: the last record the applier's
+	// checkpoint names.
+	ReadSeq           uint64    `json:"read_seq"`
+	ReadPosition      string    `json:"read_position"`
+	ReadCommitTime    time.Time `json:"read_commit_time,omitzero"`
+	AppliedSeq        uint64    `json:"applied_seq"`
+	AppliedPosition   string    `json:"applied_position"`
+	AppliedCommitTime time.Time `json:"applied_commit_time,omitzero"`
+	// Txns is how many records the applier has not applied; Bytes what the
+	// segment files hold (applied records included until deleted).
+	Txns     uint64 `json:"txns"`
+	Bytes    int64  `json:"bytes"`
+	MaxBytes int64  `json:"max_bytes"`
+	Segments int    `json:"segments"`
+	Full     bool   `json:"full"`
+	// ReadAheadSeconds is the source commit time between the two
+	// positions; OldestUnappliedSeconds the age (now minus source commit
+	// time) of the oldest record not applied, 0 when none.
+	ReadAheadSeconds       float64 `json:"read_ahead_seconds"`
+	OldestUnappliedSeconds float64 `json:"oldest_unapplied_seconds"`
+}
+
+// Status returns a snapshot; safe from any goroutine.
+func (r *Relay) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := Status{Dir: r.opts.Dir, State: r.state, Reason: r.reason,
+		ReadSeq: r.read.seq, ReadPosition: r.read.pos.String(), ReadCommitTime: r.read.commit,
+		AppliedSeq: r.applied.seq, AppliedPosition: r.applied.pos.String(), AppliedCommitTime: r.applied.commit,
+		Bytes: r.bytes, MaxBytes: r.opts.MaxBytes, Segments: len(r.segs), Full: r.full}
+	if r.read.seq > r.applied.seq {
+		st.Txns = r.read.seq - r.applied.seq
+		if !r.read.commit.IsZero() && !r.applied.commit.IsZero() {
+			st.ReadAheadSeconds = max(r.read.commit.Sub(r.applied.commit).Seconds(), 0)
+		}
+		// The oldest unapplied record: the first one served and not known
+		// applied, else the first of the segment holding applied+1.
+		var oldest time.Time
+		r.smu.Lock()
+		if len(r.served) > 0 {
+			oldest = r.served[0].commit
+		}
+		r.smu.Unlock()
+		if oldest.IsZero() {
+			for _, s := range r.segs {
+				if s.last > r.applied.seq {
+					oldest = s.firstCommit
+					break
+				}
+			}
+		}
+		if !oldest.IsZero() {
+			st.OldestUnappliedSeconds = max(time.Since(oldest).Seconds(), 0)
+		}
+	}
+	return st
+}
