@@ -100,7 +100,7 @@ type Relay struct {
 	read     mark       // last record published (seq = relay seq)
 	applied  mark       // last record the applier's checkpoint names
 	full     bool       // the writer waits for room
-	state    string     // reader state, for Status
+	state    State      // reader state, for Status
 	reason   string     // why, when not reading
 	readerOn bool       // a reader goroutine pair is running
 	opened   bool       // the reader has opened the source in this run
@@ -164,7 +164,7 @@ func Open(opts Options) (*Relay, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Relay{opts: opts, log: opts.Logger.With("relay", opts.Dir), notify: make(chan struct{}), state: "starting"}
+	r := &Relay{opts: opts, log: opts.Logger.With("relay", opts.Dir), notify: make(chan struct{}), state: StateStarting}
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("relay dir: %w", err)
 	}

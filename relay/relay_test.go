@@ -384,3 +384,25 @@ func TestRelayMaxAgeDeletesAppliedActiveSegment(t *testing.T) {
 		t.Fatalf("positions after deletion: %+v", s)
 	}
 }
+
+func TestStateString(t *testing.T) {
+	for _, tc := range []struct {
+		state State
+		want  string
+	}{
+		{StateStarting, "starting"},
+		{StateReading, "reading"},
+		{StateFull, "relay full"},
+		{StateSourceRetrying, "source retrying"},
+		{StateError, "error"},
+		{StateStopped, "stopped"},
+		{0, "State(0)"},
+		{StateStopped + 1, "State(7)"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			if got := tc.state.String(); got != tc.want {
+				t.Fatalf("State(%d).String() = %q, want %q", int(tc.state), got, tc.want)
+			}
+		})
+	}
+}

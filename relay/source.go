@@ -77,7 +77,7 @@ func (r *Relay) waitOpened(ctx context.Context) error {
 			return nil
 		case fatal != nil:
 			return fatal
-		case state == "source retrying":
+		case state == StateSourceRetrying:
 			return retry.Transient(fmt.Errorf("relay: %s", reason))
 		}
 		select {

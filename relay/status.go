@@ -1,14 +1,55 @@
 package relay
 
 import (
+	"strconv"
 	"time"
 )
+
+// State is the state of the relay's reader, shown in Status.State.
+type State int
+
+// Reader states. The zero State is invalid.
+const (
+	// StateStarting: a reader pair was started and has not opened the
+	// source yet.
+	StateStarting State = iota + 1
+	// StateReading: the source is open and read.
+	StateReading
+	// StateFull: the relay holds max_bytes; reading waits for the applier.
+	StateFull
+	// StateSourceRetrying: the source could not be opened or its stream
+	// broke; reopening it after the last record read, with backoff.
+	StateSourceRetrying
+	// StateError: the reader stopped on a fatal error (Status.Reason); the
+	// applier is served what the relay holds, then the error.
+	StateError
+	// StateStopped: the relay was closed.
+	StateStopped
+)
+
+var stateNames = [...]string{
+	StateStarting:       "starting",
+	StateReading:        "reading",
+	StateFull:           "relay full",
+	StateSourceRetrying: "source retrying",
+	StateError:          "error",
+	StateStopped:        "stopped",
+}
+
+// String returns the state as /status and `hamal status` show it.
+func (s State) String() string {
+	if s <= 0 || int(s) >= len(stateNames) {
+		return "State(" + strconv.Itoa(int(s)) + ")"
+	}
+	return stateNames[s]
+}
 
 // Status is the relay's operator view, in /status under "relay".
 type Status struct {
 	Dir string `json:"dir"`
-	// State is the reader's: reading, relay full, source retrying, error,
-	// stopped. Reason says why when it is not reading.
+	// State is the reader's State as text: starting, reading, relay full,
+	// source retrying, error, stopped. Reason says why when it is not
+	// reading.
 	State  string `json:"state"`
 	Reason string `json:"reason,omitempty"`
 	// ReadSeq/ReadPosition: the last record the relay read from the source
@@ -38,7 +79,7 @@ type Status struct {
 func (r *Relay) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := Status{Dir: r.opts.Dir, State: r.state, Reason: r.reason,
+	st := Status{Dir: r.opts.Dir, State: r.state.String(), Reason: r.reason,
 		ReadSeq: r.read.seq, ReadPosition: r.read.pos.String(), ReadCommitTime: r.read.commit,
 		AppliedSeq: r.applied.seq, AppliedPosition: r.applied.pos.String(), AppliedCommitTime: r.applied.commit,
 		Bytes: r.bytes, MaxBytes: r.opts.MaxBytes, Segments: len(r.segs), Full: r.full}

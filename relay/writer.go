@@ -166,14 +166,14 @@ func (r *Relay) waitRoom(ctx context.Context, size int64) error {
 		if room {
 			if r.full {
 				r.full = false
-				r.state, r.reason = "reading", ""
+				r.state, r.reason = StateReading, ""
 			}
 			r.mu.Unlock()
 			return nil
 		}
 		if !r.full {
 			r.full = true
-			r.state = "relay full"
+			r.state = StateFull
 			r.reason = fmt.Sprintf("relay full: %d of max_bytes %d bytes hold transactions the applier has not applied; the source waits", held, r.opts.MaxBytes)
 			r.broadcastLocked()
 		}
