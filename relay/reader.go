@@ -10,8 +10,10 @@ import (
 	"github.com/hamal-replication/hamal/retry"
 )
 
-// startReaderLocked starts the goroutines that read the source and write
-// records, opening the source at start. r.mu is held.
+// startReaderLocked starts a reader pair, opening the source at start: the
+// reader pulls Txns from the source into a bounded channel, the writer
+// appends them. A third goroutine waits for both and records how they
+// ended. r.mu is held.
 func (r *Relay) startReaderLocked(start event.Position) {
 	if r.readerOn {
 		return
@@ -42,9 +44,7 @@ func (r *Relay) startReaderLocked(start event.Position) {
 			stop() // the source side stops too
 			for range in {
 			}
-			r.wmu.Lock()
-			r.abandonLocked()
-			r.wmu.Unlock()
+			r.abandon()
 		}
 	}()
 	r.wg.Add(1)

@@ -91,11 +91,9 @@ func (r *Relay) Status() Status {
 		// The oldest unapplied record: the first one served and not known
 		// applied, else the first of the segment holding applied+1.
 		var oldest time.Time
-		r.smu.Lock()
 		if len(r.served) > 0 {
 			oldest = r.served[0].commit
 		}
-		r.smu.Unlock()
 		if oldest.IsZero() {
 			for _, s := range r.segs {
 				if s.last > r.applied.seq {
