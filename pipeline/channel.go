@@ -338,24 +338,14 @@ func (c *Channel) runSession(ctx context.Context) error {
 	// Drain: let workers finish what was read, within DrainTimeout.
 	if s.fatalErr == nil {
 		deadline := time.NewTimer(c.opts.DrainTimeout)
-		tick := time.NewTicker(20 * time.Millisecond)
-	drain:
-		for {
-			if n, _, _ := tracker.Pending(); n == 0 {
-				break
-			}
-			select {
-			case <-sessCtx.Done():
-				break drain
-			case <-deadline.C:
-				n, _, _ := tracker.Pending()
-				c.log.Warn("drain timed out; unapplied transactions will be read again after restart", "in_flight", n)
-				break drain
-			case <-tick.C:
-			}
+		select {
+		case <-tracker.Drained():
+		case <-sessCtx.Done():
+		case <-deadline.C:
+			n, _, _ := tracker.Pending()
+			c.log.Warn("drain timed out; unapplied transactions will be read again after restart", "in_flight", n)
 		}
 		deadline.Stop()
-		tick.Stop()
 	}
 	s.sched.Close()
 	cancel()
@@ -446,15 +436,10 @@ func (s *session) reopen(ctx context.Context, cause error, backoff *retry.Backof
 	c := s.c
 	c.setError(StateRetrying, fmt.Errorf("source: %w", cause))
 	c.log.Warn("source stream broken; reconnecting at the checkpoint", "err", cause)
-	for {
-		if n, _, _ := s.tracker.Pending(); n == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(20 * time.Millisecond):
-		}
+	select {
+	case <-s.tracker.Drained():
+	case <-ctx.Done():
+		return nil
 	}
 	if err := s.persister.Flush(); err != nil {
 		s.fail(fmt.Errorf("persist checkpoint: %w", err))
