@@ -3,6 +3,8 @@ package relay
 import (
 	"strconv"
 	"time"
+
+	"github.com/hamal-replication/hamal/pipeline"
 )
 
 // State is the state of the relay's reader, shown in Status.State.
@@ -44,36 +46,13 @@ func (s State) String() string {
 	return stateNames[s]
 }
 
-// Status is the relay's operator view, in /status under "relay".
-type Status struct {
-	Dir string `json:"dir"`
-	// State is the reader's State as text: starting, reading, relay full,
-	// source retrying, error, stopped. Reason says why when it is not
-	// reading.
-	State  string `json:"state"`
-	Reason string `json:"reason,omitempty"`
-	// ReadSeq/ReadPosition: the last record the relay read from the source
-	// and holds. AppliedSeq/AppliedPosition: the last record the applier's
-	// checkpoint names.
-	ReadSeq           uint64    `json:"read_seq"`
-	ReadPosition      string    `json:"read_position"`
-	ReadCommitTime    time.Time `json:"read_commit_time,omitzero"`
-	AppliedSeq        uint64    `json:"applied_seq"`
-	AppliedPosition   string    `json:"applied_position"`
-	AppliedCommitTime time.Time `json:"applied_commit_time,omitzero"`
-	// Txns is how many records the applier has not applied; Bytes what the
-	// segment files hold (applied records included until deleted).
-	Txns     uint64 `json:"txns"`
-	Bytes    int64  `json:"bytes"`
-	MaxBytes int64  `json:"max_bytes"`
-	Segments int    `json:"segments"`
-	Full     bool   `json:"full"`
-	// ReadAheadSeconds is the source commit time between the two
-	// positions; OldestUnappliedSeconds the age (now minus source commit
-	// time) of the oldest record not applied, 0 when none.
-	ReadAheadSeconds       float64 `json:"read_ahead_seconds"`
-	OldestUnappliedSeconds float64 `json:"oldest_unapplied_seconds"`
-}
+// Status is the relay's operator view, in /status under "relay": the
+// channel's observer reports it through pipeline.RelayLog, which a *Relay
+// implements, so the shape is pipeline's (the pipeline does not import the
+// relay).
+type Status = pipeline.RelayStatus
+
+var _ pipeline.RelayLog = (*Relay)(nil)
 
 // Status returns a snapshot; safe from any goroutine.
 func (r *Relay) Status() Status {
