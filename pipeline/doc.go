@@ -35,7 +35,9 @@
 // Positions: the reader owns the source position (the last Txn read); the
 // tracker's watermark is the applied position; the persister writes it to
 // the checkpoint store, which is the authority a session resumes from. The
-// observer shows them and owns none.
+// observer shows them and owns none; until a session has read a Txn it
+// shows the checkpoint the session resumed from as the source position too
+// (seq 0), so a channel restarted with nothing new to read is never blank.
 //
 // Invariants: the checkpoint only names a position whose Txn and all
 // earlier Txns were applied (checkpoint.Tracker); the window of Txns read but

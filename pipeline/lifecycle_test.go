@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +119,74 @@ func TestChannelRecreatedServesItsOwnMetrics(t *testing.T) {
 	}
 	if st := ch2.Status(); st.AppliedTxns != 120 || st.CheckpointPosition != "420" {
 		t.Errorf("second channel status: %d applied, checkpoint %q; want 120 at 420", st.AppliedTxns, st.CheckpointPosition)
+	}
+}
+
+// TestRestartWithNothingNewShowsCheckpoint restarts a channel whose source
+// has nothing new: before Run and while it runs, Status and the position
+// gauges show the checkpoint it resumed from, not blanks and zeros.
+func TestRestartWithNothingNewShowsCheckpoint(t *testing.T) {
+	store, err := checkpoint.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	l := &log{n: 200, keys: 9}
+	open := func(reg prometheus.Registerer, snk *memSink) *Channel {
+		ch, err := New(Options{Name: "idle", OpenSource: l.open,
+			OpenSink: func(context.Context) (sink.Sink, error) { return snk, nil },
+			Store:    store, Workers: 2, BatchTxns: 8, Window: dag.Options{MaxTxns: 64},
+			CheckpointInterval: 10 * time.Millisecond, Registerer: reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ch
+	}
+	first := &memSink{rows: map[int64]int64{}}
+	ch1 := open(nil, first)
+	runUntil(t, ch1, "200 applied", func() bool { return first.count() >= 200 })
+	ch1.Close()
+	cp, ok, err := store.Load("idle")
+	if err != nil || !ok || cp.Pos.String() != "200" || cp.CommitTime.IsZero() {
+		t.Fatalf("checkpoint after the first run: %+v %v %v", cp, ok, err)
+	}
+
+	reg := prometheus.NewRegistry()
+	ch2 := open(reg, &memSink{rows: map[int64]int64{}})
+	defer ch2.Close()
+	check := func(when string) {
+		t.Helper()
+		st := ch2.Status()
+		if st.SourcePosition != "200" || st.CheckpointPosition != "200" {
+			t.Errorf("%s: source position %q, checkpoint %q; want both at the checkpoint 200", when, st.SourcePosition, st.CheckpointPosition)
+		}
+		for name, want := range map[string]float64{
+			"hamal_source_position_seq":                      0,
+			"hamal_checkpoint_position_seq":                  0,
+			"hamal_source_position_commit_timestamp_seconds": unixSeconds(cp.CommitTime),
+			"hamal_checkpoint_commit_timestamp_seconds":      unixSeconds(cp.CommitTime),
+		} {
+			if got, ok := metricValue(t, reg, name, nil); !ok || math.Abs(got-want) > 1e-6 {
+				t.Errorf("%s: %s = %v (present %v), want %v", when, name, got, ok, want)
+			}
+		}
+	}
+	check("before Run")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ch2.Run(ctx) }()
+	waitFor(t, "running with the source open", func() bool {
+		st := ch2.Status()
+		return st.State == StateRunning && st.SourceConnected
+	})
+	check("running, nothing new read")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if got := l.opens[len(l.opens)-1]; got != "200" {
+		t.Fatalf("second run opened the source at %q, want the checkpoint 200", got)
 	}
 }

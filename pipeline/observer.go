@@ -106,9 +106,16 @@ type observer struct {
 	lastContact     atomic.Int64 // unix nanos of the last Txn read
 	busyWorkers     atomic.Int64
 
-	mu        sync.Mutex
-	sourcePos event.Position // the last Txn read
-	savedCP   checkpoint.Checkpoint
+	mu sync.Mutex
+	// sourcePos is the position of the last Txn read, or of resume before
+	// the session read one: the observer never goes blank after a restart
+	// with nothing new to read.
+	sourcePos event.Position
+	// resume is the checkpoint the current session started from (loaded
+	// by New before the first), with Seq 0: seqs are the session's, and
+	// it names the Txn before the session's seq 1.
+	resume  checkpoint.Checkpoint
+	savedCP checkpoint.Checkpoint // the last checkpoint known persisted
 	// The current session's parts; nil before the first session.
 	tracker   *checkpoint.Tracker
 	persister *checkpoint.Persister
@@ -137,8 +144,19 @@ type heartbeatMark struct {
 // lag's recovery, never makes it look smaller than it is.
 const maxPendingBeats = 4096
 
+// newObserver starts with saved, the checkpoint a first session will
+// resume from, as both the checkpoint and the source position.
 func newObserver(name string, workers int, relay RelayLog, life *supervisor, saved checkpoint.Checkpoint) *observer {
-	return &observer{name: name, workers: workers, relay: relay, life: life, startedAt: time.Now(), savedCP: saved}
+	o := &observer{name: name, workers: workers, relay: relay, life: life, startedAt: time.Now()}
+	o.resumeAt(saved)
+	return o
+}
+
+// resumeAt shows cp as where the channel stands. o.mu is held, or o is not
+// shared yet.
+func (o *observer) resumeAt(cp checkpoint.Checkpoint) {
+	cp.Seq = 0
+	o.resume, o.savedCP, o.sourcePos = cp, cp, cp.Pos
 }
 
 // register builds the channel's metrics and registers them on reg (nil:
@@ -161,10 +179,7 @@ func (o *observer) unregister() { o.metrics.unregister() }
 func (o *observer) sessionStarted(resume checkpoint.Checkpoint, tracker *checkpoint.Tracker, persister *checkpoint.Persister, sched *dag.Scheduler[*event.Txn]) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if resume.Pos != nil && o.savedCP.Pos == nil {
-		// The pinned start position (a first start).
-		o.savedCP, o.sourcePos = resume, resume.Pos
-	}
+	o.resumeAt(resume)
 	o.tracker, o.persister, o.sched = tracker, persister, sched
 	o.pendingBeats = o.pendingBeats[:0]
 }
@@ -285,9 +300,12 @@ type opsSnapshot struct {
 func (o *observer) opsSnapshot() opsSnapshot {
 	var s opsSnapshot
 	o.mu.Lock()
-	tracker, persister, saved := o.tracker, o.persister, o.savedCP
+	tracker, persister, resume := o.tracker, o.persister, o.resume
 	o.mu.Unlock()
-	s.checkpointSeq, s.checkpointCommit = saved.Seq, saved.CommitTime
+	// Until the session read (or persisted) something, both positions are
+	// the checkpoint it resumed from: seq 0, its commit time.
+	s.sourceCommit = resume.CommitTime
+	s.checkpointCommit = resume.CommitTime
 	if persister != nil {
 		if cp, ok := persister.Last(); ok {
 			s.checkpointSeq, s.checkpointCommit = cp.Seq, cp.CommitTime
