@@ -25,7 +25,6 @@ type metrics struct {
 	batchTxns    prometheus.Histogram
 	batchRows    prometheus.Histogram
 	applySeconds prometheus.Histogram
-	checkpoints  prometheus.Counter
 	loopDropped  prometheus.Counter
 	busySeconds  prometheus.Counter
 	heartbeats   prometheus.Counter
@@ -60,7 +59,6 @@ func newMetrics(reg prometheus.Registerer, o *observer) (*metrics, error) {
 		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "hamal_apply_duration_seconds", Help: "Time to apply one coalesced batch, retries included.",
 			ConstLabels: labels, Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
-		checkpoints: counter("hamal_checkpoint_saves_total", "Checkpoints persisted."),
 		busySeconds: counter("hamal_worker_busy_seconds_total", "Seconds workers spent applying batches, summed over workers; divide its rate by hamal_workers for the busy fraction."),
 		heartbeats:  counter("hamal_source_heartbeats_total", "Source heartbeat rows (hamal.heartbeat) received."),
 		loopDropped: counter("hamal_loop_dropped_txns_total", "Source transactions the loop guard dropped because the sink's site already has them (echoes)."),
@@ -77,10 +75,13 @@ func newMetrics(reg prometheus.Registerer, o *observer) (*metrics, error) {
 		m.errors.WithLabelValues(class)
 	}
 	collectors := []prometheus.Collector{m.appliedTxns, m.appliedRows, m.retries, m.errors, m.batchTxns, m.batchRows,
-		m.applySeconds, m.checkpoints, m.busySeconds, m.heartbeats, m.loopDropped, newChannelCollector(o, labels),
+		m.applySeconds, m.busySeconds, m.heartbeats, m.loopDropped, newChannelCollector(o, labels),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hamal_conflicts_total", ConstLabels: labels,
 			Help: "Rows both sites changed before either change crossed, detected and resolved by the sink's policy (see the hamal.conflicts table)."},
-			func() float64 { return float64(o.conflictCount()) })}
+			func() float64 { return float64(o.conflictCount()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hamal_checkpoint_saves_total", ConstLabels: labels,
+			Help: "Checkpoints persisted."},
+			func() float64 { return float64(o.checkpointSaves()) })}
 	if reg != nil {
 		for _, col := range collectors {
 			if err := reg.Register(col); err != nil {

@@ -126,6 +126,9 @@ type observer struct {
 	// goes back.
 	conflicts uint64
 	liveSink  ConflictCounter
+	// saves counts the checkpoints persisted by ended sessions; the
+	// current persister counts its own.
+	saves uint64
 	// pendingBeats are heartbeats read but not yet passed by the
 	// watermark, oldest first. A heartbeat counts as applied once every
 	// Txn before it was applied: then the lag it shows is the applier's.
@@ -180,6 +183,9 @@ func (o *observer) sessionStarted(resume checkpoint.Checkpoint, tracker *checkpo
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.resumeAt(resume)
+	if o.persister != nil {
+		o.saves += o.persister.Saves()
+	}
 	o.tracker, o.persister, o.sched = tracker, persister, sched
 	o.pendingBeats = o.pendingBeats[:0]
 }
@@ -255,7 +261,6 @@ func (o *observer) saved(p *checkpoint.Persister) {
 		o.mu.Lock()
 		o.savedCP = cp
 		o.mu.Unlock()
-		o.metrics.checkpoints.Inc()
 	}
 }
 
@@ -267,6 +272,17 @@ func (o *observer) conflictCount() uint64 {
 	n := o.conflicts
 	if o.liveSink != nil {
 		n += o.liveSink.Conflicts()
+	}
+	return n
+}
+
+// checkpointSaves is the number of checkpoints every session persisted.
+func (o *observer) checkpointSaves() uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := o.saves
+	if o.persister != nil {
+		n += o.persister.Saves()
 	}
 	return n
 }
