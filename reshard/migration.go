@@ -645,7 +645,7 @@ func (m *Migration) startChannel(ctx context.Context, name string, guard *loopgu
 	openSource func(context.Context, event.Position) (source.Source, error), openSink func(context.Context) (sink.Sink, error)) error {
 	ch, err := pipeline.New(pipeline.Options{Name: name, OpenSource: openSource, OpenSink: openSink, Store: m.store,
 		Guard: guard, Workers: m.plan.Apply.Workers, Window: m.plan.Apply.daemon().Window(),
-		Logger: m.log, Registerer: m.channelRegisterer(name)})
+		Logger: m.log, Registerer: m.channelRegisterer()})
 	if err != nil {
 		return err
 	}
@@ -663,25 +663,16 @@ func (m *Migration) startChannel(ctx context.Context, name string, guard *loopgu
 	return nil
 }
 
-// channelRegisterer registers a channel's metrics once per process: a
-// channel started again (after a rollback attempt) reuses the names, so
-// re-registration is skipped.
-func (m *Migration) channelRegisterer(name string) prometheus.Registerer {
+// channelRegisterer is where a channel registers its metrics: the
+// migration's registry, or none (a nil interface, not a nil *Registry). A
+// channel started again under the same name (after a rollback attempt)
+// registers its own metrics: stopChannels closed the previous one, which
+// unregistered its.
+func (m *Migration) channelRegisterer() prometheus.Registerer {
 	if m.reg == nil {
 		return nil
 	}
-	return alreadyOK{m.reg}
-}
-
-type alreadyOK struct{ prometheus.Registerer }
-
-func (a alreadyOK) Register(c prometheus.Collector) error {
-	err := a.Registerer.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		return nil
-	}
-	return err
+	return m.reg
 }
 
 // stopChannels stops every running channel and waits for it to persist.
@@ -695,5 +686,6 @@ func (m *Migration) stopChannels() {
 	}
 	for _, rc := range chans {
 		<-rc.done
+		rc.ch.Close() // unregisters its metrics
 	}
 }
