@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/hamal-replication/hamal/admin"
+	"github.com/hamal-replication/hamal/config"
+	"github.com/hamal-replication/hamal/engine"
 	"github.com/hamal-replication/hamal/reshard"
 )
 
@@ -96,6 +98,7 @@ func migrateStart(args []string, stdout, stderr io.Writer) int {
 	} else {
 		log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
+	warnTLS(log, planTLS(plan))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m, err := reshard.Open(plan, log, reg)
@@ -130,6 +133,8 @@ func migrateCheck(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
+	r := engine.NewReport(stdout)
+	reportTLS(r, planTLS(plan))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := reshard.Preflight(ctx, plan); err != nil {
@@ -138,6 +143,11 @@ func migrateCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "plan %s: OK (%d source(s), %d target(s), %d table(s))\n", plan.Name, len(plan.Sources), len(plan.Targets), len(plan.Tables))
 	return 0
+}
+
+// planTLS lists the tls blocks of a plan's servers.
+func planTLS(plan *reshard.Plan) []config.TLSAt {
+	return append(config.TLSBlocks("sources", plan.Sources), config.TLSBlocks("targets", plan.Targets)...)
 }
 
 func adminURL(plan *reshard.Plan, addr, path string) string {

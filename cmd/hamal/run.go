@@ -35,6 +35,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(cfg, stderr)
+	warnTLS(log, cfg.TLSBlocks())
 
 	store, err := checkpoint.Open(cfg.Checkpoint.Dir)
 	if err != nil {

@@ -16,8 +16,10 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/mysqlconn"
 	"github.com/hamal-replication/hamal/retry"
 	"github.com/hamal-replication/hamal/source"
+	"github.com/hamal-replication/hamal/tlslink"
 )
 
 var _ source.Source = (*Reader)(nil)
@@ -92,6 +94,7 @@ type Reader struct {
 	stalled     atomic.Bool
 	readTimeout time.Duration // readTimeout; tests shorten it
 
+	dialer   *mysqlconn.Dialer // the syncer's, over dial
 	connMu   sync.Mutex
 	dumpConn net.Conn // the binlog dump's connection, once dialed
 
@@ -265,6 +268,9 @@ func dateCommit(stamp, arrived time.Time) time.Time {
 // classifyStreamError marks network failures transient and turns ERROR
 // 1236 into a PurgedError (or a server_id clash).
 func (r *Reader) classifyStreamError(err error) error {
+	if errors.Is(err, mysqlconn.ErrPasswordExposed) || errors.Is(err, tlslink.ErrTLS) {
+		return err // refused as configured: fatal, the message says what to fix
+	}
 	var myErr *gomysql.MyError
 	if errors.As(err, &myErr) {
 		switch myErr.Code {
