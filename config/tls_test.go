@@ -41,6 +41,11 @@ func TestOpsKeys(t *testing.T) {
 		}},
 		{"token twice", "admin: {token: a, token_file: " + tokenFile + "}", "admin.token and admin.token_file are both set", nil},
 		{"empty token file", "admin: {token_file: " + empty + "}", "is empty", nil},
+		{"open listener without token", "admin: {listen: \"0.0.0.0:9650\"}", "admin.listen: 0.0.0.0:9650 is not a loopback address and no admin.token is set", nil},
+		{"wildcard listener without token", "admin: {listen: \":9650\"}", "set admin.token_file", nil},
+		{"open listener with token file", "admin: {listen: \"0.0.0.0:9650\", token_file: " + tokenFile + "}", "", nil},
+		{"localhost listener", "admin: {listen: \"localhost:9650\"}", "", nil},
+		{"ipv6 loopback listener", "admin: {listen: \"[::1]:9650\"}", "", nil},
 		{"tls ca enables", "sink: {tls: {ca: " + ca + "}}", "", func(t *testing.T, c *Config) {
 			tls := c.Sink.Engine.(*testBlock).TLS
 			if !tls.Enabled || tls.SkipVerify {

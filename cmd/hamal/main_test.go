@@ -11,6 +11,13 @@ import (
 func TestCommandLine(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("name: x\nsource:\n  kind: mysql\n  passwrd: y\n"), 0o644)
+	open := filepath.Join(t.TempDir(), "open.yaml")
+	os.WriteFile(open, []byte(`name: open
+source: {kind: mysql, addr: "127.0.0.1:1", user: u, server_id: 9}
+sink: {kind: mysql, addr: "127.0.0.1:2", user: u}
+checkpoint: {dir: /tmp/hamal-open-never-created}
+admin: {listen: "0.0.0.0:9650"}
+`), 0o644)
 	cases := []struct {
 		name     string
 		args     []string
@@ -33,6 +40,8 @@ func TestCommandLine(t *testing.T) {
 		{"migrate without plan", []string{"migrate", "status"}, 2, "--plan FILE is required"},
 		{"migrate unknown", []string{"migrate", "frob"}, 2, `unknown subcommand "frob"`},
 		{"migrate bad plan", []string{"migrate", "check", "--plan", bad}, 2, "field source not found"},
+		{"run on 0.0.0.0 without a token", []string{"run", "--config", open}, 2, "admin.listen: 0.0.0.0:9650 is not a loopback address and no admin.token is set"},
+		{"check on 0.0.0.0 without a token", []string{"check", "--config", open}, 2, "set admin.token_file"},
 		{"stray argument", []string{"run", "--config", bad, "extra"}, 2, "unexpected arguments: extra"},
 	}
 	for _, tc := range cases {

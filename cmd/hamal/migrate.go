@@ -107,7 +107,9 @@ func migrateStart(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer m.Close()
-	srv, err := admin.Listen(plan.Admin.Listen, m.Handler(reg))
+	// A cut-over request is answered once the sources are fenced.
+	srv, err := admin.Listen(plan.Admin.Listen, m.Handler(reg),
+		admin.ServeOptions{Token: plan.Admin.Token, WriteTimeout: plan.Cutover.Timeout + 2*time.Minute})
 	if err != nil {
 		fmt.Fprintf(stderr, "hamal migrate: admin.listen: %v\n", err)
 		return 1
@@ -169,7 +171,7 @@ func migrateStatus(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
-	st, err := fetchMigrationStatus(adminURL(plan, *addr, "/status"))
+	st, err := fetchMigrationStatus(adminURL(plan, *addr, "/status"), plan.Admin.Token)
 	if err != nil {
 		// Not running: read the state dir (free while no process holds it).
 		state, serr := reshard.LoadState(plan.StateDir, plan.Name)
@@ -193,9 +195,18 @@ func migrateStatus(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func fetchMigrationStatus(url string) (*reshard.Status, error) {
+// fetchMigrationStatus reads /status, with the plan's token (error texts
+// in full) when it has one.
+func fetchMigrationStatus(url, token string) (*reshard.Status, error) {
 	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +322,7 @@ func migrateRequest(kind string, args []string, stdout, stderr io.Writer) int {
 		// the sources' final positions (or the cut-over gives up and
 		// unfences, back in catch-up).
 		for {
-			st, err := fetchMigrationStatus(adminURL(plan, *addr, "/status"))
+			st, err := fetchMigrationStatus(adminURL(plan, *addr, "/status"), plan.Admin.Token)
 			if err != nil {
 				fmt.Fprintf(stderr, "hamal migrate cutover: %v\n", err)
 				return 1
