@@ -182,7 +182,7 @@ func TestLastErrorRedactedWithoutToken(t *testing.T) {
 		LastResolvedError: `sink: RENAME "user:77:email" "x": deadlock`}}
 	for _, tc := range []struct {
 		name, token, auth string
-		full             bool
+		full              bool
 	}{
 		{"no token configured", "", "", false},
 		{"without the token", token, "", false},
