@@ -130,3 +130,15 @@ func Client(ctx context.Context, conn net.Conn, cfg *tls.Config, timeout time.Du
 	}
 	return tconn, nil
 }
+
+// Dial connects to addr over TCP and, with cfg set, runs the TLS client
+// handshake on it (Client): a plain connection only when cfg is nil.
+// timeout bounds the dial and the handshake each.
+func Dial(ctx context.Context, addr string, cfg *tls.Config, timeout time.Duration, key string) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil || cfg == nil {
+		return conn, err
+	}
+	return Client(ctx, conn, cfg, timeout, key)
+}

@@ -29,7 +29,7 @@ checkpoint:
 	if cfg.Source.Site != "a" || cfg.Sink.Site != "b" || src.Start != "fullsync" || src.StartsAt() != "source.start=fullsync" {
 		t.Fatalf("parsed %+v %+v %+v", cfg.Source, cfg.Sink, src)
 	}
-	if rc := src.ReaderConfig(engine.SourceEnv(cfg, nil)); rc.Site != "a" || rc.Channel != "a2b" || rc.Filter != nil {
+	if rc, _ := src.ReaderConfig(engine.SourceEnv(cfg, nil)); rc.Site != "a" || rc.Channel != "a2b" || rc.Filter != nil {
 		t.Errorf("reader config %+v", rc)
 	}
 	if ac := cfg.Sink.Engine.(*SinkConfig).ApplierConfig(engine.SinkEnv(cfg, nil)); ac.Site != "b" || ac.Workers != 16 || ac.Addr != "127.0.0.1:6380" {
@@ -59,7 +59,7 @@ checkpoint:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := cfg.Source.Engine.(*SourceConfig).ReaderConfig(engine.Env{}).Filter; f == nil || f.Include[0] != "a:" || f.Databases[0] != 1 {
-		t.Errorf("filter %+v", f)
+	if rc, _ := cfg.Source.Engine.(*SourceConfig).ReaderConfig(engine.Env{}); rc.Filter == nil || rc.Filter.Include[0] != "a:" || rc.Filter.Databases[0] != 1 {
+		t.Errorf("filter %+v", rc.Filter)
 	}
 }

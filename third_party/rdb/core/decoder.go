@@ -26,6 +26,9 @@ type Decoder struct {
 
 	valkey     bool
 	rdbVersion int
+
+	maxLength uint64 // WithMaxLength; 0: none
+	limitErr  error  // the limit the parse stopped on
 }
 
 // NewDecoder creates a new RDB decoder
@@ -534,6 +537,9 @@ func (dec *Decoder) parse(cb func(object model.RedisObject) bool) error {
 					return err
 				}
 				var slot_from, slot_to uint64
+				if err := dec.checkLength(num_slot_ranges, "slot range list"); err != nil {
+					return err
+				}
 				ranges := make([]string, num_slot_ranges)
 				for i := uint64(0); i < num_slot_ranges; i++ {
 					slot_from, _, err = dec.readLength()

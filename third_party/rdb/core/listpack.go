@@ -54,7 +54,6 @@ func getBackLen(elementLen uint32) uint32 {
 	}
 }
 
-
 // readListPackEntry returns: string content, int content, entry length(encoding+content+backlen), error
 func (dec *Decoder) readListPackEntry(buf []byte, cursor *int) ([]byte, int64, uint32, error) {
 	header, err := readByte(buf, cursor)
@@ -147,7 +146,7 @@ func (dec *Decoder) readListPackEntry(buf []byte, cursor *int) ([]byte, int64, u
 			return nil, 0, 0, err
 		}
 		bs = append([]byte{0}, bs...)
-		result := int64(int32(binary.LittleEndian.Uint32(bs))>>8)
+		result := int64(int32(binary.LittleEndian.Uint32(bs)) >> 8)
 		var contentLen uint32 = 4
 		backlen := getBackLen(contentLen)
 		*cursor += int(backlen)

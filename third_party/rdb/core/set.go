@@ -15,8 +15,11 @@ func (dec *Decoder) readSet() ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := dec.checkLength(size64, "set"); err != nil {
+		return nil, err
+	}
 	size := int(size64)
-	values := make([][]byte, 0, size)
+	values := make([][]byte, 0, capHint(size64))
 	for i := 0; i < size; i++ {
 		val, err := dec.readString()
 		if err != nil {

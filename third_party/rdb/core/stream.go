@@ -139,6 +139,9 @@ func (dec *Decoder) readStreamEntryContent(buf []byte, cursor *int, firstId *mod
 	if err != nil {
 		return nil, fmt.Errorf("read stream field number failed: %v", err)
 	}
+	if fieldNum0 < 0 || fieldNum0 > int64(len(buf)) {
+		return nil, fmt.Errorf("corrupt stream entry: %d master fields in %d bytes", fieldNum0, len(buf))
+	}
 	masterFieldNum := int(fieldNum0)
 	masterFieldNames := make([]string, masterFieldNum)
 	for i := 0; i < masterFieldNum; i++ {
@@ -154,7 +157,10 @@ func (dec *Decoder) readStreamEntryContent(buf []byte, cursor *int, firstId *mod
 	}
 
 	total := count + deleted
-	msgs := make([]*model.StreamMessage, 0, total)
+	if total < 0 {
+		return nil, fmt.Errorf("corrupt stream entry: %d messages", total)
+	}
+	msgs := make([]*model.StreamMessage, 0, capHint(uint64(total)))
 	for i := int64(0); i < total; i++ {
 		flag, err := dec.readListPackEntryAsInt(buf, cursor)
 		if err != nil {
@@ -221,7 +227,10 @@ func (dec *Decoder) readStreamGroups(version uint) ([]*model.StreamGroup, error)
 	if err != nil {
 		return nil, err
 	}
-	groups := make([]*model.StreamGroup, 0, int(groupCount))
+	if err := dec.checkLength(groupCount, "stream's consumer group list"); err != nil {
+		return nil, err
+	}
+	groups := make([]*model.StreamGroup, 0, capHint(groupCount))
 	for i := uint64(0); i < groupCount; i++ {
 		name, _ := dec.readString()
 		if err != nil {
@@ -245,7 +254,10 @@ func (dec *Decoder) readStreamGroups(version uint) ([]*model.StreamGroup, error)
 		if err != nil {
 			return nil, err
 		}
-		pending := make([]*model.StreamNAck, 0, int(pendingCount))
+		if err := dec.checkLength(pendingCount, "pending entry list"); err != nil {
+			return nil, err
+		}
+		pending := make([]*model.StreamNAck, 0, capHint(pendingCount))
 		for j := uint64(0); j < pendingCount; j++ {
 			if err := dec.readFull(dec.buffer); err != nil {
 				return nil, err
@@ -279,7 +291,10 @@ func (dec *Decoder) readStreamGroups(version uint) ([]*model.StreamGroup, error)
 		if err != nil {
 			return nil, err
 		}
-		consumers := make([]*model.StreamConsumer, 0, int(consumerCount))
+		if err := dec.checkLength(consumerCount, "consumer list"); err != nil {
+			return nil, err
+		}
+		consumers := make([]*model.StreamConsumer, 0, capHint(consumerCount))
 		for j := uint64(0); j < consumerCount; j++ {
 			consumerName, err := dec.readString()
 			if err != nil {
@@ -300,7 +315,10 @@ func (dec *Decoder) readStreamGroups(version uint) ([]*model.StreamGroup, error)
 			if err != nil {
 				return nil, err
 			}
-			consumerPending := make([]*model.StreamId, 0, int(consumerPendingCount))
+			if err := dec.checkLength(consumerPendingCount, "consumer's pending list"); err != nil {
+				return nil, err
+			}
+			consumerPending := make([]*model.StreamId, 0, capHint(consumerPendingCount))
 			for k := uint64(0); k < consumerPendingCount; k++ {
 				if err := dec.readFull(dec.buffer); err != nil {
 					return nil, err

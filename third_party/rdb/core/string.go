@@ -1,9 +1,11 @@
 package core
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"unicode"
@@ -102,6 +104,20 @@ func (dec *Decoder) readString() ([]byte, error) {
 		}
 	}
 
+	if err := dec.checkLength(length, "string"); err != nil {
+		return nil, err
+	}
+	if length > bigString {
+		// Read as the bytes arrive: a declared length is not memory.
+		var b bytes.Buffer
+		b.Grow(bigString)
+		n, err := io.CopyN(&b, dec.input, int64(length))
+		dec.readCount += int(n)
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return b.Bytes(), err
+	}
 	res := make([]byte, length)
 	err = dec.readFull(res)
 	return res, err
@@ -187,6 +203,15 @@ func (dec *Decoder) readLZF() ([]byte, error) {
 	outLen, _, err := dec.readLength()
 	if err != nil {
 		return nil, err
+	}
+	if err := dec.checkLength(inLen, "compressed string"); err != nil {
+		return nil, err
+	}
+	if err := dec.checkLength(outLen, "string"); err != nil {
+		return nil, err
+	}
+	if outLen > inLen*maxLZFRatio {
+		return nil, fmt.Errorf("corrupt LZF string: %d bytes cannot decompress to %d", inLen, outLen)
 	}
 	val := make([]byte, inLen)
 	err = dec.readFull(val)
