@@ -156,6 +156,9 @@ func NewClient(cfg Config) *goredis.Client {
 	// (or a stalled host) can take seconds; ctx still bounds the wait.
 	return goredis.NewClient(&goredis.Options{Addr: cfg.Addr, Username: cfg.User, Password: cfg.Password,
 		DialTimeout: timeout, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxRetries: -1, PoolSize: 1,
+		// One dial per attempt: the channel retries, and a failed TLS
+		// handshake is reported at once rather than after five.
+		DialerRetries: 1,
 		Dialer: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			return tlslink.Dial(ctx, addr, cfg.TLS, timeout, "source.tls")
 		}})
