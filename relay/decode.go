@@ -299,6 +299,11 @@ func (d *decoder) decodeChange(r *reader, c *event.Change) {
 	for r.err == nil {
 		switch tag := r.byte(); tag {
 		case chgEnd:
+			// A row image holds one value per column of its table.
+			if t := c.Table; t != nil && len(t.Columns) > 0 &&
+				(c.Before != nil && len(c.Before) != len(t.Columns) || c.After != nil && len(c.After) != len(t.Columns)) {
+				r.fail()
+			}
 			return
 		case chgOp:
 			c.Op = event.Op(r.byte())
@@ -355,6 +360,20 @@ func decodeTable(r *reader) *event.Table {
 		for i := range t.UniqueKeys {
 			t.UniqueKeys[i] = event.UniqueKey{Name: r.string(), Columns: decodeInts(r)}
 		}
+	}
+	// Key columns index the table's columns (and so the row images):
+	// an index outside them is corrupt, whoever wrote the record.
+	validColumns := func(cols []int) {
+		for _, c := range cols {
+			if c < 0 || c >= len(t.Columns) {
+				r.fail()
+				return
+			}
+		}
+	}
+	validColumns(t.PrimaryKey)
+	for _, uk := range t.UniqueKeys {
+		validColumns(uk.Columns)
 	}
 	return t
 }
