@@ -299,9 +299,9 @@ func (d *decoder) decodeChange(r *reader, c *event.Change) {
 	for r.err == nil {
 		switch tag := r.byte(); tag {
 		case chgEnd:
-			// A row image holds one value per column of its table.
-			if t := c.Table; t != nil && len(t.Columns) > 0 &&
-				(c.Before != nil && len(c.Before) != len(t.Columns) || c.After != nil && len(c.After) != len(t.Columns)) {
+			// A row image holds the values of its table's key columns,
+			// which the key functions and the sinks index.
+			if t := c.Table; t != nil && !(coversKeys(t, c.Before) && coversKeys(t, c.After)) {
 				r.fail()
 			}
 			return
@@ -376,6 +376,27 @@ func decodeTable(r *reader) *event.Table {
 		validColumns(uk.Columns)
 	}
 	return t
+}
+
+// coversKeys reports whether image, unless empty, holds every key column
+// of t.
+func coversKeys(t *event.Table, image []any) bool {
+	if len(image) == 0 {
+		return true
+	}
+	for _, c := range t.PrimaryKey {
+		if c >= len(image) {
+			return false
+		}
+	}
+	for _, uk := range t.UniqueKeys {
+		for _, c := range uk.Columns {
+			if c >= len(image) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func decodeInts(r *reader) []int {
