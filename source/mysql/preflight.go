@@ -104,7 +104,7 @@ func preflight(ctx context.Context, cfg Config, resuming bool) (*Report, *client
 		rep.Problems = append(rep.Problems, Problem{What: fmt.Sprintf("source.flavor %q is unknown", cfg.Flavor), Fix: `set source.flavor to "mysql", "mariadb" or leave it empty`})
 	}
 	if _, err := parseStart(cfg.Start); err != nil {
-		rep.Problems = append(rep.Problems, Problem{What: err.Error(), Fix: `set source.start to "current", "earliest", a GTID set or "file:pos"`})
+		rep.Problems = append(rep.Problems, Problem{What: err.Error(), Fix: `set source.start to "snapshot", "current", "earliest", a GTID set or "file:pos"`})
 	}
 
 	conn, err := connect(ctx, cfg)
