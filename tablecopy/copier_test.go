@@ -86,6 +86,11 @@ func TestCopyEdgeValuesExact(t *testing.T) {
 	for _, f := range []Format{FormatLoad, FormatInsert} {
 		t.Run(f.String(), func(t *testing.T) {
 			dst.MustExec(t, "DROP DATABASE IF EXISTS e", "CREATE DATABASE e", fmt.Sprintf(workload.EdgeTable, "e.edge"))
+			if f == FormatInsert {
+				// Statements small enough that a chunk takes several.
+				defer func(old int) { maxStatementBytes = old }(maxStatementBytes)
+				maxStatementBytes = 1000
+			}
 			tbl, err := Describe(connect(t, src), "e", "edge")
 			if err != nil {
 				t.Fatal(err)
