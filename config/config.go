@@ -36,7 +36,7 @@ type Source struct {
 	PasswordFile string   `yaml:"password_file"`
 	ServerID     uint32   `yaml:"server_id"`
 	Flavor       string   `yaml:"flavor"` // mysql | mariadb | "" (auto)
-	Start        string   `yaml:"start"`  // current | earliest | GTID set | file:pos
+	Start        string   `yaml:"start"`  // snapshot | current | earliest | GTID set | file:pos
 	Tables       []string `yaml:"tables"`
 	Exclude      []string `yaml:"exclude"`
 	// Site names the source's site for the loop guard (with sink.site).
@@ -49,6 +49,8 @@ type Source struct {
 
 	TLS       TLS       `yaml:"tls"`       // ops.go
 	Heartbeat Heartbeat `yaml:"heartbeat"` // ops.go
+	// Snapshot tunes the copy of start: snapshot (config/mysql.go).
+	Snapshot SnapshotCopy `yaml:"snapshot"`
 
 	// Kind-specific blocks, one per engine (see the engine's config file).
 	Kafka *KafkaSource `yaml:"kafka"` // config/kafka.go
@@ -75,6 +77,10 @@ type Sink struct {
 	// Unsynced maps "schema.table" to its owner column: applied writes clear
 	// their owners' entries in <hamal_schema>.unsynced (with sink.site).
 	Unsynced map[string]string `yaml:"unsynced"`
+	// CreateTables creates the schemas and tables the target lacks from
+	// the source's definitions (source.start: snapshot; default true
+	// there, refused with any other start).
+	CreateTables *bool `yaml:"create_tables"`
 
 	TLS TLS `yaml:"tls"` // ops.go
 

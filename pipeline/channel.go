@@ -28,6 +28,7 @@ type State string
 // States.
 const (
 	StateStarting State = "starting"
+	StateSnapshot State = "snapshot" // copying what the source holds (Options.Seed)
 	StateRunning  State = "running"
 	StatePaused   State = "paused"
 	StateRetrying State = "retrying" // a transient error is being retried
@@ -47,6 +48,47 @@ type Positioner interface {
 // the server (events or heartbeats), for lag while the source is quiet.
 type Contacter interface {
 	LastContact() time.Time
+}
+
+// Seeder is a channel's optional first phase: for a channel without a
+// checkpoint it copies what the source already holds to the target, with
+// the channel's sink open (its fencing lease held for the whole copy), and
+// returns the position the stream starts at. The channel saves that
+// position as its first checkpoint and opens the source there. A Seeder
+// keeps its own progress: after an error or a restart it is called again
+// (with a new sink) and resumes; once it has returned a position, the
+// checkpoint wins and it is not called again. Errors marked
+// retry.Transient are retried with backoff, others stop the channel in
+// state error. Progress is called from any goroutine.
+type Seeder interface {
+	Seed(ctx context.Context, snk sink.Sink) (event.Position, error)
+	Progress() *SnapshotStatus
+}
+
+// SnapshotStatus is a Seeder's progress, as /status shows it.
+type SnapshotStatus struct {
+	// State is "copying" or "done".
+	State string `json:"state"`
+	// Position is where the stream starts: the position the copy was
+	// taken at (the hand-off position).
+	Position      string          `json:"position"`
+	StartedAt     time.Time       `json:"started_at"`
+	FinishedAt    time.Time       `json:"finished_at,omitzero"`
+	TablesTotal   int             `json:"tables_total"`
+	TablesDone    int             `json:"tables_done"`
+	RowsCopied    int64           `json:"rows_copied"`
+	RowsEstimated int64           `json:"rows_estimated"`
+	RowsPerSecond float64         `json:"rows_per_second"`
+	ETASeconds    float64         `json:"eta_seconds"`
+	Tables        []SnapshotTable `json:"tables,omitempty"`
+}
+
+// SnapshotTable is one table's copy progress.
+type SnapshotTable struct {
+	Table         string `json:"table"`
+	RowsCopied    int64  `json:"rows_copied"`
+	RowsEstimated int64  `json:"rows_estimated"`
+	Done          bool   `json:"done"`
 }
 
 // ConflictCounter is an optional capability of a sink: how many conflicts
@@ -80,6 +122,8 @@ type Options struct {
 	// Relay, when set, is the relay log that OpenSource serves from
 	// (relay.Relay.OpenSource); its positions go to Status and metrics.
 	Relay *relay.Relay
+	// Seed, when set, is the channel's first phase (see Seeder).
+	Seed Seeder
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -101,6 +145,8 @@ type Status struct {
 	StartedAt          time.Time `json:"started_at"`
 	// Relay is the relay log's state, when the channel has one.
 	Relay *relay.Status `json:"relay,omitempty"`
+	// Snapshot is the snapshot phase's progress, when the channel has one.
+	Snapshot *SnapshotStatus `json:"snapshot,omitempty"`
 	OpsStatus
 }
 
@@ -267,6 +313,23 @@ func (c *Channel) runSession(ctx context.Context) error {
 			c.liveSink = nil
 			c.mu.Unlock()
 		}()
+	}
+	if resume == nil && c.opts.Seed != nil {
+		c.setState(StateSnapshot)
+		pos, err := c.opts.Seed.Seed(ctx, snk)
+		if err != nil {
+			return fmt.Errorf("snapshot: %w", err)
+		}
+		// The hand-off: the stream starts where the copy was taken.
+		if err := c.opts.Store.Save(c.opts.Name, checkpoint.Checkpoint{Pos: pos, SavedAt: time.Now()}); err != nil {
+			return fmt.Errorf("persist the snapshot's position: %w", err)
+		}
+		c.mu.Lock()
+		c.savedCP, _, _ = c.opts.Store.Load(c.opts.Name)
+		c.sourcePos = pos
+		c.mu.Unlock()
+		resume = pos
+		c.log.Info("snapshot done; streaming from its position", "position", pos.String())
 	}
 	src, err := c.opts.OpenSource(ctx, resume)
 	if err != nil {
@@ -714,6 +777,9 @@ func (c *Channel) Status() Status {
 	if c.opts.Relay != nil {
 		rs := c.opts.Relay.Status()
 		st.Relay = &rs
+	}
+	if c.opts.Seed != nil {
+		st.Snapshot = c.opts.Seed.Progress()
 	}
 	if persister != nil {
 		if cp, ok := persister.Last(); ok {

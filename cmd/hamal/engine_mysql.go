@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
 
+	"github.com/hamal-replication/hamal/checkpoint"
 	"github.com/hamal-replication/hamal/config"
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/sink"
 	sinkmysql "github.com/hamal-replication/hamal/sink/mysql"
 	"github.com/hamal-replication/hamal/source"
+	"github.com/hamal-replication/hamal/snapshot"
 	srcmysql "github.com/hamal-replication/hamal/source/mysql"
 )
 
@@ -34,6 +38,7 @@ func init() {
 		c.Logger = log
 		return sinkmysql.Open(ctx, c)
 	}
+	sourceSeeders["mysql"] = mysqlSnapshot
 	sourceSidecars["mysql"] = func(cfg *config.Config, log *slog.Logger) (func(ctx context.Context), error) {
 		if !cfg.Source.Heartbeat.Enabled {
 			return nil, nil
@@ -46,6 +51,49 @@ func init() {
 		w := srcmysql.NewHeartbeatWriter(c, cfg.Source.Heartbeat.Interval)
 		return func(ctx context.Context) { _ = w.Run(ctx) }, nil
 	}
+}
+
+// mysqlSnapshot is the snapshot phase of a channel started with
+// source.start: snapshot, nil for any other start.
+func mysqlSnapshot(cfg *config.Config, store *checkpoint.Store, log *slog.Logger) (pipeline.Seeder, error) {
+	if cfg.Source.Start != config.StartSnapshot {
+		return nil, nil
+	}
+	sc, err := mysqlSnapshotConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sc.Store, sc.Logger = store, log
+	sc.Source.Logger = log.With("side", "source")
+	return snapshot.New(sc)
+}
+
+// mysqlSnapshotConfig is the snapshot's configuration from the channel's.
+func mysqlSnapshotConfig(cfg *config.Config) (snapshot.Config, error) {
+	src, err := mysqlSourceConfig(cfg)
+	if err != nil {
+		return snapshot.Config{}, err
+	}
+	snk, err := mysqlSinkConfig(cfg)
+	if err != nil {
+		return snapshot.Config{}, err
+	}
+	var path []string
+	if cfg.Source.Site != "" && cfg.Sink.Site != "" {
+		// The loop guard's path of rows read at the source site and
+		// applied at the sink's.
+		path = []string{cfg.Source.Site, cfg.Sink.Site}
+	}
+	return snapshot.Config{Channel: cfg.Name, Source: src, CreateTables: cfg.Sink.CreateTablesOn(),
+		Workers: cfg.Source.Snapshot.Workers, ChunkRows: cfg.Source.Snapshot.ChunkRows, Path: path,
+		Target: func(ctx context.Context) (*client.Conn, error) {
+			return client.ConnectWithContext(ctx, snk.Addr, snk.User, snk.Password, "", 10*time.Second, func(c *client.Conn) error {
+				if snk.TLS != nil {
+					c.SetTLSConfig(snk.TLS)
+				}
+				return nil
+			})
+		}}, nil
 }
 
 func mysqlSourceConfig(cfg *config.Config) (srcmysql.Config, error) {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/hamal-replication/hamal/checkpoint"
 	"github.com/hamal-replication/hamal/config"
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/sink"
 	"github.com/hamal-replication/hamal/source"
 )
@@ -23,6 +25,11 @@ var (
 	sourceEngines = map[string]sourceEngine{}
 	sinkEngines   = map[string]sinkEngine{}
 )
+
+// sourceSeeders return a channel's first phase for a source of one kind
+// (the MySQL snapshot of source.start: snapshot), or nil when the config
+// asks for none. store is the channel's checkpoint store.
+var sourceSeeders = map[string]func(cfg *config.Config, store *checkpoint.Store, log *slog.Logger) (pipeline.Seeder, error){}
 
 // sourceSidecars return what runs beside a source of one kind for the
 // life of the process (the MySQL heartbeat writer), or nil when the

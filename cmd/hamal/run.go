@@ -66,12 +66,21 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		openSource = rl.OpenSource
 	}
 
+	var seed pipeline.Seeder
+	if newSeed, ok := sourceSeeders[cfg.Source.Kind]; ok {
+		if seed, err = newSeed(cfg, store, log.With("side", "snapshot")); err != nil {
+			fmt.Fprintf(stderr, "hamal: %v\n", err)
+			return 1
+		}
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ch, err := pipeline.New(pipeline.Options{
 		Name:               cfg.Name,
 		OpenSource:         openSource,
 		Relay:              rl,
+		Seed:               seed,
 		OpenSink:           sinkOpener(cfg, log),
 		Store:              store,
 		Guard:              guard,

@@ -226,9 +226,14 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 }
 
 // multiStatements lets a pooled connection send a batch's statements in
-// one round trip (applier.exec).
+// one round trip (applier.exec), and answer the LOCAL INFILE request of a
+// copy's LOAD DATA with the chunk it holds (Copy; no other file is ever
+// sent).
 func multiStatements(c *client.Conn) error {
 	if err := c.SetCapability(mysql.CLIENT_MULTI_STATEMENTS); err != nil {
+		return err
+	}
+	if err := c.SetCapability(mysql.CLIENT_LOCAL_FILES); err != nil {
 		return err
 	}
 	return c.SetCapability(mysql.CLIENT_MULTI_RESULTS)

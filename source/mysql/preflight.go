@@ -360,3 +360,7 @@ func listTables(conn *client.Conn, cfg Config) ([]TableInfo, error) {
 	}
 	return tables, nil
 }
+
+// Connect opens a plain session on the source as cfg says (TLS, timeouts
+// of 30 s per read and write), for the snapshot's and tools' own queries.
+func Connect(ctx context.Context, cfg Config) (*client.Conn, error) { return connect(ctx, cfg) }
