@@ -10,6 +10,8 @@
 //	check ──▶ position ──▶ schema ──▶ copy ──▶ hand-off
 //	  └ first start only ┘    └── every start, resuming ──┘
 //
+// Each phase in turn:
+//
 //   - check (first start): the source's preflight (binlog settings,
 //     grants), then every table matching the filters: it needs a key to
 //     walk (primary key, or a NOT NULL unique key); on the target it is

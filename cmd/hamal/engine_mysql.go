@@ -16,8 +16,8 @@ import (
 	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/sink"
 	sinkmysql "github.com/hamal-replication/hamal/sink/mysql"
-	"github.com/hamal-replication/hamal/source"
 	"github.com/hamal-replication/hamal/snapshot"
+	"github.com/hamal-replication/hamal/source"
 	srcmysql "github.com/hamal-replication/hamal/source/mysql"
 )
 
