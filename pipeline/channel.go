@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,8 +69,7 @@ type Options struct {
 	// state "error" for Resume.
 	ExitOnError bool
 	// Relay, when set, is the relay log that OpenSource serves from; its
-	// status goes to Status.Relay and the hamal_relay_* gauges. A nil
-	// pointer in the interface counts as no relay.
+	// status goes to Status.Relay and the hamal_relay_* gauges; nil: no relay.
 	Relay RelayLog
 
 	Logger *slog.Logger
@@ -127,11 +125,6 @@ func New(opts Options) (*Channel, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Relay != nil {
-		if v := reflect.ValueOf(opts.Relay); v.Kind() == reflect.Pointer && v.IsNil() {
-			opts.Relay = nil
-		}
 	}
 	cp, _, err := opts.Store.Load(opts.Name)
 	if err != nil {
