@@ -42,4 +42,7 @@
 //	tracker.Done(txn.Seq)
 //	// after a barrier or DDL is applied, so it is not replayed:
 //	persister.Flush()
+//	// drain: wait until everything issued was applied, then persist:
+//	<-tracker.Drained()
+//	persister.Flush()
 package checkpoint

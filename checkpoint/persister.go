@@ -29,9 +29,10 @@ type Persister struct {
 	now      func() time.Time // clock for SavedAt
 
 	saveMu  sync.Mutex // serialises Flush
-	mu      sync.Mutex // guards last and hasLast, so Last does not wait on fsync
+	mu      sync.Mutex // guards last, hasLast and saves, so Last does not wait on fsync
 	last    Checkpoint
 	hasLast bool
+	saves   uint64
 }
 
 // NewPersister returns a Persister that saves tracker's watermark as the
@@ -98,9 +99,18 @@ func (p *Persister) Flush() error {
 	}
 	p.mu.Lock()
 	p.last, p.hasLast = c, true
+	p.saves++
 	p.mu.Unlock()
 	p.log.Debug("checkpoint saved", "seq", c.Seq, "pos", c.Pos.String())
 	return nil
+}
+
+// Saves returns how many checkpoints this Persister saved (Run's and
+// Flush's), for a metric.
+func (p *Persister) Saves() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.saves
 }
 
 // Last returns the last checkpoint this Persister saved; ok is false before

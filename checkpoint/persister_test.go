@@ -82,8 +82,8 @@ func TestPersisterFlush(t *testing.T) {
 				if err := persister.Flush(); err != nil {
 					t.Fatalf("step %d: Flush: %v", i, err)
 				}
-				if saves != st.wantSaves {
-					t.Errorf("step %d: %d saves, want %d", i, saves, st.wantSaves)
+				if saves != st.wantSaves || persister.Saves() != uint64(st.wantSaves) {
+					t.Errorf("step %d: %d saves (Saves() %d), want %d", i, saves, persister.Saves(), st.wantSaves)
 				}
 				stored, ok, err := store.Load("ch")
 				if err != nil {

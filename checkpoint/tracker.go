@@ -63,6 +63,10 @@ type Tracker struct {
 	lastIssued      Mark   // valid when hasIssued
 	hasIssued       bool
 	lastIssuedSeq   uint64 // seq of lastIssued, or start
+
+	// drained, when not nil, is closed by the Done that leaves no issued
+	// Txn pending (see Drained).
+	drained chan struct{}
 }
 
 // NewTracker returns a Tracker whose first Issue must be start+1. start is
@@ -116,6 +120,10 @@ func (t *Tracker) Done(seq uint64) error {
 	}
 	entry.done = true
 	t.undone--
+	if t.undone == 0 && t.drained != nil {
+		close(t.drained)
+		t.drained = nil
+	}
 	if offset != 0 {
 		return nil
 	}
@@ -163,6 +171,27 @@ func (t *Tracker) Pending() (n int, oldest time.Time, ok bool) {
 	}
 	// The first entry of the ring is never done: done prefixes are popped.
 	return t.undone, t.ring[t.head].mark.CommitTime, true
+}
+
+// Drained returns a channel that is closed once no issued Txn is pending:
+// already closed when none is, else closed by the Done of the last pending
+// one. Txns issued after the call and before that moment are waited for
+// too, so a caller that stopped issuing waits exactly for what it issued.
+// It is how a channel waits for its in-flight Txns (drain at shutdown,
+// before reopening a source) without polling Pending. Safe from any
+// goroutine; callers may share the channel.
+func (t *Tracker) Drained() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.undone == 0 {
+		closed := make(chan struct{})
+		close(closed)
+		return closed
+	}
+	if t.drained == nil {
+		t.drained = make(chan struct{})
+	}
+	return t.drained
 }
 
 // Issued returns the last issued Mark: how far the source has been read.

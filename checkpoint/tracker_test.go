@@ -198,6 +198,62 @@ func TestTrackerPending(t *testing.T) {
 	}
 }
 
+func TestTrackerDrained(t *testing.T) {
+	closed := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	// Each step issues (positive) or completes (negative) one seq, then
+	// takes a new Drained channel; want lists, after each step, whether
+	// every channel taken so far is closed.
+	tests := []struct {
+		name  string
+		steps []int
+		want  [][]bool
+	}{
+		{name: "nothing issued", steps: nil, want: nil},
+		{name: "one issued then done", steps: []int{1, -1},
+			want: [][]bool{{false}, {true, true}}},
+		{name: "out of order: closed by the last pending Done", steps: []int{1, 2, 3, -3, -2, -1},
+			want: [][]bool{{false}, {false, false}, {false, false, false}, {false, false, false, false},
+				{false, false, false, false, false}, {true, true, true, true, true, true}}},
+		{name: "issued after the call is waited for", steps: []int{1, 2, -1, -2},
+			want: [][]bool{{false}, {false, false}, {false, false, false}, {true, true, true, true}}},
+		{name: "drained, then busy again", steps: []int{1, -1, 2, -2},
+			want: [][]bool{{false}, {true, true}, {true, true, false}, {true, true, true, true}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tracker := NewTracker(0)
+			if !closed(tracker.Drained()) {
+				t.Fatal("Drained() of a new tracker is not closed")
+			}
+			var chans []<-chan struct{}
+			for i, step := range tc.steps {
+				var err error
+				if step > 0 {
+					err = tracker.Issue(testMark(uint64(step)))
+				} else {
+					err = tracker.Done(uint64(-step))
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				chans = append(chans, tracker.Drained())
+				for j, ch := range chans {
+					if got := closed(ch); got != tc.want[i][j] {
+						t.Fatalf("after step %d (%d): channel %d closed = %v, want %v", i+1, step, j+1, got, tc.want[i][j])
+					}
+				}
+			}
+		})
+	}
+}
+
 // TestTrackerRingBounded checks that the ring grows with the in-flight count
 // and shrinks back when it drains.
 func TestTrackerRingBounded(t *testing.T) {
@@ -329,8 +385,14 @@ func TestTrackerConcurrent(t *testing.T) {
 					batch = batch[:0]
 				}
 			}
+			drained := tracker.Drained() // some seqs are still with the workers
 			close(work)
 			workers.Wait()
+			select {
+			case <-drained:
+			default:
+				t.Error("Drained() not closed after every issued seq was done")
+			}
 			close(stopChecker)
 			checker.Wait()
 			close(errs)

@@ -27,78 +27,31 @@ type Config struct {
 	Relay      *Relay     `yaml:"relay"` // config/relay.go; nil: no relay
 }
 
-// Source names the upstream Hamal reads as a replica.
+// Source is the upstream Hamal reads from: the keys every engine's source
+// has, and the engine's own (Engine).
 type Source struct {
-	Kind         string   `yaml:"kind"` // mysql
-	Addr         string   `yaml:"addr"`
-	User         string   `yaml:"user"`
-	Password     string   `yaml:"password"`
-	PasswordFile string   `yaml:"password_file"`
-	ServerID     uint32   `yaml:"server_id"`
-	Flavor       string   `yaml:"flavor"` // mysql | mariadb | "" (auto)
-	Start        string   `yaml:"start"`  // snapshot | current | earliest | GTID set | file:pos
-	Tables       []string `yaml:"tables"`
-	Exclude      []string `yaml:"exclude"`
+	Kind string `yaml:"kind"`
 	// Site names the source's site for the loop guard (with sink.site).
 	Site string `yaml:"site"`
 	// Forward is "all" (default: local writes and ones this site relays)
 	// or "local" (only writes made at this site; for a full mesh).
 	Forward string `yaml:"forward"`
-	// HamalSchema is where the sink of the previous hop keeps its markers.
-	HamalSchema string `yaml:"hamal_schema"`
-
-	TLS       TLS       `yaml:"tls"`       // ops.go
-	Heartbeat Heartbeat `yaml:"heartbeat"` // ops.go
-	// Snapshot tunes the copy of start: snapshot (config/mysql.go).
-	Snapshot SnapshotCopy `yaml:"snapshot"`
-
-	// Kind-specific blocks, one per engine (see the engine's config file).
-	Kafka *KafkaSource `yaml:"kafka"` // config/kafka.go
-	Redis *RedisSource `yaml:"redis"` // config/redis.go
-	Mongo *MongoSource `yaml:"mongo"` // config/mongo.go
+	// Engine is the rest of the source mapping: the keys of source.kind's
+	// engine, decoded into the block its driver gives (Kinds.SourceBlock)
+	// and validated by it.
+	Engine Block `yaml:"-"`
 }
 
-// Sink names the target Hamal applies to.
+// Sink is the target Hamal applies to: the keys every engine's sink has,
+// and the engine's own (Engine).
 type Sink struct {
-	Kind               string   `yaml:"kind"` // mysql
-	Addr               string   `yaml:"addr"`
-	User               string   `yaml:"user"`
-	Password           string   `yaml:"password"`
-	PasswordFile       string   `yaml:"password_file"`
-	AllowKeylessTables []string `yaml:"allow_keyless_tables"`
-	// Site names the target's site: set, the sink stamps each transaction
-	// with an origin marker and the channel drops echoes (with source.site).
+	Kind string `yaml:"kind"`
+	// Site names the target's site: set, the sink marks each transaction
+	// with its origin and the channel drops echoes (with source.site).
 	Site string `yaml:"site"`
-	// HamalSchema is the target schema for Hamal's own tables.
-	HamalSchema string `yaml:"hamal_schema"`
-	// Conflicts sets how changes made at both sites at once are resolved
-	// (with sink.site).
-	Conflicts Conflicts `yaml:"conflicts"`
-	// Unsynced maps "schema.table" to its owner column: applied writes clear
-	// their owners' entries in <hamal_schema>.unsynced (with sink.site).
-	Unsynced map[string]string `yaml:"unsynced"`
-	// CreateTables creates the schemas and tables the target lacks from
-	// the source's definitions (source.start: snapshot; default true
-	// there, refused with any other start).
-	CreateTables *bool `yaml:"create_tables"`
-
-	TLS TLS `yaml:"tls"` // ops.go
-
-	// Kind-specific blocks, one per engine (see the engine's config file).
-	Kafka *KafkaSink `yaml:"kafka"` // config/kafka.go
-	Mongo *MongoSink `yaml:"mongo"` // config/mongo.go
-}
-
-// Conflicts holds the default conflict policy and per-table overrides.
-type Conflicts struct {
-	Default string                   `yaml:"default"` // source-wins | target-wins | last-writer-wins
-	Tables  map[string]ConflictTable `yaml:"tables"`  // by "schema.table"
-}
-
-// ConflictTable is one table's conflict policy.
-type ConflictTable struct {
-	Policy string `yaml:"policy"`
-	Column string `yaml:"column"` // for last-writer-wins: the timestamp or version column
+	// Engine is the rest of the sink mapping: the keys of sink.kind's
+	// engine (Kinds.SinkBlock).
+	Engine Block `yaml:"-"`
 }
 
 // Apply tunes the parallel applier.
@@ -182,16 +135,16 @@ const (
 	DefaultBatchLinger = 5 * time.Millisecond
 	DefaultInterval    = time.Second
 	DefaultAdminListen = "127.0.0.1:9650"
-	DefaultHamalSchema = "hamal"
 )
 
-// Load reads, expands, decodes and validates a config file.
-func Load(path string) (*Config, error) {
+// Load reads, expands, decodes and validates a config file; kinds gives
+// the blocks of source.kind's and sink.kind's engines.
+func Load(path string, kinds Kinds) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	cfg, err := Parse(data)
+	cfg, err := Parse(data, kinds)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -201,7 +154,12 @@ func Load(path string) (*Config, error) {
 // Parse decodes and validates config text. Relative *_file paths and
 // checkpoint.dir stay as written: relative to the working directory, as an
 // operator running the binary expects.
-func Parse(data []byte) (*Config, error) {
+//
+// The source and sink mappings hold the generic keys (Source, Sink) and
+// their engine's: both are checked against the union of the two, and the
+// mapping is decoded twice, into the generic struct and into the engine's
+// block. Every problem is reported at once, each naming its key.
+func Parse(data []byte, kinds Kinds) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("invalid YAML: %w", err)
@@ -209,25 +167,116 @@ func Parse(data []byte) (*Config, error) {
 	if len(root.Content) == 0 {
 		return nil, errors.New("empty config")
 	}
+	doc := root.Content[0]
 	var problems []string
-	checkKeys(root.Content[0], reflect.TypeOf(Config{}), "", &problems)
-	expandEnv(root.Content[0], "", &problems)
+	expandEnv(doc, "", &problems)
+	sides := []*side{
+		{key: "source", role: "source", generic: reflect.TypeOf(Source{}), block: kinds.SourceBlock},
+		{key: "sink", role: "sink", generic: reflect.TypeOf(Sink{}), block: kinds.SinkBlock},
+	}
+	var kindProblems []string
+	for _, sd := range sides {
+		if p := sd.resolve(doc); p != "" {
+			kindProblems = append(kindProblems, p)
+		}
+	}
+	checkKeys(doc, reflect.TypeOf(Config{}), "", &problems, sides)
 	if len(problems) > 0 {
-		return nil, joinProblems(problems)
+		return nil, joinProblems(append(problems, kindProblems...))
 	}
 	var cfg Config
-	if err := root.Content[0].Decode(&cfg); err != nil {
+	if err := doc.Decode(&cfg); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	for _, sd := range sides {
+		if sd.engine == nil {
+			continue
+		}
+		if sd.node != nil {
+			if err := sd.node.Decode(sd.engine); err != nil {
+				return nil, fmt.Errorf("decode: %w", err)
+			}
+		}
+	}
+	cfg.Source.Engine, cfg.Sink.Engine = sides[0].engine, sides[1].engine
+	if p := append(kindProblems, cfg.problems(true)...); len(p) > 0 {
+		return nil, joinProblems(p)
 	}
 	return &cfg, nil
 }
 
+// side is the source or sink mapping while it is parsed.
+type side struct {
+	key, role string
+	generic   reflect.Type
+	block     func(kind string) (Block, error)
+
+	node   *yaml.Node // the mapping; nil when the key is absent
+	kind   string
+	engine Block // nil when the kind has no block
+}
+
+// resolve finds the side's mapping and its engine's block; it returns the
+// kind's problem, if any.
+func (sd *side) resolve(doc *yaml.Node) string {
+	sd.node = mappingValue(doc, sd.key)
+	if sd.node != nil {
+		if k := mappingValue(sd.node, "kind"); k != nil && k.Kind == yaml.ScalarNode {
+			sd.kind = k.Value
+		}
+	}
+	b, err := sd.block(sd.kind)
+	if err != nil {
+		return fmt.Sprintf("%s.kind: %v", sd.key, err)
+	}
+	sd.engine = b
+	return ""
+}
+
+// mappingValue returns the value of key in mapping n, nil when n is not a
+// mapping or has no such key.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// yamlFields maps the yaml keys of struct type t to their fields' types,
+// with the keys of ",inline" fields merged in.
+func yamlFields(t reflect.Type, fields map[string]reflect.Type) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" || (!f.IsExported() && !f.Anonymous) {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			yamlFields(f.Type, fields)
+			continue
+		}
+		if name == "" {
+			continue
+		}
+		fields[name] = f.Type
+	}
+}
+
 // checkKeys walks the YAML tree against the struct's yaml tags and reports
-// every unknown key with its full path.
-func checkKeys(n *yaml.Node, t reflect.Type, path string, problems *[]string) {
+// every unknown key with its full path. At the source and sink mappings
+// the known keys are the generic ones and those of the side's engine; a
+// side whose kind has no engine is not checked (its kind's problem says
+// why).
+func checkKeys(n *yaml.Node, t reflect.Type, path string, problems *[]string, sides []*side) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -243,44 +292,49 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, problems *[]string) {
 			*problems = append(*problems, fmt.Sprintf("%s: expected a mapping (line %d)", orRoot(path), n.Line))
 			return
 		}
-		fields := map[string]reflect.StructField{}
-		var names []string
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name := strings.Split(f.Tag.Get("yaml"), ",")[0]
-			if name == "" || name == "-" {
-				continue
+		fields := map[string]reflect.Type{}
+		yamlFields(t, fields)
+		what := ""
+		for _, sd := range sides {
+			if path == sd.key && t == sd.generic {
+				if sd.engine == nil {
+					return
+				}
+				yamlFields(reflect.TypeOf(sd.engine), fields)
+				what = fmt.Sprintf(" for a %s %s", sd.kind, sd.role)
 			}
-			fields[name] = f
+		}
+		names := make([]string, 0, len(fields))
+		for name := range fields {
 			names = append(names, name)
 		}
+		sort.Strings(names)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key := n.Content[i].Value
 			child := join(path, key)
-			f, ok := fields[key]
+			ft, ok := fields[key]
 			if !ok {
-				msg := fmt.Sprintf("%s: unknown key (line %d)", child, n.Content[i].Line)
-				if s := suggest(key, names); s != "" {
+				msg := fmt.Sprintf("%s: unknown key%s (line %d)", child, what, n.Content[i].Line)
+				if s := Suggest(key, names); s != "" {
 					msg += fmt.Sprintf("; did you mean %q?", join(path, s))
 				} else {
-					sort.Strings(names)
 					msg += "; known keys here: " + strings.Join(names, ", ")
 				}
 				*problems = append(*problems, msg)
 				continue
 			}
-			checkKeys(n.Content[i+1], f.Type, child, problems)
+			checkKeys(n.Content[i+1], ft, child, problems, sides)
 		}
 	case reflect.Map:
 		if n.Kind == yaml.MappingNode {
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				checkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), problems)
+				checkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), problems, nil)
 			}
 		}
 	case reflect.Slice:
 		if n.Kind == yaml.SequenceNode {
 			for i, c := range n.Content {
-				checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), problems)
+				checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), problems, nil)
 			}
 		}
 	}
@@ -338,8 +392,9 @@ func orRoot(path string) string {
 	return path
 }
 
-// suggest returns the known name closest to key, if it is close.
-func suggest(key string, names []string) string {
+// Suggest returns the name closest to key, if one is close enough to be
+// what was meant (an edit distance below 3), else "".
+func Suggest(key string, names []string) string {
 	best, bestDist := "", 3
 	for _, n := range names {
 		if d := editDistance(key, n); d < bestDist {
@@ -367,11 +422,4 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-func joinProblems(problems []string) error {
-	if len(problems) == 1 {
-		return errors.New(problems[0])
-	}
-	return errors.New(strings.Join(problems, "\n  "))
 }

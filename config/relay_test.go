@@ -23,7 +23,7 @@ func TestRelayKeys(t *testing.T) {
 		{"unknown key", "relay: {dir: /tmp/relay, max_size: 5}", `relay.max_size: unknown key`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse([]byte(opsBase + tc.extra))
+			c, err := parse(opsBase + tc.extra)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want it to contain %q", err, tc.err)

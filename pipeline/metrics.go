@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,17 +25,20 @@ type metrics struct {
 	batchTxns    prometheus.Histogram
 	batchRows    prometheus.Histogram
 	applySeconds prometheus.Histogram
-	checkpoints  prometheus.Counter
 	loopDropped  prometheus.Counter
 	busySeconds  prometheus.Counter
 	heartbeats   prometheus.Counter
+
+	mu         sync.Mutex // guards registered against concurrent Close
+	reg        prometheus.Registerer
+	registered []prometheus.Collector
 }
 
-// States lists every State, for hamal_channel_state.
-var states = []State{StateStarting, StateRunning, StatePaused, StateRetrying, StateError, StateStopped}
-
-func newMetrics(reg prometheus.Registerer, c *Channel) (*metrics, error) {
-	labels := prometheus.Labels{"channel": c.opts.Name}
+// newMetrics builds the channel's metrics and registers them on reg (when
+// not nil). Registration is all or nothing: after an error nothing of the
+// channel stays registered.
+func newMetrics(reg prometheus.Registerer, o *observer) (*metrics, error) {
+	labels := prometheus.Labels{"channel": o.name}
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels})
 	}
@@ -55,7 +59,6 @@ func newMetrics(reg prometheus.Registerer, c *Channel) (*metrics, error) {
 		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "hamal_apply_duration_seconds", Help: "Time to apply one coalesced batch, retries included.",
 			ConstLabels: labels, Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
-		checkpoints: counter("hamal_checkpoint_saves_total", "Checkpoints persisted."),
 		busySeconds: counter("hamal_worker_busy_seconds_total", "Seconds workers spent applying batches, summed over workers; divide its rate by hamal_workers for the busy fraction."),
 		heartbeats:  counter("hamal_source_heartbeats_total", "Source heartbeat rows (hamal.heartbeat) received."),
 		loopDropped: counter("hamal_loop_dropped_txns_total", "Source transactions the loop guard dropped because the sink's site already has them (echoes)."),
@@ -72,18 +75,37 @@ func newMetrics(reg prometheus.Registerer, c *Channel) (*metrics, error) {
 		m.errors.WithLabelValues(class)
 	}
 	collectors := []prometheus.Collector{m.appliedTxns, m.appliedRows, m.retries, m.errors, m.batchTxns, m.batchRows,
-		m.applySeconds, m.checkpoints, m.busySeconds, m.heartbeats, m.loopDropped, newChannelCollector(c, labels),
+		m.applySeconds, m.busySeconds, m.heartbeats, m.loopDropped, newChannelCollector(o, labels),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hamal_conflicts_total", ConstLabels: labels,
 			Help: "Rows both sites changed before either change crossed, detected and resolved by the sink's policy (see the hamal.conflicts table)."},
-			func() float64 { return float64(c.conflictCount()) })}
+			func() float64 { return float64(o.conflictCount()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hamal_checkpoint_saves_total", ConstLabels: labels,
+			Help: "Checkpoints persisted."},
+			func() float64 { return float64(o.checkpointSaves()) })}
 	if reg != nil {
 		for _, col := range collectors {
 			if err := reg.Register(col); err != nil {
-				return nil, fmt.Errorf("register metrics for channel %s: %w", c.opts.Name, err)
+				for _, done := range m.registered {
+					reg.Unregister(done)
+				}
+				return nil, fmt.Errorf("register metrics for channel %s: %w", o.name, err)
 			}
+			m.registered = append(m.registered, col)
 		}
+		m.reg = reg
 	}
 	return m, nil
+}
+
+// unregister removes every collector newMetrics registered; safe to call
+// more than once.
+func (m *metrics) unregister() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, col := range m.registered {
+		m.reg.Unregister(col)
+	}
+	m.registered = nil
 }
 
 // applied counts one applied batch.
@@ -121,7 +143,7 @@ func (m *metrics) applied(txns []*event.Txn, took time.Duration) {
 // channelCollector reports the gauges derived from the channel's state at
 // scrape time.
 type channelCollector struct {
-	c      *Channel
+	o      *observer
 	labels prometheus.Labels
 	descs  map[string]*prometheus.Desc
 }
@@ -156,10 +178,19 @@ var gaugeHelp = []struct{ name, help string }{
 	{"hamal_relay_applied_commit_timestamp_seconds", "Source commit time (Unix seconds) of the last transaction the applier's checkpoint names."},
 	{"hamal_relay_read_ahead_seconds", "Source commit time between the relay's read position and the applier's position."},
 	{"hamal_relay_oldest_unapplied_age_seconds", "Now minus the source commit time of the oldest transaction in the relay not yet applied; 0 when none."},
+	// The snapshot's gauges, present once a channel started with
+	// source.start: snapshot began its copy.
+	{"hamal_snapshot_done", "1 once the snapshot's copy is done and the stream runs from its position."},
+	{"hamal_snapshot_tables", "Tables the snapshot copies."},
+	{"hamal_snapshot_tables_done", "Tables the snapshot has copied completely."},
+	{"hamal_snapshot_rows_copied", "Rows the snapshot has copied (in chunks the target holds)."},
+	{"hamal_snapshot_rows_estimated", "Rows the snapshot is estimated to copy (the source's table row estimates, at least what was copied)."},
+	{"hamal_snapshot_rows_per_second", "The snapshot's copy rate over the last ten seconds."},
+	{"hamal_snapshot_eta_seconds", "Estimated seconds until the snapshot's copy is done; 0 when done or not yet known."},
 }
 
-func newChannelCollector(c *Channel, labels prometheus.Labels) *channelCollector {
-	cc := &channelCollector{c: c, labels: labels, descs: map[string]*prometheus.Desc{}}
+func newChannelCollector(o *observer, labels prometheus.Labels) *channelCollector {
+	cc := &channelCollector{o: o, labels: labels, descs: map[string]*prometheus.Desc{}}
 	for _, g := range gaugeHelp {
 		var variable []string
 		if g.name == "hamal_channel_state" {
@@ -177,31 +208,40 @@ func (cc *channelCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (cc *channelCollector) Collect(ch chan<- prometheus.Metric) {
-	c := cc.c
-	st := c.Status()
-	o := c.opsSnapshot()
+	o := cc.o
+	st := o.status()
+	ops := o.opsSnapshot()
 	gauge := func(name string, v float64, labelValues ...string) {
 		ch <- prometheus.MustNewConstMetric(cc.descs[name], prometheus.GaugeValue, v, labelValues...)
 	}
 	gauge("hamal_replication_lag_seconds", st.LagSeconds)
-	if !o.heartbeat.IsZero() {
-		gauge("hamal_source_heartbeat_lag_seconds", max(time.Since(o.heartbeat).Seconds(), 0))
-		gauge("hamal_source_heartbeat_timestamp_seconds", unixSeconds(o.heartbeat))
+	if !ops.heartbeat.IsZero() {
+		gauge("hamal_source_heartbeat_lag_seconds", max(time.Since(ops.heartbeat).Seconds(), 0))
+		gauge("hamal_source_heartbeat_timestamp_seconds", unixSeconds(ops.heartbeat))
 	}
-	gauge("hamal_source_position_seq", float64(o.sourceSeq))
-	gauge("hamal_source_position_commit_timestamp_seconds", unixSeconds(o.sourceCommit))
-	gauge("hamal_checkpoint_position_seq", float64(o.checkpointSeq))
-	gauge("hamal_checkpoint_commit_timestamp_seconds", unixSeconds(o.checkpointCommit))
-	gauge("hamal_checkpoint_age_seconds", c.checkpointAge().Seconds())
+	gauge("hamal_source_position_seq", float64(ops.sourceSeq))
+	gauge("hamal_source_position_commit_timestamp_seconds", unixSeconds(ops.sourceCommit))
+	gauge("hamal_checkpoint_position_seq", float64(ops.checkpointSeq))
+	gauge("hamal_checkpoint_commit_timestamp_seconds", unixSeconds(ops.checkpointCommit))
+	gauge("hamal_checkpoint_age_seconds", o.checkpointAge().Seconds())
 	gauge("hamal_dag_inflight_txns", float64(st.InFlight))
-	gauge("hamal_dag_ready_txns", float64(o.dag.Ready))
-	gauge("hamal_dag_inflight_bytes", float64(o.dag.Bytes))
-	gauge("hamal_workers", float64(c.opts.Workers))
-	gauge("hamal_workers_busy", float64(c.busyWorkers.Load()))
-	gauge("hamal_source_connected", b2f(c.sourceConnected.Load()))
+	gauge("hamal_dag_ready_txns", float64(ops.dag.Ready))
+	gauge("hamal_dag_inflight_bytes", float64(ops.dag.Bytes))
+	gauge("hamal_workers", float64(o.workers))
+	gauge("hamal_workers_busy", float64(o.busyWorkers.Load()))
+	gauge("hamal_source_connected", b2f(o.sourceConnected.Load()))
 	gauge("hamal_channel_up", b2f(st.State == StateRunning))
 	for _, s := range states {
 		gauge("hamal_channel_state", b2f(st.State == s), string(s))
+	}
+	if s := st.Snapshot; s != nil && s.State != "preparing" {
+		gauge("hamal_snapshot_done", b2f(s.State == "done"))
+		gauge("hamal_snapshot_tables", float64(s.TablesTotal))
+		gauge("hamal_snapshot_tables_done", float64(s.TablesDone))
+		gauge("hamal_snapshot_rows_copied", float64(s.RowsCopied))
+		gauge("hamal_snapshot_rows_estimated", float64(s.RowsEstimated))
+		gauge("hamal_snapshot_rows_per_second", s.RowsPerSecond)
+		gauge("hamal_snapshot_eta_seconds", s.ETASeconds)
 	}
 	if r := st.Relay; r != nil {
 		gauge("hamal_relay_bytes", float64(r.Bytes))

@@ -212,6 +212,10 @@ func TestMetricsCountWhatWasApplied(t *testing.T) {
 		v, _ := metricValue(t, reg, "hamal_checkpoint_position_seq", nil)
 		return v == n
 	})
+	// Those were periodic saves (no barrier, no shutdown yet): counted too.
+	if v, _ := metricValue(t, reg, "hamal_checkpoint_saves_total", nil); v < 1 {
+		t.Errorf("hamal_checkpoint_saves_total = %v after the periodic saves reached seq %d", v, n)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -9,10 +9,11 @@ import (
 	"github.com/hamal-replication/hamal/checkpoint"
 )
 
-// clean follows the applier's checkpoint: it marks what was applied,
-// deletes segments wholly applied, seals an applied active segment when the
-// relay is full or the segment is older than MaxAge, syncs under the batch
-// policy, and saves the relay's positions.
+// clean is the cleaner's tick (every Poll): it follows the applier's
+// checkpoint, marks what was applied, deletes segments wholly applied,
+// asks the writer to seal an applied active segment when the relay is full
+// or the segment is older than MaxAge (the writer deletes it then), and
+// saves the relay's positions.
 func (r *Relay) clean() error {
 	cp, ok, err := r.opts.Store.Load(r.opts.Channel)
 	if err != nil {
@@ -20,7 +21,6 @@ func (r *Relay) clean() error {
 	}
 	r.mu.Lock()
 	if ok && cp.Pos != nil && !bytes.Equal(cp.Pos, r.applied.pos) {
-		r.smu.Lock()
 		for i, m := range r.served {
 			if bytes.Equal(m.pos, cp.Pos) {
 				r.applied = m
@@ -29,29 +29,18 @@ func (r *Relay) clean() error {
 				break
 			}
 		}
-		r.smu.Unlock()
 	}
-	applied := r.applied.seq
-	full := r.full
-	r.mu.Unlock()
-
-	r.wmu.Lock()
-	if a := r.active; a != nil {
-		r.mu.Lock()
-		done := !a.empty() && a.last <= applied && a.size == r.written
-		r.mu.Unlock()
-		if done && (full || time.Since(a.created) >= r.opts.MaxAge) {
-			if err := r.sealLocked(); err != nil {
-				r.wmu.Unlock()
-				return err
+	if n := len(r.segs); n > 0 {
+		a := r.segs[n-1]
+		applied := !a.sealed && !a.empty() && a.last <= r.applied.seq
+		if applied && (r.full || time.Since(a.created) >= r.opts.MaxAge) {
+			select {
+			case r.sealReq <- struct{}{}:
+			default: // asked already
 			}
 		}
 	}
-	r.wmu.Unlock()
-
-	r.mu.Lock()
-	n := r.deleteAppliedLocked()
-	if n > 0 {
+	if r.deleteAppliedLocked() > 0 {
 		r.broadcastLocked()
 	}
 	r.mu.Unlock()

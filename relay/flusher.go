@@ -2,45 +2,51 @@ package relay
 
 import (
 	"fmt"
+	"os"
 )
 
-// syncLocked syncs the active file. wmu is held.
-func (r *Relay) syncLocked() error {
-	if !r.dirty || r.file == nil {
+// flush is the flusher's tick under FsyncBatch (every BatchInterval): it
+// syncs the active file while the writer goes on writing, so the writer
+// never waits for the disk. It takes the file from r.unsynced and marks it
+// as being synced (r.syncing); a seal waits for that sync before it closes
+// the file (retire). A sync clears r.unsynced only when nothing was
+// published while it ran; after a failure the next tick tries again.
+func (r *Relay) flush() error {
+	r.mu.Lock()
+	f, gen := r.unsynced, r.unsyncedGen
+	r.syncing = f
+	r.mu.Unlock()
+	if f == nil {
 		return nil
 	}
-	r.fmu.Lock()
-	err := r.file.Sync()
-	r.fmu.Unlock()
-	if err != nil {
-		return fmt.Errorf("relay: sync %s: %w", r.active.path, err)
+	err := f.Sync()
+	r.mu.Lock()
+	r.syncing = nil
+	if err == nil && r.unsynced == f && r.unsyncedGen == gen {
+		r.unsynced = nil
 	}
-	r.dirty = false
+	r.broadcastLocked() // a seal may wait in retire
+	r.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("relay: sync %s: %w", f.Name(), err)
+	}
 	return nil
 }
 
-// syncBehind syncs the active file while the writer goes on: fmu, not
-// wmu, is held during the sync, and a seal waits for it.
-func (r *Relay) syncBehind() error {
-	r.wmu.Lock()
-	f, dirty := r.file, r.dirty
-	if f == nil || !dirty {
-		r.wmu.Unlock()
-		return nil
+// retire takes f, the active file about to be closed, from the flusher:
+// it waits for a sync of f in progress to end and drops f from r.unsynced,
+// so that the flusher never syncs a closed file. The caller (the writer,
+// or Close) has synced f or does not need it synced.
+func (r *Relay) retire(f *os.File) {
+	r.mu.Lock()
+	for r.syncing == f {
+		ch := r.notify
+		r.mu.Unlock()
+		<-ch
+		r.mu.Lock()
 	}
-	path := r.active.path
-	r.dirty = false // what is written from now on is dirty again
-	r.fmu.Lock()
-	r.wmu.Unlock()
-	err := f.Sync()
-	r.fmu.Unlock()
-	if err != nil {
-		r.wmu.Lock()
-		if r.file == f {
-			r.dirty = true
-		}
-		r.wmu.Unlock()
-		return fmt.Errorf("relay: sync %s: %w", path, err)
+	if r.unsynced == f {
+		r.unsynced = nil
 	}
-	return nil
+	r.mu.Unlock()
 }

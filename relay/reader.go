@@ -10,13 +10,15 @@ import (
 	"github.com/hamal-replication/hamal/retry"
 )
 
-// startReaderLocked starts the goroutines that read the source and write
-// records, opening the source at start. r.mu is held.
+// startReaderLocked starts a reader pair, opening the source at start: the
+// reader pulls Txns from the source into a bounded channel, the writer
+// appends them. A third goroutine waits for both and records how they
+// ended. r.mu is held.
 func (r *Relay) startReaderLocked(start event.Position) {
 	if r.readerOn {
 		return
 	}
-	r.readerOn, r.fatal, r.state, r.reason = true, nil, "starting", ""
+	r.readerOn, r.fatal, r.state, r.reason = true, nil, StateStarting, ""
 	in := make(chan *event.Txn, readerQueue)
 	ctx, stop := context.WithCancel(r.ctx)
 	var pair sync.WaitGroup
@@ -42,9 +44,7 @@ func (r *Relay) startReaderLocked(start event.Position) {
 			stop() // the source side stops too
 			for range in {
 			}
-			r.wmu.Lock()
-			r.abandonLocked()
-			r.wmu.Unlock()
+			r.abandon()
 		}
 	}()
 	r.wg.Add(1)
@@ -55,10 +55,10 @@ func (r *Relay) startReaderLocked(start event.Position) {
 		r.mu.Lock()
 		r.readerOn = false
 		if r.fatal != nil {
-			r.state, r.reason = "error", r.fatal.Error()
+			r.state, r.reason = StateError, r.fatal.Error()
 			r.log.Error("relay reader stopped", "err", r.fatal)
 		} else {
-			r.state, r.reason = "stopped", ""
+			r.state, r.reason = StateStopped, ""
 		}
 		r.broadcastLocked()
 		r.mu.Unlock()
@@ -79,7 +79,7 @@ func (r *Relay) readSource(ctx context.Context, pos event.Position, in chan<- *e
 			if !retry.IsTransient(err) {
 				return fmt.Errorf("relay: open source at %s: %w", pos, err)
 			}
-			r.setReaderState("source retrying", fmt.Sprintf("open source: %v", err))
+			r.setReaderState(StateSourceRetrying, fmt.Sprintf("open source: %v", err))
 			if backoff.Sleep(ctx) != nil {
 				return nil
 			}
@@ -102,7 +102,7 @@ func (r *Relay) readSource(ctx context.Context, pos event.Position, in chan<- *e
 		r.live, r.opened = src, true
 		r.broadcastLocked()
 		r.mu.Unlock()
-		r.setReaderState("reading", "")
+		r.setReaderState(StateReading, "")
 		for {
 			txn, err := src.Next(ctx)
 			if err != nil {
@@ -116,7 +116,7 @@ func (r *Relay) readSource(ctx context.Context, pos event.Position, in chan<- *e
 				if !retry.IsTransient(err) {
 					return fmt.Errorf("relay: source at %s: %w", pos, err)
 				}
-				r.setReaderState("source retrying", err.Error())
+				r.setReaderState(StateSourceRetrying, err.Error())
 				r.log.Warn("relay: source stream broken; reconnecting at the last transaction read", "position", pos.String(), "err", err)
 				if backoff.Sleep(ctx) != nil {
 					return nil
@@ -136,10 +136,10 @@ func (r *Relay) readSource(ctx context.Context, pos event.Position, in chan<- *e
 	}
 }
 
-func (r *Relay) setReaderState(state, reason string) {
+func (r *Relay) setReaderState(state State, reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.full && state == "reading" {
+	if r.full && state == StateReading {
 		return // the writer's "relay full" says more
 	}
 	r.state, r.reason = state, reason

@@ -76,9 +76,9 @@ func (r *Relay) recover() (event.Position, error) {
 		r.bytes += s.size
 	}
 	r.segs = segs
-	r.nextRseq = max(saved.Read.Seq, saved.Applied.Seq) + 1
+	r.w.nextRseq = max(saved.Read.Seq, saved.Applied.Seq) + 1
 	if len(segs) > 0 {
-		r.nextRseq = last.rseq + 1
+		r.w.nextRseq = last.rseq + 1
 	}
 
 	// The applied mark: where the checkpoint falls in the relay.
@@ -87,7 +87,7 @@ func (r *Relay) recover() (event.Position, error) {
 		cpPos = cp.Pos
 	}
 	r.applied = mark{seq: r.firstSeq() - 1}
-	if saved.Applied.Pos != nil && bytes.Equal(saved.Applied.Pos, cpPos) && saved.Applied.Seq < r.nextRseq {
+	if saved.Applied.Pos != nil && bytes.Equal(saved.Applied.Pos, cpPos) && saved.Applied.Seq < r.w.nextRseq {
 		r.applied = mark{seq: saved.Applied.Seq, pos: saved.Applied.Pos, commit: saved.Applied.CommitTime}
 	} else if cpPos != nil {
 		m, found, err := r.find(cpPos, saved.Applied.Seq)
@@ -111,14 +111,14 @@ func (r *Relay) recover() (event.Position, error) {
 			r.segs, r.bytes = nil, 0
 			fallthrough
 		default:
-			r.applied = mark{seq: r.nextRseq - 1, pos: cpPos, commit: cp.CommitTime}
+			r.applied = mark{seq: r.w.nextRseq - 1, pos: cpPos, commit: cp.CommitTime}
 		}
 	}
 	r.deleteAppliedLocked()
 	if len(r.segs) > 0 {
 		r.read = mark{seq: last.rseq, pos: last.pos, commit: last.commit}
 	} else {
-		r.read = mark{seq: r.nextRseq - 1, pos: r.applied.pos, commit: r.applied.commit}
+		r.read = mark{seq: r.w.nextRseq - 1, pos: r.applied.pos, commit: r.applied.commit}
 	}
 	r.log.Info("relay opened", "segments", len(r.segs), "bytes", r.bytes, "read_seq", r.read.seq,
 		"read_position", r.read.pos.String(), "applied_seq", r.applied.seq, "applied_position", r.applied.pos.String())
@@ -129,7 +129,7 @@ func (r *Relay) firstSeq() uint64 {
 	if len(r.segs) > 0 {
 		return r.segs[0].first
 	}
-	return r.nextRseq
+	return r.w.nextRseq
 }
 
 func firstHead(s *segment) (recordHead, error) {

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -84,55 +83,57 @@ type mark struct {
 
 // Relay is a local, segmented, checksummed log between a source and the
 // applier. Open recovers it and starts reading; OpenSource serves the
-// applier; Close stops it.
+// applier; Close stops it. The package comment (doc.go) lists its
+// goroutines and what each owns.
 type Relay struct {
 	opts Options
 	log  *slog.Logger
 	// lock is the flocked lock file of Dir: one Relay per dir (lock.go).
 	lock       *os.File
 	unlockOnce sync.Once
+	ctx        context.Context // the relay's lifetime; cancel ends it (Close)
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
+	// sealReq asks the writer to seal the active segment if it is wholly
+	// applied (the cleaner sends it; only the writer seals). Buffered 1: a
+	// request waits for the writer if none is running.
+	sealReq chan struct{}
 
+	// w is the writer's state: owned by the writer goroutine while one
+	// runs, by Open before the first starts and by Close after the last
+	// stopped (writer.go). Nothing else reads or writes it.
+	w writer
+
+	contact atomic.Int64 // unix ns of the last Txn read; atomic: set per Txn
+
+	// mu guards everything below, and the fields of the segments in segs.
+	// It is the relay's one lock: never held across disk I/O of the active
+	// segment nor across a wait.
 	mu       sync.Mutex
 	segs     []*segment // in relay order; the last may be the active one
 	bytes    int64      // published bytes of all segments
 	read     mark       // last record published (seq = relay seq)
 	applied  mark       // last record the applier's checkpoint names
 	full     bool       // the writer waits for room
-	state    string     // reader state, for Status
+	state    State      // reader state, for Status
 	reason   string     // why, when not reading
 	readerOn bool       // a reader goroutine pair is running
 	opened   bool       // the reader has opened the source in this run
 	fatal    error      // the reader stopped on this error
 	notify   chan struct{}
 	// served lists the records served to the applier, not yet known
-	// applied. smu guards it; lock order r.mu, then smu.
-	smu     sync.Mutex
-	served  []mark
-	contact atomic.Int64 // unix ns of the last Txn read; atomic: set per Txn
-	live    any          // the open real source, for LastContact
-	saved   checkpoint.RelayPositions
-	ctx     context.Context
-
-	// Writer state: wmu is held while records are written and while a
-	// segment is sealed (by the writer or the cleaner).
-	wmu     sync.Mutex
-	active  *segment
-	file    *os.File
-	bw      *bufio.Writer
-	enc     *encoder
-	written int64 // bytes written to the active file (published or not)
-	dirty   bool  // written but not synced
-	// fmu is held while the active file is synced, truncated or closed: the
-	// batch syncer syncs without wmu, so that the writer goes on writing
-	// while the disk flushes; closing waits for that sync.
-	fmu       sync.Mutex
-	nextRseq  uint64
-	pendLast  mark // last record written, not yet published
-	pendFirst time.Time
-	scratch   []byte
-	room      int64 // bytes the writer may still add without asking (roomLocked)
+	// applied (the view appends, the cleaner trims).
+	served []mark
+	live   any // the open real source, for LastContact
+	saved  checkpoint.RelayPositions
+	// unsynced is the active file while it holds published bytes not yet
+	// synced, for the flusher (FsyncBatch); unsyncedGen counts publishes,
+	// so that a sync clears unsynced only if nothing was published during
+	// it. syncing is the file the flusher is syncing now: a seal waits for
+	// that sync to end before it closes the file.
+	unsynced    *os.File
+	unsyncedGen uint64
+	syncing     *os.File
 }
 
 // Open recovers the relay in opts.Dir and starts reading the source: a torn
@@ -164,7 +165,8 @@ func Open(opts Options) (*Relay, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Relay{opts: opts, log: opts.Logger.With("relay", opts.Dir), notify: make(chan struct{}), state: "starting"}
+	r := &Relay{opts: opts, log: opts.Logger.With("relay", opts.Dir), notify: make(chan struct{}), state: StateStarting,
+		sealReq: make(chan struct{}, 1)}
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("relay dir: %w", err)
 	}
@@ -183,11 +185,11 @@ func Open(opts Options) (*Relay, error) {
 	r.mu.Lock()
 	r.startReaderLocked(start)
 	r.mu.Unlock()
-	// clean follows the applier's checkpoint; under the batch policy
-	// syncBehind syncs what the writer wrote without holding it up.
+	// The cleaner follows the applier's checkpoint; under the batch
+	// policy the flusher syncs what the writer wrote without holding it up.
 	r.every(ctx, r.opts.Poll, "cleaning", r.clean)
 	if opts.Fsync == FsyncBatch {
-		r.every(ctx, BatchInterval, "sync", r.syncBehind)
+		r.every(ctx, BatchInterval, "sync", r.flush)
 	}
 	return r, nil
 }
@@ -218,9 +220,7 @@ func (r *Relay) every(ctx context.Context, d time.Duration, what string, fn func
 func (r *Relay) Close() error {
 	r.cancel()
 	r.wg.Wait()
-	r.wmu.Lock()
-	err := r.sealLocked()
-	r.wmu.Unlock()
+	err := r.seal() // every goroutine has stopped: Close owns the writer
 	if e := r.savePositions(true); err == nil {
 		err = e
 	}

@@ -384,3 +384,60 @@ func TestRelayMaxAgeDeletesAppliedActiveSegment(t *testing.T) {
 		t.Fatalf("positions after deletion: %+v", s)
 	}
 }
+
+func TestStateString(t *testing.T) {
+	for _, tc := range []struct {
+		state State
+		want  string
+	}{
+		{StateStarting, "starting"},
+		{StateReading, "reading"},
+		{StateFull, "relay full"},
+		{StateSourceRetrying, "source retrying"},
+		{StateError, "error"},
+		{StateStopped, "stopped"},
+		{0, "State(0)"},
+		{StateStopped + 1, "State(7)"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			if got := tc.state.String(); got != tc.want {
+				t.Fatalf("State(%d).String() = %q, want %q", int(tc.state), got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRelayFullInOneActiveSegment fills the relay while every record sits
+// in the active segment (segments larger than max_bytes): only the writer
+// may seal it, so room comes from the cleaner asking the waiting writer to
+// seal the applied segment, which it then deletes.
+func TestRelayFullInOneActiveSegment(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, filepath.Join(dir, "cp"))
+	defer st.Close()
+	g := newGen(-1)
+	const maxBytes = 32 << 10
+	r := openRelay(t, filepath.Join(dir, "relay"), st, g, func(o *Options) { o.MaxBytes = maxBytes; o.SegmentBytes = 1 << 20 })
+	defer r.Close()
+	waitFor(t, "relay full", func() bool { return r.Status().Full })
+	full := r.Status()
+	if full.Segments != 1 || full.State != StateFull.String() {
+		t.Fatalf("full relay: %d segments, state %q; want one active segment, %q", full.Segments, full.State, StateFull)
+	}
+	src, err := r.OpenSource(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	got := readN(t, src, int(full.ReadSeq))
+	checkRange(t, got, 1, g.table)
+	save(t, st, got[len(got)-1].Pos)
+	// Reading goes on only once the full segment was sealed and deleted.
+	waitFor(t, "reading again", func() bool { return r.Status().ReadSeq > full.ReadSeq })
+	more := readN(t, src, 200)
+	checkRange(t, more, int(full.ReadSeq)+1, g.table)
+	files, _ := filepath.Glob(filepath.Join(dir, "relay", "*.seg"))
+	if first := filepath.Base(files[0]); first == segName(1) {
+		t.Fatalf("segment %s is still on disk after all of it was applied (files %v)", first, files)
+	}
+}

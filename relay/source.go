@@ -56,9 +56,9 @@ func (r *Relay) OpenSource(ctx context.Context, resume event.Position) (source.S
 		}
 		r.mu.Unlock()
 	}
-	r.smu.Lock()
+	r.mu.Lock()
 	r.served = r.served[:0]
-	r.smu.Unlock()
+	r.mu.Unlock()
 	return &view{r: r, next: from, closed: make(chan struct{}), intern: &tableIntern{}}, nil
 }
 
@@ -77,7 +77,7 @@ func (r *Relay) waitOpened(ctx context.Context) error {
 			return nil
 		case fatal != nil:
 			return fatal
-		case state == "source retrying":
+		case state == StateSourceRetrying:
 			return retry.Transient(fmt.Errorf("relay: %s", reason))
 		}
 		select {
@@ -205,11 +205,11 @@ func (v *view) read() (*event.Txn, error) {
 		return nil, fmt.Errorf("relay: %s holds relay seq %d where %d was expected; remove the relay directory to read again from the checkpoint", v.seg.path, rseq, v.next)
 	}
 	v.next++
-	// served has a mutex of its own: the writer and the reader of the
-	// source never take it, so this one per Txn is not contended.
-	v.r.smu.Lock()
+	// One r.mu per Txn: the writer takes it once per group and the source
+	// reader never, so it is not contended.
+	v.r.mu.Lock()
 	v.r.served = append(v.r.served, mark{seq: rseq, pos: txn.Pos, commit: txn.CommitTime})
-	v.r.smu.Unlock()
+	v.r.mu.Unlock()
 	return txn, nil
 }
 

@@ -11,12 +11,37 @@ import (
 	"github.com/hamal-replication/hamal/event"
 )
 
+// writer is the state of the one goroutine that appends records (the
+// writer). Nothing else touches it while that goroutine runs; Open
+// (recover) sets nextRseq before the first one starts, and Close seals the
+// active segment after the last one stopped. What the other goroutines
+// need of it is published under r.mu: the segment list with each segment's
+// size, last seq and sealed flag, the read mark, and the file the flusher
+// syncs.
+type writer struct {
+	active    *segment // the segment being appended to; nil between segments
+	file      *os.File
+	bw        *bufio.Writer
+	enc       *encoder
+	written   int64 // bytes written to the active file (published or not)
+	nextRseq  uint64
+	pendLast  mark      // last record written, not yet published
+	pendFirst time.Time // commit time of the first record of the active file
+	scratch   []byte
+	room      int64 // bytes that may still be added without asking (hasRoom)
+}
+
 // writeLoop appends what the source side reads, in groups: a group is
 // what arrives within groupDelay of its first Txn (or maxGroup Txns),
 // written, synced as the policy says and published at once. Grouping keeps
 // the write calls and the applier's wake-ups per Txn low; it adds at most
 // groupDelay of latency. While a group gathers, the writer sleeps until its
 // deadline rather than waking for every Txn, and then takes what queued.
+//
+// When in is closed (the source side stopped) the active segment is
+// sealed: a restarted pair starts a new one, and the cleaner can have this
+// one deleted once it is applied. When ctx ends it is left to Close. A
+// non-nil error is a write error: the caller abandons the active segment.
 func (r *Relay) writeLoop(ctx context.Context, in <-chan *event.Txn) error {
 	batch := make([]*event.Txn, 0, maxGroup)
 	timer := time.NewTimer(time.Hour)
@@ -26,11 +51,16 @@ func (r *Relay) writeLoop(ctx context.Context, in <-chan *event.Txn) error {
 		var ok bool
 		select {
 		case txn, ok = <-in:
+		case <-r.sealReq:
+			if err := r.sealIfApplied(); err != nil {
+				return err
+			}
+			continue
 		case <-ctx.Done():
 			return nil
 		}
 		if !ok {
-			return nil
+			return r.seal()
 		}
 		batch = append(batch[:0], txn)
 		deadline := time.Now().Add(groupDelay)
@@ -69,94 +99,95 @@ func (r *Relay) writeLoop(ctx context.Context, in <-chan *event.Txn) error {
 		}
 		clear(batch) // the Txns are on disk: let them go
 		if closed {
-			return nil
+			return r.seal()
 		}
 	}
 }
 
 func (r *Relay) writeBatch(ctx context.Context, batch []*event.Txn) error {
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
+	w := &r.w
 	for i := 0; i < len(batch); {
-		if r.active == nil {
-			if err := r.newSegmentLocked(); err != nil {
+		if w.active == nil {
+			if err := r.newSegment(); err != nil {
 				return err
 			}
 		}
-		rec, err := r.encodeLocked(batch[i])
+		rec, err := r.encode(batch[i])
 		if err != nil {
 			return err
 		}
 		size := int64(len(rec))
-		if r.written > int64(len(segMagic)) && r.written+size > r.opts.SegmentBytes {
-			r.enc.rollback()
-			if err := r.sealLocked(); err != nil {
+		if w.written > int64(len(segMagic)) && w.written+size > r.opts.SegmentBytes {
+			w.enc.rollback()
+			if err := r.seal(); err != nil {
 				return err
 			}
 			continue
 		}
-		if !r.roomLocked(size) {
-			r.enc.rollback()
-			if err := r.publishLocked(); err != nil {
+		if !r.hasRoom(size) {
+			w.enc.rollback()
+			if err := r.publish(); err != nil {
 				return err
 			}
-			r.wmu.Unlock()
-			err := r.waitRoom(ctx, size)
-			r.wmu.Lock()
-			if err != nil {
+			if err := r.waitRoom(ctx, size); err != nil {
 				return err
 			}
-			continue // the cleaner may have sealed the active segment
+			continue // waitRoom may have sealed the active segment
 		}
-		r.enc.commit()
-		if _, err := r.bw.Write(rec); err != nil {
-			return fmt.Errorf("relay: write %s: %w", r.active.path, err)
+		w.enc.commit()
+		if _, err := w.bw.Write(rec); err != nil {
+			return fmt.Errorf("relay: write %s: %w", w.active.path, err)
 		}
 		t := batch[i]
-		if r.written == int64(len(segMagic)) {
-			r.pendFirst = t.CommitTime
+		if w.written == int64(len(segMagic)) {
+			w.pendFirst = t.CommitTime
 		}
-		r.written += size
-		r.pendLast = mark{seq: r.nextRseq, pos: t.Pos, commit: t.CommitTime}
-		r.nextRseq++
+		w.written += size
+		w.pendLast = mark{seq: w.nextRseq, pos: t.Pos, commit: t.CommitTime}
+		w.nextRseq++
 		i++
 	}
-	return r.publishLocked()
+	return r.publish()
 }
 
-// encodeLocked frames the next record in the reused scratch buffer.
-func (r *Relay) encodeLocked(t *event.Txn) ([]byte, error) {
-	b, err := r.enc.appendFramed(r.scratch[:0], r.nextRseq, t)
+// encode frames the next record in the reused scratch buffer.
+func (r *Relay) encode(t *event.Txn) ([]byte, error) {
+	w := &r.w
+	b, err := w.enc.appendFramed(w.scratch[:0], w.nextRseq, t)
 	if err != nil {
-		r.enc.rollback()
+		w.enc.rollback()
 		return nil, err
 	}
-	r.scratch = b[:0]
+	w.scratch = b[:0]
 	return b, nil
 }
 
-// roomLocked reports whether a record of size fits under MaxBytes. An
-// empty relay always takes one record, whatever its size. The room left is
-// kept between calls (r.room): only the cleaner changes the held bytes
+// hasRoom reports whether a record of size fits under MaxBytes. An empty
+// relay always takes one record, whatever its size. The room left is kept
+// between calls (w.room): only the cleaner changes the held bytes
 // meanwhile, and it only frees room, so r.mu is taken once per stretch of
 // records rather than once per record.
-func (r *Relay) roomLocked(size int64) bool {
-	if size <= r.room {
-		r.room -= size
+func (r *Relay) hasRoom(size int64) bool {
+	w := &r.w
+	if size <= w.room {
+		w.room -= size
 		return true
 	}
 	r.mu.Lock()
-	held := r.bytes + r.written - r.active.size
+	held := r.bytes + w.written - w.active.size
 	r.mu.Unlock()
 	if held+size <= r.opts.MaxBytes || held <= int64(len(segMagic)) {
-		r.room = max(r.opts.MaxBytes-held-size, 0)
+		w.room = max(r.opts.MaxBytes-held-size, 0)
 		return true
 	}
-	r.room = 0
+	w.room = 0
 	return false
 }
 
-// waitRoom blocks until the cleaner made room, saying "relay full".
+// waitRoom blocks until applied segments were deleted, saying "relay
+// full". Everything written is published while it waits, so it serves the
+// cleaner's requests to seal the (applied) active segment: that is how a
+// relay whose every record sits in the active segment makes room.
 func (r *Relay) waitRoom(ctx context.Context, size int64) error {
 	logged := false
 	for {
@@ -166,14 +197,14 @@ func (r *Relay) waitRoom(ctx context.Context, size int64) error {
 		if room {
 			if r.full {
 				r.full = false
-				r.state, r.reason = "reading", ""
+				r.state, r.reason = StateReading, ""
 			}
 			r.mu.Unlock()
 			return nil
 		}
 		if !r.full {
 			r.full = true
-			r.state = "relay full"
+			r.state = StateFull
 			r.reason = fmt.Sprintf("relay full: %d of max_bytes %d bytes hold transactions the applier has not applied; the source waits", held, r.opts.MaxBytes)
 			r.broadcastLocked()
 		}
@@ -185,6 +216,10 @@ func (r *Relay) waitRoom(ctx context.Context, size int64) error {
 		}
 		select {
 		case <-ch:
+		case <-r.sealReq:
+			if err := r.sealIfApplied(); err != nil {
+				return err
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(r.opts.Poll):
@@ -192,8 +227,9 @@ func (r *Relay) waitRoom(ctx context.Context, size int64) error {
 	}
 }
 
-func (r *Relay) newSegmentLocked() error {
-	path := filepath.Join(r.opts.Dir, segName(r.nextRseq))
+func (r *Relay) newSegment() error {
+	w := &r.w
+	path := filepath.Join(r.opts.Dir, segName(w.nextRseq))
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
 		return fmt.Errorf("relay: new segment: %w", err)
@@ -208,18 +244,19 @@ func (r *Relay) newSegmentLocked() error {
 			return fmt.Errorf("relay: new segment: %w", err)
 		}
 	}
-	if r.bw == nil {
-		r.bw = bufio.NewWriterSize(f, writerBufferBytes)
+	if w.bw == nil {
+		w.bw = bufio.NewWriterSize(f, writerBufferBytes)
 	} else {
-		r.bw.Reset(f)
+		w.bw.Reset(f)
 	}
-	r.file, r.enc, r.written, r.dirty = f, newEncoder(), int64(len(segMagic)), true
-	r.room = 0 // the header counts: ask again
-	s := &segment{first: r.nextRseq, last: r.nextRseq - 1, path: path, size: int64(len(segMagic)), created: time.Now()}
-	r.active = s
+	w.file, w.enc, w.written = f, newEncoder(), int64(len(segMagic))
+	w.room = 0 // the header counts: ask again
+	s := &segment{first: w.nextRseq, last: w.nextRseq - 1, path: path, size: int64(len(segMagic)), created: time.Now()}
+	w.active = s
 	r.mu.Lock()
 	r.segs = append(r.segs, s)
 	r.bytes += s.size
+	r.markUnsyncedLocked()
 	r.mu.Unlock()
 	return nil
 }
@@ -233,83 +270,119 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// publishLocked flushes what was written, syncs it as the policy says and
-// lets the applier see it.
-func (r *Relay) publishLocked() error {
-	if r.active == nil {
+// publish flushes what was written, syncs it as the policy says and lets
+// the applier see it.
+func (r *Relay) publish() error {
+	w := &r.w
+	if w.active == nil {
 		return nil
 	}
-	if err := r.bw.Flush(); err != nil {
-		return fmt.Errorf("relay: write %s: %w", r.active.path, err)
+	if err := w.bw.Flush(); err != nil {
+		return fmt.Errorf("relay: write %s: %w", w.active.path, err)
 	}
-	if r.written == r.active.size {
+	// active.size is only ever written by this goroutine: reading it
+	// without r.mu is safe.
+	if w.written == w.active.size {
 		return nil
 	}
-	r.dirty = true
 	// Under batch and never the applier may see records before they are
 	// durable: an OS crash that loses them also loses the checkpoint's
 	// hold on them, and recover reads them again from the source.
 	if r.opts.Fsync == FsyncAlways {
-		if err := r.syncLocked(); err != nil {
-			return err
+		if err := w.file.Sync(); err != nil {
+			return fmt.Errorf("relay: sync %s: %w", w.active.path, err)
 		}
 	}
 	r.mu.Lock()
-	s := r.active
+	s := w.active
 	if s.empty() {
-		s.firstCommit = r.pendFirst
+		s.firstCommit = w.pendFirst
 	}
-	r.bytes += r.written - s.size
-	s.size = r.written
-	s.last = r.pendLast.seq
-	r.read = r.pendLast
+	r.bytes += w.written - s.size
+	s.size = w.written
+	s.last = w.pendLast.seq
+	r.read = w.pendLast
+	r.markUnsyncedLocked()
 	r.broadcastLocked()
 	r.mu.Unlock()
 	return nil
 }
 
-// sealLocked publishes, syncs and closes the active segment; the next
-// record starts a new one.
-func (r *Relay) sealLocked() error {
-	if r.active == nil {
+// markUnsyncedLocked hands the active file to the flusher: it holds bytes
+// not yet synced. r.mu is held.
+func (r *Relay) markUnsyncedLocked() {
+	if r.opts.Fsync == FsyncBatch {
+		r.unsynced = r.w.file
+		r.unsyncedGen++
+	}
+}
+
+// sealIfApplied seals the active segment when every record in it was
+// applied, and deletes it. The cleaner asks for it when the relay is full
+// or the segment is older than MaxAge; only the writer may seal.
+func (r *Relay) sealIfApplied() error {
+	w := &r.w
+	a := w.active
+	if a == nil {
 		return nil
 	}
-	if err := r.publishLocked(); err != nil {
-		return err
+	r.mu.Lock()
+	done := !a.empty() && a.last <= r.applied.seq && a.size == w.written
+	r.mu.Unlock()
+	if !done {
+		return nil
 	}
-	r.dirty = true
-	if err := r.syncLocked(); err != nil {
+	if err := r.seal(); err != nil {
 		return err
-	}
-	r.fmu.Lock()
-	err := r.file.Close()
-	r.fmu.Unlock()
-	if err != nil {
-		return fmt.Errorf("relay: close %s: %w", r.active.path, err)
 	}
 	r.mu.Lock()
-	r.active.sealed = true
-	r.broadcastLocked()
+	if r.deleteAppliedLocked() > 0 {
+		r.broadcastLocked()
+	}
 	r.mu.Unlock()
-	r.active, r.file = nil, nil
 	return nil
 }
 
-// abandonLocked closes the active segment after a write error, cut back
-// to what was published, so that a restarted writer starts a new segment
-// after whole records only.
-func (r *Relay) abandonLocked() {
-	if r.active == nil {
+// seal publishes, syncs and closes the active segment; the next record
+// starts a new one.
+func (r *Relay) seal() error {
+	w := &r.w
+	if w.active == nil {
+		return nil
+	}
+	if err := r.publish(); err != nil {
+		return err
+	}
+	if err := w.file.Sync(); err != nil {
+		return fmt.Errorf("relay: sync %s: %w", w.active.path, err)
+	}
+	r.retire(w.file)
+	if err := w.file.Close(); err != nil {
+		return fmt.Errorf("relay: close %s: %w", w.active.path, err)
+	}
+	r.mu.Lock()
+	w.active.sealed = true
+	r.broadcastLocked()
+	r.mu.Unlock()
+	w.active, w.file = nil, nil
+	return nil
+}
+
+// abandon closes the active segment after a write error, cut back to what
+// was published, so that a restarted writer starts a new segment after
+// whole records only.
+func (r *Relay) abandon() {
+	w := &r.w
+	if w.active == nil {
 		return
 	}
-	r.bw.Reset(nil)
+	w.bw.Reset(nil)
+	r.retire(w.file)
 	r.mu.Lock()
-	size := r.active.size
-	r.active.sealed = true
+	size := w.active.size
+	w.active.sealed = true
 	r.mu.Unlock()
-	r.fmu.Lock()
-	_ = r.file.Truncate(size)
-	_ = r.file.Close()
-	r.fmu.Unlock()
-	r.active, r.file = nil, nil
+	_ = w.file.Truncate(size)
+	_ = w.file.Close()
+	w.active, w.file = nil, nil
 }

@@ -5,21 +5,21 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 )
 
-// dial connects to one shard with the session every reshard connection
-// uses: UTC (TIMESTAMP text compares and round-trips), utf8mb4 literals
-// with results in each column's own bytes (character_set_results=binary:
-// key values go back into WHERE clauses exactly, see tablecopy), a
-// lenient sql_mode for dates (whatever the source stored is written back)
-// and no foreign key checks (chunks land in any order). The copy sets its
-// own sessions on top (tablecopy.SetupSource, SetupTarget).
+// dial connects to one shard through the MySQL driver (TLS as the plan
+// says) with the session every reshard connection uses: UTC (TIMESTAMP
+// text compares and round-trips), utf8mb4 literals with results in each
+// column's own bytes (character_set_results=binary: key values go back
+// into WHERE clauses exactly, see tablecopy), a lenient sql_mode for dates
+// (whatever the source stored is written back) and no foreign key checks
+// (chunks land in any order). The copy sets its own sessions on top
+// (tablecopy.SetupSource, SetupTarget).
 func dial(ctx context.Context, what string, s Server, opts ...client.Option) (*client.Conn, error) {
-	c, err := client.ConnectWithContext(ctx, s.Addr, s.User, s.Password, "", 10*time.Second, opts...)
+	c, err := s.Conn.Connect(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: cannot connect as %s: check addr, user and password, and that the server is running: %w", what, s.Addr, s.User, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/hamal-replication/hamal/engine"
 	srcmysql "github.com/hamal-replication/hamal/source/mysql"
 	"github.com/hamal-replication/hamal/tablecopy"
 )
@@ -23,7 +24,11 @@ import (
 func (m *Migration) snapshot(ctx context.Context) error {
 	m.st.Sources = make([]SourceState, len(m.plan.Sources))
 	for i, s := range m.plan.Sources {
-		pos, err := srcmysql.SnapshotPosition(ctx, m.plan.sourceConfig(i, ""))
+		rc, err := m.plan.sourceConfig(i, "").ReaderConfig(engine.Env{})
+		if err != nil {
+			return fmt.Errorf("sources[%d] %s: %w", i, s.Addr, err)
+		}
+		pos, err := srcmysql.SnapshotPosition(ctx, rc)
 		if err != nil {
 			return fmt.Errorf("sources[%d] %s: %w", i, s.Addr, err)
 		}

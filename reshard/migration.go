@@ -13,13 +13,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hamal-replication/hamal/checkpoint"
+	"github.com/hamal-replication/hamal/engine"
+	enginemysql "github.com/hamal-replication/hamal/engine/mysql"
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/loopguard"
 	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/sink"
-	sinkmysql "github.com/hamal-replication/hamal/sink/mysql"
 	"github.com/hamal-replication/hamal/source"
-	srcmysql "github.com/hamal-replication/hamal/source/mysql"
 )
 
 // Migration runs one plan from its current phase to complete or cancelled.
@@ -395,8 +395,8 @@ func (m *Migration) caughtUp(want []string) bool {
 		if cp == "" {
 			return false
 		}
-		pos, err := srcmysql.DecodePosition(event.Position(cp))
-		if err != nil || !gtidReached(pos.GTID, want[i]) {
+		gtid, err := enginemysql.GTID(event.Position(cp))
+		if err != nil || !gtidReached(gtid, want[i]) {
 			return false
 		}
 	}
@@ -559,14 +559,15 @@ func (m *Migration) startForward(ctx context.Context) error {
 	}
 	for i := range m.plan.Sources {
 		name := fmt.Sprintf("migrate-%s-fwd%d", m.plan.Name, i)
-		cfg := m.plan.sourceConfig(i, m.st.Sources[i].Snapshot)
-		cfg.Logger = m.log
+		src := m.plan.sourceConfig(i, m.st.Sources[i].Snapshot)
+		env := engine.Env{Channel: name, Logger: m.log}
 		// No loop guard forward: the catch-up is the targets' only writer
-		// until the cut-over, and reverse replication starts after it.
+		// until the cut-over, and reverse replication starts after it (so
+		// no site, and no conflict detection, on the targets).
 		err := m.startChannel(ctx, name, nil, true, func(ctx context.Context, resume event.Position) (source.Source, error) {
-			return srcmysql.Open(ctx, cfg, resume)
+			return src.Open(ctx, env, resume)
 		}, func(ctx context.Context) (sink.Sink, error) {
-			return m.openSinks(ctx, name, m.plan.Targets, "", routes)
+			return m.openSinks(ctx, name, m.plan.Targets, "", enginemysql.Conflicts{}, routes)
 		})
 		if err != nil {
 			return err
@@ -600,16 +601,17 @@ func (m *Migration) startReverse(ctx context.Context) error {
 		if id == 0 {
 			id = 990000 + uint32(j)
 		}
-		cfg := srcmysql.Config{Addr: tg.Addr, User: tg.User, Password: tg.Password, ServerID: id,
-			Start: m.st.Cutover.TargetStart[j], Tables: tables, Logger: m.log}
+		src := &enginemysql.SourceConfig{Conn: tg.Conn, ServerID: id, Start: m.st.Cutover.TargetStart[j], Tables: tables,
+			HamalSchema: enginemysql.DefaultHamalSchema}
+		env := engine.Env{Channel: name, Site: m.plan.Sites.Target, Logger: m.log}
 		guard, err := loopguard.New(m.plan.Sites.Target, m.plan.Sites.Source)
 		if err != nil {
 			return err
 		}
 		err = m.startChannel(ctx, name, guard, false, func(ctx context.Context, resume event.Position) (source.Source, error) {
-			return srcmysql.Open(ctx, cfg, resume)
+			return src.Open(ctx, env, resume)
 		}, func(ctx context.Context) (sink.Sink, error) {
-			return m.openSinks(ctx, name, m.plan.Sources, m.plan.Sites.Source, routes)
+			return m.openSinks(ctx, name, m.plan.Sources, m.plan.Sites.Source, m.plan.Conflicts, routes)
 		})
 		if err != nil {
 			return err
@@ -619,11 +621,15 @@ func (m *Migration) startReverse(ctx context.Context) error {
 	return nil
 }
 
-func (m *Migration) openSinks(ctx context.Context, channel string, servers []Server, site string, routes map[string]Route) (sink.Sink, error) {
+// openSinks opens one sink per server through the MySQL driver (TLS and
+// conflict rules as `hamal run` builds them), behind a router.
+func (m *Migration) openSinks(ctx context.Context, channel string, servers []Server, site string, conflicts enginemysql.Conflicts,
+	routes map[string]Route) (sink.Sink, error) {
 	sinks := make([]sink.Sink, 0, len(servers))
+	env := engine.Env{Channel: channel, Site: site, Workers: m.plan.Apply.Workers, Logger: m.log}
 	for _, s := range servers {
-		sk, err := sinkmysql.Open(ctx, sinkmysql.Config{Addr: s.Addr, User: s.User, Password: s.Password,
-			Channel: channel, Workers: m.plan.Apply.Workers, Site: site, Logger: m.log})
+		sc := &enginemysql.SinkConfig{Conn: s.Conn, HamalSchema: enginemysql.DefaultHamalSchema, Conflicts: conflicts}
+		sk, err := sc.Open(ctx, env)
 		if err != nil {
 			for _, o := range sinks {
 				o.Close()
@@ -639,7 +645,7 @@ func (m *Migration) startChannel(ctx context.Context, name string, guard *loopgu
 	openSource func(context.Context, event.Position) (source.Source, error), openSink func(context.Context) (sink.Sink, error)) error {
 	ch, err := pipeline.New(pipeline.Options{Name: name, OpenSource: openSource, OpenSink: openSink, Store: m.store,
 		Guard: guard, Workers: m.plan.Apply.Workers, Window: m.plan.Apply.daemon().Window(),
-		Logger: m.log, Registerer: m.channelRegisterer(name)})
+		Logger: m.log, Registerer: m.channelRegisterer()})
 	if err != nil {
 		return err
 	}
@@ -657,25 +663,16 @@ func (m *Migration) startChannel(ctx context.Context, name string, guard *loopgu
 	return nil
 }
 
-// channelRegisterer registers a channel's metrics once per process: a
-// channel started again (after a rollback attempt) reuses the names, so
-// re-registration is skipped.
-func (m *Migration) channelRegisterer(name string) prometheus.Registerer {
+// channelRegisterer is where a channel registers its metrics: the
+// migration's registry, or none (a nil interface, not a nil *Registry). A
+// channel started again under the same name (after a rollback attempt)
+// registers its own metrics: stopChannels closed the previous one, which
+// unregistered its.
+func (m *Migration) channelRegisterer() prometheus.Registerer {
 	if m.reg == nil {
 		return nil
 	}
-	return alreadyOK{m.reg}
-}
-
-type alreadyOK struct{ prometheus.Registerer }
-
-func (a alreadyOK) Register(c prometheus.Collector) error {
-	err := a.Registerer.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		return nil
-	}
-	return err
+	return m.reg
 }
 
 // stopChannels stops every running channel and waits for it to persist.
@@ -689,5 +686,6 @@ func (m *Migration) stopChannels() {
 	}
 	for _, rc := range chans {
 		<-rc.done
+		rc.ch.Close() // unregisters its metrics
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hamal-replication/hamal/config"
+	enginemysql "github.com/hamal-replication/hamal/engine/mysql"
 )
 
 // Plan is one migration, as the plan file states it.
@@ -35,6 +36,10 @@ type Plan struct {
 	// Sites name the two sides for the loop guard (defaults "source" and
 	// "target"); markers go to the hamal schema on both sides.
 	Sites Sites `yaml:"sites"`
+	// Conflicts are the conflict policies of the reverse replication's
+	// sinks (on the sources, after the cut-over), as a channel's
+	// sink.conflicts: "source" there is the channel's source, the targets.
+	Conflicts enginemysql.Conflicts `yaml:"conflicts"`
 }
 
 // Admin is the migration process's HTTP API (status, cutover, cancel).
@@ -43,11 +48,11 @@ type Admin struct {
 	Token  string `yaml:"token"`
 }
 
-// Server is one MySQL/MariaDB shard.
+// Server is one MySQL/MariaDB shard: the MySQL driver's connection keys
+// (addr, user, password / password_file, tls), so a migration reaches its
+// servers as a channel does, TLS included.
 type Server struct {
-	Addr     string `yaml:"addr"`
-	User     string `yaml:"user"`
-	Password string `yaml:"password"`
+	enginemysql.Conn `yaml:",inline"`
 	// ServerID is the replica server_id the catch-up (for a source) or the
 	// reverse replication (for a target) registers with on this server.
 	ServerID uint32 `yaml:"server_id"`
@@ -160,7 +165,8 @@ func Load(path string) (*Plan, error) {
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // Parse decodes a plan strictly (an unknown key is an error naming it),
-// expands ${VAR} in passwords, fills defaults and validates it.
+// expands ${VAR} in passwords, reads password files, fills defaults and
+// validates it.
 func Parse(data []byte) (*Plan, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -219,26 +225,24 @@ func (p *Plan) validate() []string {
 		add("targets is empty: list the shard(s) to move to")
 	}
 	seen := map[string]string{}
-	check := func(what string, s Server) {
-		if s.Addr == "" {
-			add("%s.addr is empty: set host:port", what)
-		} else if prev, ok := seen[s.Addr]; ok {
+	check := func(what string, s *Server) {
+		scope := config.NewScope(what, "")
+		s.Conn.Validate(scope)
+		problems = append(problems, scope.Problems()...)
+		if prev, ok := seen[s.Addr]; ok && s.Addr != "" {
 			add("%s.addr %s is also %s: a server may appear once", what, s.Addr, prev)
 		} else {
 			seen[s.Addr] = what
 		}
-		if s.User == "" {
-			add("%s.user is empty", what)
-		}
 	}
-	for i, s := range p.Sources {
-		check(fmt.Sprintf("sources[%d]", i), s)
-		if s.ServerID == 0 {
+	for i := range p.Sources {
+		check(fmt.Sprintf("sources[%d]", i), &p.Sources[i])
+		if p.Sources[i].ServerID == 0 {
 			add("sources[%d].server_id is 0: set a replica server_id unique among the source's replicas", i)
 		}
 	}
-	for i, s := range p.Targets {
-		check(fmt.Sprintf("targets[%d]", i), s)
+	for i := range p.Targets {
+		check(fmt.Sprintf("targets[%d]", i), &p.Targets[i])
 	}
 	if len(p.Tables) == 0 {
 		add("tables is empty: list the tables to move")
@@ -329,6 +333,9 @@ func (p *Plan) validate() []string {
 	if p.Sites.Source == p.Sites.Target {
 		add("sites.source and sites.target are both %q: name them differently", p.Sites.Source)
 	}
+	scope := config.NewScope("conflicts", p.Sites.Source)
+	p.Conflicts.Validate(scope)
+	problems = append(problems, scope.Problems()...)
 	return problems
 }
 

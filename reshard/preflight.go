@@ -8,7 +8,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 
-	srcmysql "github.com/hamal-replication/hamal/source/mysql"
+	"github.com/hamal-replication/hamal/engine"
+	enginemysql "github.com/hamal-replication/hamal/engine/mysql"
 	"github.com/hamal-replication/hamal/tablecopy"
 )
 
@@ -49,7 +50,7 @@ func Preflight(ctx context.Context, p *Plan) (map[string]*tableInfo, error) {
 	infos := map[string]*tableInfo{}
 	for i, s := range p.Sources {
 		what := fmt.Sprintf("sources[%d]", i)
-		rep, err := srcmysql.Preflight(ctx, p.sourceConfig(i, ""))
+		rep, err := p.sourceConfig(i, "").Preflight(ctx, engine.Env{})
 		if err != nil {
 			add("%s %s: %v", what, s.Addr, err)
 			continue
@@ -168,12 +169,14 @@ func checkSourceRule(c *client.Conn, t *Table, info *tableInfo, i int) error {
 		t.Name, strings.Join(keys, ", "), i)
 }
 
-// sourceConfig is the replica configuration of source i.
-func (p *Plan) sourceConfig(i int, start string) srcmysql.Config {
+// sourceConfig is the MySQL driver's source block of source i: the
+// catch-up replica from start ("" for the preflight).
+func (p *Plan) sourceConfig(i int, start string) *enginemysql.SourceConfig {
 	s := p.Sources[i]
 	tables := make([]string, len(p.Tables))
 	for j, t := range p.Tables {
 		tables[j] = t.Name
 	}
-	return srcmysql.Config{Addr: s.Addr, User: s.User, Password: s.Password, ServerID: s.ServerID, Start: start, Tables: tables}
+	return &enginemysql.SourceConfig{Conn: s.Conn, ServerID: s.ServerID, Start: start, Tables: tables,
+		HamalSchema: enginemysql.DefaultHamalSchema}
 }

@@ -3,6 +3,7 @@ package reshard
 import (
 	"hash/crc32"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -230,6 +231,49 @@ func TestPlanBatchLinger(t *testing.T) {
 		}
 		if w := p.Apply.daemon().Window(); w.Linger != c.want || w.MaxTxns != config.DefaultWindowTxns || w.MaxBytes != config.DefaultWindowBytes {
 			t.Errorf("%q: channel window %+v, want linger %s and the default size", c.apply, w, c.want)
+		}
+	}
+}
+
+// TestPlanConnectionKeys: a plan's servers take the MySQL driver's
+// connection keys (tls, password_file) and the plan's conflicts are
+// checked as a channel's sink.conflicts.
+func TestPlanConnectionKeys(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plan := func(source, extra string) (*Plan, error) {
+		return Parse([]byte("name: c\nstate_dir: /tmp/x\nsources:\n  - {addr: 'db1.example:3306', user: u, server_id: 7" + source + "}\n" +
+			"targets:\n  - {addr: 'db2.example:3306', user: u, tls: {enabled: true}}\ntables:\n  - {name: a.b, shard_key: k, rule: hash}\n" + extra))
+	}
+	p, err := plan(", password_file: "+pw, "conflicts: {tables: {a.b: {policy: last-writer-wins, column: updated_at}}}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Sources[0].Password != "from-file" || p.Conflicts.Tables["a.b"].Column != "updated_at" {
+		t.Errorf("password %q, conflicts %+v", p.Sources[0].Password, p.Conflicts)
+	}
+	if tc, err := p.Targets[0].TLSConfig(); err != nil || tc == nil || tc.ServerName != "db2.example" {
+		t.Errorf("targets[0] TLS: %+v, %v", tc, err)
+	}
+	if tc, err := p.Sources[0].TLSConfig(); err != nil || tc != nil {
+		t.Errorf("sources[0] without tls: %+v, %v", tc, err)
+	}
+	if src := p.sourceConfig(0, "0-1-5"); src.Conn.Password != "from-file" || src.Start != "0-1-5" || src.Tables[0] != "a.b" {
+		t.Errorf("catch-up source block %+v", src)
+	}
+	for _, c := range []struct{ source, extra, want string }{
+		{", tls: {ca: /nonexistent/ca.pem}", "", "sources[0].tls.ca: stat /nonexistent/ca.pem"},
+		{", tls: {cert: " + pw + "}", "", "sources[0].tls: cert and key go together"},
+		{", tls: {verify: true}", "", "field verify not found"},
+		{", password: x, password_file: " + pw, "", "sources[0].password and sources[0].password_file are both set"},
+		{"", "conflicts: {default: newest}\n", `conflicts.default: policy "newest" is not one of`},
+		{"", "conflicts: {tables: {a.b: {policy: last-writer-wins}}}\n", "conflicts.tables.a.b.column: required by last-writer-wins"},
+	} {
+		if _, err := plan(c.source, c.extra); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q %q: err %v, want %q", c.source, c.extra, err, c.want)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	enginemysql "github.com/hamal-replication/hamal/engine/mysql"
 	"github.com/hamal-replication/hamal/tablecopy"
 	"github.com/hamal-replication/hamal/test/harness"
 )
@@ -50,7 +51,7 @@ func TestRulesAgreeWithSQL(t *testing.T) {
 func TestThrottleReadsSourceLoad(t *testing.T) {
 	srv := harness.MariaDB(t, harness.Options{ServerID: 52})
 	ctx := context.Background()
-	c, err := dial(ctx, "sources[0]", Server{Addr: srv.Addr, User: "root"})
+	c, err := dial(ctx, "sources[0]", Server{Conn: enginemysql.Conn{Addr: srv.Addr, User: "root"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestKeysetWalksCompositeKey(t *testing.T) {
 	srv.MustExec(t, "CREATE DATABASE r", "CREATE TABLE r.c (tenant VARCHAR(10) NOT NULL, id INT NOT NULL, v INT, PRIMARY KEY (tenant, id))",
 		"INSERT INTO r.c SELECT CONCAT('t', seq % 7), seq DIV 7, seq FROM r.seq_1_to_3000")
 	ctx := context.Background()
-	c, err := dial(ctx, "sources[0]", Server{Addr: srv.Addr, User: "root"})
+	c, err := dial(ctx, "sources[0]", Server{Conn: enginemysql.Conn{Addr: srv.Addr, User: "root"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -8,7 +9,10 @@ import (
 	"time"
 
 	"github.com/hamal-replication/hamal/checkpoint"
+	"github.com/hamal-replication/hamal/engine"
+	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/pipeline"
+	"github.com/hamal-replication/hamal/source"
 	srcmysql "github.com/hamal-replication/hamal/source/mysql"
 	"github.com/hamal-replication/hamal/test/harness"
 )
@@ -64,11 +68,21 @@ func TestHugeTransactionChunksReplayFromStart(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	cfg := srcmysql.Config{Addr: src.Addr, User: "root", ServerID: benchServerID, Start: start,
-		Tables: []string{"bench.*"}, ChunkRows: rows / 50}
+	cfg := benchSource(src.Addr, benchServerID, start)
 	// One chunk per target transaction, one at a time, so that stopping
-	// after three leaves the transaction part-applied.
-	oneByOne := func(o *pipeline.Options) { o.Workers, o.BatchTxns = 1, 1 }
+	// after three leaves the transaction part-applied. The chunk size is
+	// the reader's own knob, below the driver's keys.
+	oneByOne := func(o *pipeline.Options) {
+		o.Workers, o.BatchTxns = 1, 1
+		o.OpenSource = func(ctx context.Context, resume event.Position) (source.Source, error) {
+			rc, err := cfg.ReaderConfig(engine.Env{Channel: o.Name, Logger: o.Logger})
+			if err != nil {
+				return nil, err
+			}
+			rc.ChunkRows = rows / 50
+			return srcmysql.Open(ctx, rc, resume)
+		}
+	}
 	h, err := openHamal(dir, cfg, dst.Addr, oneByOne)
 	if err != nil {
 		t.Fatal(err)

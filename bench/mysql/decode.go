@@ -13,8 +13,8 @@ import (
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 
+	"github.com/hamal-replication/hamal/engine"
 	"github.com/hamal-replication/hamal/event"
-	srcmysql "github.com/hamal-replication/hamal/source/mysql"
 )
 
 type decoded struct {
@@ -42,8 +42,11 @@ func cpuTime() time.Duration {
 
 // decode reads n Txns from start with the source reader alone, no sink.
 func decode(ctx context.Context, addr, start string, n uint64) (decoded, error) {
-	r, err := srcmysql.Open(ctx, srcmysql.Config{Addr: addr, User: "root", ServerID: benchServerID + 1,
-		Start: start, Tables: []string{"bench.*"}, Logger: slog.New(slog.DiscardHandler)}, nil)
+	src := benchSource(addr, benchServerID+1, start)
+	if err := validated(src, "source"); err != nil {
+		return decoded{}, err
+	}
+	r, err := src.OpenReader(ctx, engine.Env{Channel: "bench-decode", Logger: slog.New(slog.DiscardHandler)}, nil)
 	if err != nil {
 		return decoded{}, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,13 +17,13 @@ import (
 
 	"github.com/hamal-replication/hamal/checkpoint"
 	"github.com/hamal-replication/hamal/config"
+	"github.com/hamal-replication/hamal/engine"
+	enginemysql "github.com/hamal-replication/hamal/engine/mysql"
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/relay"
 	"github.com/hamal-replication/hamal/sink"
-	sinkmysql "github.com/hamal-replication/hamal/sink/mysql"
 	"github.com/hamal-replication/hamal/source"
-	srcmysql "github.com/hamal-replication/hamal/source/mysql"
 	"github.com/hamal-replication/hamal/test/harness"
 )
 
@@ -54,8 +55,7 @@ func startHamal(parent, sourceAddr, sinkAddr, start string, tune ...func(*pipeli
 	if err != nil {
 		return nil, err
 	}
-	return openHamal(dir, srcmysql.Config{Addr: sourceAddr, User: "root", ServerID: benchServerID,
-		Start: start, Tables: []string{"bench.*"}}, sinkAddr, tune...)
+	return openHamal(dir, benchSource(sourceAddr, benchServerID, start), sinkAddr, tune...)
 }
 
 // startHamalRelay is startHamal with the relay log between the source and
@@ -68,8 +68,7 @@ func startHamalRelay(parent, sourceAddr, sinkAddr, start string) (*hamalRun, *re
 	}
 	var rl *relay.Relay
 	var rerr error
-	h, err := openHamal(dir, srcmysql.Config{Addr: sourceAddr, User: "root", ServerID: benchServerID,
-		Start: start, Tables: []string{"bench.*"}}, sinkAddr, func(o *pipeline.Options) {
+	h, err := openHamal(dir, benchSource(sourceAddr, benchServerID, start), sinkAddr, func(o *pipeline.Options) {
 		rl, rerr = relay.Open(relay.Options{Channel: o.Name, Dir: filepath.Join(dir, "relay"), MaxBytes: config.DefaultRelayMaxBytes,
 			MaxAge: config.DefaultRelayMaxAge, Fsync: relay.Fsync(config.DefaultRelayFsync), Store: o.Store, Open: o.OpenSource,
 			Logger: o.Logger})
@@ -90,9 +89,29 @@ func startHamalRelay(parent, sourceAddr, sinkAddr, start string) (*hamalRun, *re
 	return h, rl, nil
 }
 
+// benchSource is the MySQL driver's source block of the bench's channels:
+// root on addr, the bench schema, registering as serverID.
+func benchSource(addr string, serverID uint32, start string) *enginemysql.SourceConfig {
+	return &enginemysql.SourceConfig{Conn: enginemysql.Conn{Addr: addr, User: "root"}, ServerID: serverID,
+		Start: start, Tables: []string{"bench.*"}}
+}
+
+// validated runs a block's Validate, as loading a config does, so the
+// block has its defaults.
+func validated(b config.Block, path string) error {
+	s := config.NewScope(path, "")
+	b.Validate(s)
+	return s.Err()
+}
+
 // openHamal runs a channel with its checkpoint in dir (resuming from it
-// when there is one).
-func openHamal(dir string, src srcmysql.Config, sinkAddr string, tune ...func(*pipeline.Options)) (*hamalRun, error) {
+// when there is one). Its source and sink are built by the MySQL driver,
+// as `hamal run` builds them.
+func openHamal(dir string, src *enginemysql.SourceConfig, sinkAddr string, tune ...func(*pipeline.Options)) (*hamalRun, error) {
+	snk := &enginemysql.SinkConfig{Conn: enginemysql.Conn{Addr: sinkAddr, User: "root"}}
+	if err := errors.Join(validated(src, "source"), validated(snk, "sink")); err != nil {
+		return nil, err
+	}
 	store, err := checkpoint.Open(dir)
 	if err != nil {
 		return nil, err
@@ -103,11 +122,10 @@ func openHamal(dir string, src srcmysql.Config, sinkAddr string, tune ...func(*p
 	opts = pipeline.Options{
 		Name: "bench",
 		OpenSource: func(ctx context.Context, resume event.Position) (source.Source, error) {
-			src.Logger = log
-			return srcmysql.Open(ctx, src, resume)
+			return src.Open(ctx, engine.Env{Channel: "bench", Logger: log}, resume)
 		},
 		OpenSink: func(ctx context.Context) (sink.Sink, error) {
-			return sinkmysql.Open(ctx, sinkmysql.Config{Addr: sinkAddr, User: "root", Channel: "bench", Logger: log, Workers: opts.Workers})
+			return snk.Open(ctx, engine.Env{Channel: "bench", Workers: opts.Workers, Logger: log})
 		},
 		Store:       store,
 		ExitOnError: true,

@@ -18,10 +18,12 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hamal-replication/hamal/checkpoint"
+	"github.com/hamal-replication/hamal/config"
+	"github.com/hamal-replication/hamal/engine"
+	engineredis "github.com/hamal-replication/hamal/engine/redis"
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/sink"
-	sinkredis "github.com/hamal-replication/hamal/sink/redis"
 	"github.com/hamal-replication/hamal/source"
 	srcredis "github.com/hamal-replication/hamal/source/redis"
 	"github.com/hamal-replication/hamal/test/harness"
@@ -294,13 +296,28 @@ func startHamal(dir, src, dst string) (*hamalRun, error) {
 	}
 	log := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
+	// The Redis driver builds the source and the sink, as `hamal run`
+	// does from a config with these keys.
+	srcCfg, snkCfg := &engineredis.SourceConfig{Addr: src}, &engineredis.SinkConfig{Addr: dst}
+	for _, b := range []struct {
+		block config.Block
+		path  string
+	}{{srcCfg, "source"}, {snkCfg, "sink"}} {
+		s := config.NewScope(b.path, "")
+		b.block.Validate(s)
+		if err := s.Err(); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	env := engine.Env{Channel: "bench-redis", Workers: 16, Logger: log}
 	ch, err := pipeline.New(pipeline.Options{
 		Name: "bench-redis",
 		OpenSource: func(ctx context.Context, resume event.Position) (source.Source, error) {
-			return srcredis.Open(ctx, srcredis.Config{Addr: src, Channel: "bench-redis", Logger: log}, resume)
+			return srcCfg.Open(ctx, env, resume)
 		},
 		OpenSink: func(ctx context.Context) (sink.Sink, error) {
-			return sinkredis.Open(ctx, sinkredis.Config{Addr: dst, Channel: "bench-redis", Workers: 16, Logger: log})
+			return snkCfg.Open(ctx, env)
 		},
 		Store:              store,
 		Workers:            16,

@@ -7,31 +7,7 @@ import (
 	"time"
 
 	"github.com/hamal-replication/hamal/checkpoint"
-	"github.com/hamal-replication/hamal/config"
-	srcmysql "github.com/hamal-replication/hamal/source/mysql"
-)
-
-// checker collects the preflight's findings, one line each.
-type checker struct {
-	out      io.Writer
-	problems int
-	// mysqlTables is what a MySQL source's preflight found, for a MySQL
-	// sink's check to look for on the target.
-	mysqlTables []srcmysql.TableInfo
-}
-
-func (c *checker) fail(what, fix string) {
-	c.problems++
-	fmt.Fprintf(c.out, "FAIL  %s\n      fix: %s\n", what, fix)
-}
-
-func (c *checker) ok(format string, a ...any) { fmt.Fprintf(c.out, "ok    "+format+"\n", a...) }
-
-// sourceChecks and sinkChecks run one kind's preflight; the source's runs
-// first. An engine without one is reported as not checked.
-var (
-	sourceChecks = map[string]func(ctx context.Context, cfg *config.Config, c *checker){}
-	sinkChecks   = map[string]func(ctx context.Context, cfg *config.Config, c *checker){}
+	"github.com/hamal-replication/hamal/engine"
 )
 
 // cmdCheck runs the preflight: it changes nothing on either server and
@@ -49,33 +25,56 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	c := &checker{out: stdout}
+	src, err := engine.SourceOf(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "hamal: %v\n", err)
+		return 2
+	}
+	snk, err := engine.SinkOf(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "hamal: %v\n", err)
+		return 2
+	}
+	c := engine.NewReport(stdout)
 
 	fmt.Fprintf(stdout, "config %s: channel %s\n", *path, cfg.Name)
-	if check, ok := sourceChecks[cfg.Source.Kind]; ok {
-		check(ctx, cfg, c)
-	} else {
-		c.ok("source kind %s: no preflight; `hamal run` reports problems as it meets them", cfg.Source.Kind)
-	}
-	if check, ok := sinkChecks[cfg.Sink.Kind]; ok {
-		check(ctx, cfg, c)
-	} else {
-		c.ok("sink kind %s: no preflight; `hamal run` reports problems as it meets them", cfg.Sink.Kind)
-	}
-
+	// The checkpoint first: with one, the source's start key is not used,
+	// so it is not checked either.
+	var cp checkpoint.Checkpoint
+	haveCP, cpErr := false, error(nil)
 	if store, err := checkpoint.Open(cfg.Checkpoint.Dir); err != nil {
-		c.fail(fmt.Sprintf("checkpoint.dir %s: %v", cfg.Checkpoint.Dir, err), "make the directory writable by hamal, and stop any other hamal using it")
+		cpErr = err
 	} else {
-		if cp, ok, err := store.Load(cfg.Name); err == nil && ok {
-			c.ok("checkpoint: resumes at %s (saved %s)", cp.Pos, cp.SavedAt.Format(time.RFC3339))
-		} else if err == nil {
-			c.ok("checkpoint: none yet; starts at source.start=%s", cfg.Source.Start)
-		}
+		cp, haveCP, cpErr = store.Load(cfg.Name)
 		store.Close()
 	}
+	if haveCP {
+		c.Checkpoint = cp.Pos
+	}
+	seeding, _ := src.(engine.Seeding)
+	c.Seeding = !haveCP && seeding != nil && seeding.Seeds()
+	srcEnv, snkEnv := engine.SourceEnv(cfg, nil), engine.SinkEnv(cfg, nil)
+	// The source's check runs first: it lists the tables the sink's
+	// check looks for on the target.
+	src.Check(ctx, srcEnv, c)
+	snk.Check(ctx, snkEnv, c)
+	if c.Seeding && c.Tables != nil {
+		seeding.CheckSeed(ctx, srcEnv, snk, snkEnv, c)
+	}
 
-	if c.problems > 0 {
-		fmt.Fprintf(stdout, "%d problem(s) found\n", c.problems)
+	switch {
+	case cpErr != nil:
+		c.Fail(fmt.Sprintf("checkpoint.dir %s: %v", cfg.Checkpoint.Dir, cpErr), "make the directory writable by hamal, and stop any other hamal using it")
+	case haveCP:
+		c.OK("checkpoint: resumes at %s (saved %s)", cp.Pos, cp.SavedAt.Format(time.RFC3339))
+	case c.StartRefused:
+		fmt.Fprintf(stdout, "      checkpoint: none yet, and %s is refused above\n", src.StartsAt())
+	default:
+		c.OK("checkpoint: none yet; starts at %s", src.StartsAt())
+	}
+
+	if n := c.Problems(); n > 0 {
+		fmt.Fprintf(stdout, "%d problem(s) found\n", n)
 		return 1
 	}
 	fmt.Fprintln(stdout, "all checks passed")

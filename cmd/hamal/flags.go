@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/hamal-replication/hamal/config"
+	"github.com/hamal-replication/hamal/engine/registry"
 )
 
 // newFlags makes a subcommand's flag set that prints its help to stdout.
@@ -44,7 +45,7 @@ func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
 		fmt.Fprintln(stderr, "hamal: --config FILE is required (see configs/reference.yaml)")
 		return nil, false
 	}
-	cfg, err := config.Load(path)
+	cfg, err := registry.New().Load(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "hamal: %v\n", err)
 		return nil, false

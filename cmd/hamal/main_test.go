@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
-
-	"github.com/hamal-replication/hamal/config"
 )
 
 func TestCommandLine(t *testing.T) {
@@ -48,25 +45,4 @@ func TestCommandLine(t *testing.T) {
 			}
 		})
 	}
-}
-
-// Every kind the config accepts has an engine to open it, and no engine is
-// unreachable from a config.
-func TestEnginesMatchConfigKinds(t *testing.T) {
-	sources, sinks := config.Kinds()
-	if got := keys(sourceEngines); strings.Join(got, ",") != strings.Join(sources, ",") {
-		t.Errorf("source engines %v, config source kinds %v", got, sources)
-	}
-	if got := keys(sinkEngines); strings.Join(got, ",") != strings.Join(sinks, ",") {
-		t.Errorf("sink engines %v, config sink kinds %v", got, sinks)
-	}
-}
-
-func keys[V any](m map[string]V) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

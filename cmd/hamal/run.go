@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os/signal"
 	"syscall"
@@ -15,9 +14,8 @@ import (
 
 	"github.com/hamal-replication/hamal/admin"
 	"github.com/hamal-replication/hamal/checkpoint"
-	"github.com/hamal-replication/hamal/config"
+	"github.com/hamal-replication/hamal/engine"
 	"github.com/hamal-replication/hamal/event"
-	"github.com/hamal-replication/hamal/loopguard"
 	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/relay"
 	"github.com/hamal-replication/hamal/sink"
@@ -45,30 +43,43 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	defer store.Close()
 
-	guard, err := loopGuard(cfg)
+	guard, err := cfg.LoopGuard()
 	if err != nil {
 		fmt.Fprintf(stderr, "hamal: %v\n", err)
 		return 2
 	}
+	src, err := engine.SourceOf(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "hamal: %v\n", err)
+		return 2
+	}
+	snk, err := engine.SinkOf(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "hamal: %v\n", err)
+		return 2
+	}
+	srcEnv, snkEnv := engine.SourceEnv(cfg, log.With("side", "source")), engine.SinkEnv(cfg, log.With("side", "sink"))
 
-	openSource := sourceOpener(cfg, log)
-	var rl *relay.Relay
+	openSource := func(ctx context.Context, resume event.Position) (source.Source, error) {
+		return src.Open(ctx, srcEnv, resume)
+	}
+	var relayLog pipeline.RelayLog // nil without a relay
 	if rc := cfg.Relay; rc != nil {
 		// The relay reads the source into its log from now on; the channel
 		// applies from the log.
-		rl, err = relay.Open(relay.Options{Channel: cfg.Name, Dir: rc.Dir, MaxBytes: rc.MaxBytes, MaxAge: rc.MaxAge,
+		rl, err := relay.Open(relay.Options{Channel: cfg.Name, Dir: rc.Dir, MaxBytes: rc.MaxBytes, MaxAge: rc.MaxAge,
 			Fsync: relay.Fsync(rc.Fsync), Store: store, Open: openSource, Logger: log.With("side", "relay")})
 		if err != nil {
 			fmt.Fprintf(stderr, "hamal: relay.dir: %v\n", err)
 			return 1
 		}
 		defer rl.Close()
-		openSource = rl.OpenSource
+		openSource, relayLog = rl.OpenSource, rl
 	}
 
-	var seed pipeline.Seeder
-	if newSeed, ok := sourceSeeders[cfg.Source.Kind]; ok {
-		if seed, err = newSeed(cfg, store, log.With("side", "snapshot")); err != nil {
+	var seed pipeline.Seeder // nil without a snapshot phase
+	if sd, ok := src.(engine.Seeding); ok && sd.Seeds() {
+		if seed, err = sd.Seeder(engine.SourceEnv(cfg, log.With("side", "snapshot")), snk, snkEnv, store); err != nil {
 			fmt.Fprintf(stderr, "hamal: %v\n", err)
 			return 1
 		}
@@ -79,9 +90,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	ch, err := pipeline.New(pipeline.Options{
 		Name:               cfg.Name,
 		OpenSource:         openSource,
-		Relay:              rl,
+		Relay:              relayLog,
 		Seed:               seed,
-		OpenSink:           sinkOpener(cfg, log),
+		OpenSink:           func(ctx context.Context) (sink.Sink, error) { return snk.Open(ctx, snkEnv) },
 		Store:              store,
 		Guard:              guard,
 		Workers:            cfg.Apply.Workers,
@@ -98,6 +109,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hamal: %v\n", err)
 		return 1
 	}
+	defer ch.Close()
 	if cfg.Admin.Listen != "off" {
 		srv, err := admin.Listen(cfg.Admin.Listen, admin.NewHandler(ch, reg, admin.Options{Token: cfg.Admin.Token}))
 		if err != nil {
@@ -113,8 +125,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if sidecar, ok := sourceSidecars[cfg.Source.Kind]; ok {
-		run, err := sidecar(cfg, log.With("side", "source"))
+	if sidecar, ok := src.(engine.Sidecar); ok {
+		run, err := sidecar.Sidecar(srcEnv)
 		if err != nil {
 			fmt.Fprintf(stderr, "hamal: %v\n", err)
 			return 1
@@ -126,41 +138,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			defer func() { stopSidecar(); <-sidecarDone }()
 		}
 	}
-	log.Info("starting channel", "name", cfg.Name, "source", cfg.Source.Addr, "sink", cfg.Sink.Addr, "version", version)
+	log.Info("starting channel", "name", cfg.Name, "source", src.Endpoint(), "sink", snk.Endpoint(), "version", version)
 	if err := ch.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "hamal: channel %s: %v\n", cfg.Name, err)
 		return 1
 	}
 	return 0
-}
-
-func sourceOpener(cfg *config.Config, log *slog.Logger) func(context.Context, event.Position) (source.Source, error) {
-	open := sourceEngines[cfg.Source.Kind]
-	return func(ctx context.Context, resume event.Position) (source.Source, error) {
-		return open(ctx, cfg, log.With("side", "source"), resume)
-	}
-}
-
-func sinkOpener(cfg *config.Config, log *slog.Logger) func(context.Context) (sink.Sink, error) {
-	open := sinkEngines[cfg.Sink.Kind]
-	return func(ctx context.Context) (sink.Sink, error) {
-		return open(ctx, cfg, log.With("side", "sink"))
-	}
-}
-
-// loopGuard returns the channel's loop guard, nil when no sites are set.
-func loopGuard(cfg *config.Config) (*loopguard.Guard, error) {
-	if cfg.Source.Site == "" {
-		return nil, nil
-	}
-	g, err := loopguard.New(cfg.Source.Site, cfg.Sink.Site)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.Source.Forward == "local" {
-		g = g.LocalOnly()
-	}
-	return g, nil
 }
 
 // loopback reports whether addr binds only to a loopback address.

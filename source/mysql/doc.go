@@ -54,9 +54,13 @@
 //     Hamal never jumps to "current" by itself. Missing column names,
 //     statement-based DML and partial row images are fatal, naming the
 //     table and the fix.
-//   - Memory: go-mysql reads at most 128 events ahead; the transaction
-//     being assembled is held whole (huge transactions are not yet
-//     streamed in chunks).
+//   - Memory: go-mysql reads at most 128 events ahead; of the transaction
+//     being assembled the reader holds at most Config.ChunkRows changes or
+//     Config.ChunkBytes of row events (10,000 and 8 MiB by default): beyond
+//     that it returns what it holds as a Partial Txn whose Pos is the
+//     position before the transaction, so a checkpoint taken at a chunk
+//     resumes at the transaction's start. A transaction inside a MySQL
+//     TransactionPayloadEvent is in memory already and is not chunked.
 //
 // Filtering rules:
 //
@@ -78,6 +82,20 @@
 //     "schema.*", and — with Include globs — matches the schema part of
 //     one of them. Account and server statements (GRANT, CREATE USER,
 //     FLUSH, …) are never forwarded.
+//
+// Files, one job each:
+//
+//   - reader.go: the Reader, Open, Next, Close, stream error classification.
+//   - start.go: resolving the start position and starting the binlog dump.
+//   - watchdog.go: closing a dump that went silent (no event, no heartbeat).
+//   - group.go: the event-group state machine (GTID, BEGIN, XID/COMMIT,
+//     payload events, binlog heartbeats) and the Txn it yields.
+//   - query.go: classifying Query events and handling DDL.
+//   - rows.go: row events into event.Changes; origin marker rows.
+//   - schema.go: table maps into event.Tables; unique keys from
+//     information_schema, cached until the next DDL.
+//   - chunk.go: cutting a huge transaction into Partial Txns.
+//   - filter.go, position.go, preflight.go, heartbeat.go, config.go.
 //
 // Usage:
 //

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -233,33 +232,18 @@ func globalVariables(conn *client.Conn, names ...string) (map[string]string, err
 	return vars, nil
 }
 
-var onGlobal = regexp.MustCompile(`(?i)\bON\s+\*\.\*`)
-
 // checkGrants looks for REPLICATION SLAVE (REPLICATION REPLICA on MySQL
 // 8.0.22+) or ALL PRIVILEGES on *.* in SHOW GRANTS. Privileges that only
 // arrive through a role that is not listed are not seen.
 func checkGrants(conn *client.Conn) (*Problem, error) {
-	res, err := conn.Execute("SHOW GRANTS")
+	g, err := ReadGrants(conn)
 	if err != nil {
 		return nil, err
 	}
-	var user string
-	for i := 0; i < res.RowNumber(); i++ {
-		g, _ := res.GetString(i, 0)
-		up := strings.ToUpper(g)
-		if !onGlobal.MatchString(g) {
-			continue
-		}
-		if strings.Contains(up, "ALL PRIVILEGES") || strings.Contains(up, "REPLICATION SLAVE") || strings.Contains(up, "REPLICATION REPLICA") {
-			return nil, nil
-		}
-		if j := strings.Index(up, " TO "); j >= 0 && user == "" {
-			user = strings.TrimSpace(g[j+4:])
-			if k := strings.Index(strings.ToUpper(user), " IDENTIFIED"); k >= 0 {
-				user = user[:k]
-			}
-		}
+	if g.Has("REPLICATION SLAVE", "*", "*") {
+		return nil, nil
 	}
+	user := g.User()
 	if user == "" {
 		user = "the source.user account"
 	}

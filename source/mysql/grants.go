@@ -1,21 +1,20 @@
-package main
+package mysql
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
 )
 
-// grants is what SHOW GRANTS lists for the connected account: privileges
+// Grants is what SHOW GRANTS lists for the connected account: privileges
 // on *.*, on databases (names may be LIKE patterns) and on tables. Column
 // privileges and privileges that only come through a role are not read, so
-// an account relying on them is reported as lacking the privilege; the
-// message says so.
-type grants struct {
+// an account relying on them is reported as lacking the privilege; callers
+// say so in their message. It is the one SHOW GRANTS parser: the source
+// preflight and the checks of a MySQL sink's account both use it.
+type Grants struct {
 	user   string
 	global map[string]bool
 	dbs    []grantOn
@@ -30,9 +29,9 @@ type grantOn struct {
 
 var grantLine = regexp.MustCompile("(?is)^GRANT\\s+(.+?)\\s+ON\\s+(?:(?:TABLE|FUNCTION|PROCEDURE|PACKAGE(?: BODY)?)\\s+)?(\\S+)\\s+TO\\s+(\\S+)")
 
-// parseGrants reads SHOW GRANTS lines.
-func parseGrants(lines []string) grants {
-	g := grants{global: map[string]bool{}}
+// ParseGrants reads SHOW GRANTS lines.
+func ParseGrants(lines []string) Grants {
+	g := Grants{global: map[string]bool{}}
 	for _, line := range lines {
 		m := grantLine.FindStringSubmatch(strings.TrimSpace(line))
 		if m == nil {
@@ -60,6 +59,24 @@ func parseGrants(lines []string) grants {
 	}
 	return g
 }
+
+// ReadGrants runs SHOW GRANTS on conn (the account it is logged in as).
+func ReadGrants(conn *client.Conn) (Grants, error) {
+	res, err := conn.Execute("SHOW GRANTS")
+	if err != nil {
+		return Grants{}, err
+	}
+	var lines []string
+	for i := 0; i < res.RowNumber(); i++ {
+		s, _ := res.GetString(i, 0)
+		lines = append(lines, strings.Clone(s))
+	}
+	return ParseGrants(lines), nil
+}
+
+// User is the account as SHOW GRANTS names it ("`repl`@`%`"), or "" when
+// no line named it.
+func (g Grants) User() string { return g.user }
 
 // splitPrivileges splits "SELECT, INSERT (a, b), REPLICATION SLAVE" at top
 // level commas; column lists are dropped with their privilege (column
@@ -119,8 +136,8 @@ func likePattern(name string) *regexp.Regexp {
 	return regexp.MustCompile(b.String())
 }
 
-// aliases maps a privilege to the names servers also print for it.
-var aliases = map[string][]string{
+// privilegeAliases maps a privilege to the names servers also print for it.
+var privilegeAliases = map[string][]string{
 	"REPLICATION SLAVE":  {"REPLICATION REPLICA"},
 	"REPLICATION CLIENT": {"BINLOG MONITOR"}, // MariaDB 10.5+
 }
@@ -129,7 +146,7 @@ func hasPriv(privs map[string]bool, p string) bool {
 	if privs["ALL PRIVILEGES"] || privs["ALL"] || privs[p] {
 		return true
 	}
-	for _, a := range aliases[p] {
+	for _, a := range privilegeAliases[p] {
 		if privs[a] {
 			return true
 		}
@@ -137,9 +154,9 @@ func hasPriv(privs map[string]bool, p string) bool {
 	return false
 }
 
-// has reports whether priv holds on db.table (table "" or "*": on the
+// Has reports whether priv holds on db.table (table "" or "*": on the
 // whole database; db "*": globally).
-func (g grants) has(priv, db, table string) bool {
+func (g Grants) Has(priv, db, table string) bool {
 	if hasPriv(g.global, priv) {
 		return true
 	}
@@ -162,21 +179,21 @@ func (g grants) has(priv, db, table string) bool {
 	return false
 }
 
-// need is one privilege requirement: privs on db.table, and why.
-type need struct {
-	privs     []string
-	db, table string // "*","*" for global; table "*" for a database
-	why       string
+// Need is one privilege requirement: Privs on DB.Table, and why.
+type Need struct {
+	Privs     []string
+	DB, Table string // "*","*" for global; Table "*" for a database
+	Why       string
 }
 
-// missing returns, per requirement, the privileges g lacks, as GRANT
+// Missing returns, per requirement, the privileges g lacks, as GRANT
 // statements that would fix them.
-func (g grants) missing(needs []need) []string {
+func (g Grants) Missing(needs []Need) []string {
 	var fixes []string
 	for _, n := range needs {
 		var lack []string
-		for _, p := range n.privs {
-			if !g.has(p, n.db, n.table) {
+		for _, p := range n.Privs {
+			if !g.Has(p, n.DB, n.Table) {
 				lack = append(lack, p)
 			}
 		}
@@ -184,64 +201,29 @@ func (g grants) missing(needs []need) []string {
 			continue
 		}
 		target := "*.*"
-		if n.db != "*" {
-			target = "`" + n.db + "`.*"
-			if n.table != "*" && n.table != "" {
-				target = "`" + n.db + "`.`" + n.table + "`"
+		if n.DB != "*" {
+			target = "`" + n.DB + "`.*"
+			if n.Table != "*" && n.Table != "" {
+				target = "`" + n.DB + "`.`" + n.Table + "`"
 			}
 		}
 		user := g.user
 		if user == "" {
 			user = "<user>"
 		}
-		fixes = append(fixes, fmt.Sprintf("GRANT %s ON %s TO %s; -- %s", strings.Join(lack, ", "), target, user, n.why))
+		fixes = append(fixes, fmt.Sprintf("GRANT %s ON %s TO %s; -- %s", strings.Join(lack, ", "), target, user, n.Why))
 	}
 	return fixes
 }
 
-// showGrants connects as the configured account and reads its grants.
-func showGrants(ctx context.Context, addr, user, password string, opts ...client.Option) (grants, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	conn, err := client.ConnectWithContext(ctx, addr, user, password, "", 10*time.Second, opts...)
-	if err != nil {
-		return grants{}, err
-	}
-	defer conn.Close()
-	res, err := conn.Execute("SHOW GRANTS")
-	if err != nil {
-		return grants{}, err
-	}
-	var lines []string
-	for i := 0; i < res.RowNumber(); i++ {
-		s, _ := res.GetString(i, 0)
-		lines = append(lines, s)
-	}
-	return parseGrants(lines), nil
-}
-
-// sourceNeeds are the source account's least privileges (docs/deploy.md).
-func sourceNeeds(heartbeat bool, hamalSchema string) []need {
-	n := []need{{privs: []string{"REPLICATION SLAVE", "REPLICATION CLIENT"}, db: "*", table: "*", why: "read the binlog as a replica and its position"},
-		{privs: []string{"SELECT"}, db: "*", table: "*", why: "read table definitions and unique keys from information_schema"}}
+// SourceNeeds are a source account's least privileges (docs/deploy.md):
+// replication, SELECT for table definitions, and with the heartbeat writer
+// on, writing <hamalSchema>.heartbeat.
+func SourceNeeds(heartbeat bool, hamalSchema string) []Need {
+	n := []Need{{Privs: []string{"REPLICATION SLAVE", "REPLICATION CLIENT"}, DB: "*", Table: "*", Why: "read the binlog as a replica and its position"},
+		{Privs: []string{"SELECT"}, DB: "*", Table: "*", Why: "read table definitions and unique keys from information_schema"}}
 	if heartbeat {
-		n = append(n, need{privs: []string{"CREATE", "INSERT", "DELETE"}, db: hamalSchema, table: "*", why: "source.heartbeat writes " + hamalSchema + ".heartbeat"})
+		n = append(n, Need{Privs: []string{"CREATE", "INSERT", "DELETE"}, DB: hamalSchema, Table: "*", Why: "source.heartbeat writes " + hamalSchema + ".heartbeat"})
 	}
 	return n
-}
-
-// sinkNeeds are the target account's least privileges for the schemas the
-// channel replicates into, and for Hamal's own tables when the loop guard
-// is on (sink.site set).
-func sinkNeeds(schemas []string, hamalSchema string, site bool) []need {
-	var n []need
-	for _, s := range schemas {
-		n = append(n, need{privs: []string{"SELECT", "INSERT", "UPDATE", "DELETE"}, db: s, table: "*", why: "apply rows"},
-			need{privs: []string{"CREATE", "DROP", "ALTER", "INDEX"}, db: s, table: "*", why: "apply replicated DDL"})
-	}
-	if !site {
-		return n
-	}
-	return append(n, need{privs: []string{"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE"}, db: hamalSchema, table: "*",
-		why: "origin markers, conflicts and unsynced owners in " + hamalSchema + ".* (sink.site)"})
 }

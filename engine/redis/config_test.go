@@ -1,0 +1,65 @@
+package redis
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hamal-replication/hamal/engine"
+)
+
+func TestConfig(t *testing.T) {
+	base := `name: a2b
+source:
+  kind: redis
+  addr: 127.0.0.1:6379
+  site: a
+%ssink:
+  kind: redis
+  addr: 127.0.0.1:6380
+  site: b
+checkpoint:
+  dir: ./var/a2b
+`
+	reg := engine.NewRegistry(Driver)
+	cfg, err := reg.Parse([]byte(strings.Replace(base, "%s", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := cfg.Source.Engine.(*SourceConfig)
+	if cfg.Source.Site != "a" || cfg.Sink.Site != "b" || src.Start != "fullsync" || src.StartsAt() != "source.start=fullsync" {
+		t.Fatalf("parsed %+v %+v %+v", cfg.Source, cfg.Sink, src)
+	}
+	if rc := src.ReaderConfig(engine.SourceEnv(cfg, nil)); rc.Site != "a" || rc.Channel != "a2b" || rc.Filter != nil {
+		t.Errorf("reader config %+v", rc)
+	}
+	if ac := cfg.Sink.Engine.(*SinkConfig).ApplierConfig(engine.SinkEnv(cfg, nil)); ac.Site != "b" || ac.Workers != 16 || ac.Addr != "127.0.0.1:6380" {
+		t.Errorf("applier config %+v", ac)
+	}
+	for _, tc := range []struct{ extra, want string }{
+		// MySQL's keys are unknown keys of a redis source.
+		{"  server_id: 5\n", "source.server_id: unknown key for a redis source"},
+		{"  tables: [\"app.*\"]\n", "source.tables: unknown key for a redis source"},
+		{"  redis: {databases: {0: 2, 1: 2}}\n", "source databases 0 and 1 both map to target database 2"},
+		{"  redis: {include_prefixes: [\"\"]}\n", "source.redis.include_prefixes[0]: empty prefix"},
+		{"  redis: {exclude_prefixes: [\"hamal:x\"]}\n", "keys starting with hamal: are Hamal's own"},
+		{"  redis: {exclude_prefix: [\"a\"]}\n", "source.redis.exclude_prefix: unknown key"},
+		{"  redis: {databases: {-1: 2}}\n", "database numbers are 0 or more"},
+		{"  start: current\n", "source.start: \"current\": a redis source always starts with a full sync"},
+	} {
+		_, err := reg.Parse([]byte(strings.Replace(base, "%s", tc.extra, 1)))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.extra, err, tc.want)
+		}
+	}
+	if _, err := reg.Parse([]byte(strings.Replace(strings.Replace(base, "%s", "", 1), "  addr: 127.0.0.1:6380\n", "  addr: 127.0.0.1:6380\n  allow_keyless_tables: [a.b]\n", 1))); err == nil ||
+		!strings.Contains(err.Error(), "sink.allow_keyless_tables: unknown key for a redis sink") {
+		t.Errorf("a MySQL sink key on a redis sink: %v", err)
+	}
+	cfg, err = reg.Parse([]byte(strings.Replace(base, "%s", "  redis: {include_prefixes: [a:], databases: {0: 1}}\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := cfg.Source.Engine.(*SourceConfig).ReaderConfig(engine.Env{}).Filter; f == nil || f.Include[0] != "a:" || f.Databases[0] != 1 {
+		t.Errorf("filter %+v", f)
+	}
+}

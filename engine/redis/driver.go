@@ -1,0 +1,197 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/hamal-replication/hamal/config"
+	"github.com/hamal-replication/hamal/engine"
+	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/sink"
+	sinkredis "github.com/hamal-replication/hamal/sink/redis"
+	"github.com/hamal-replication/hamal/source"
+	srcredis "github.com/hamal-replication/hamal/source/redis"
+)
+
+// Driver is the Redis engine (kind redis) on both sides.
+var Driver = engine.Driver{
+	Name:      "redis",
+	NewSource: func() engine.SourceConfig { return &SourceConfig{} },
+	NewSink:   func() engine.SinkConfig { return &SinkConfig{} },
+}
+
+// SourceConfig is the source block of kind redis.
+type SourceConfig struct {
+	Addr         string `yaml:"addr"` // host:port of the master
+	User         string `yaml:"user"` // ACL user; empty: the default user
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	// Start may only say fullsync (the default): a Redis source always
+	// begins with a full sync, then resumes from its checkpoint.
+	Start string  `yaml:"start"`
+	Redis *Filter `yaml:"redis"`
+}
+
+// Filter holds the filters under source.redis.
+type Filter struct {
+	// IncludePrefixes, when set, replicates only keys starting with one of
+	// them; ExcludePrefixes drops keys starting with one of them (also when
+	// included).
+	IncludePrefixes []string `yaml:"include_prefixes"`
+	ExcludePrefixes []string `yaml:"exclude_prefixes"`
+	// Databases maps source database numbers to target ones; when set,
+	// databases not listed are not replicated.
+	Databases map[int]int `yaml:"databases"`
+}
+
+var (
+	_ engine.SourceConfig = (*SourceConfig)(nil)
+	_ engine.SinkConfig   = (*SinkConfig)(nil)
+	_ config.Redactor     = (*SourceConfig)(nil)
+	_ config.Redactor     = (*SinkConfig)(nil)
+)
+
+// Validate implements config.Block.
+func (c *SourceConfig) Validate(s *config.Scope) {
+	s.Addr("addr", c.Addr)
+	s.Secret(&c.Password, c.PasswordFile)
+	switch c.Start {
+	case "", "fullsync":
+		c.Start = "fullsync"
+	default:
+		s.Bad("%s: %q: a redis source always starts with a full sync, then resumes from its checkpoint; remove the key", s.Key("start"), c.Start)
+	}
+	if c.Redis != nil {
+		c.Redis.validate(s.Sub("redis"))
+	}
+}
+
+func (f *Filter) validate(s *config.Scope) {
+	for _, l := range []struct {
+		key  string
+		list []string
+	}{{"include_prefixes", f.IncludePrefixes}, {"exclude_prefixes", f.ExcludePrefixes}} {
+		for i, p := range l.list {
+			switch {
+			case p == "":
+				s.Bad("%s[%d]: empty prefix (it would match every key); remove it", s.Key(l.key), i)
+			case strings.HasPrefix(p, srcredis.MarkerPrefix):
+				s.Bad("%s[%d]: %q: keys starting with %s are Hamal's own and never replicated; remove it", s.Key(l.key), i, p, srcredis.MarkerPrefix)
+			}
+		}
+	}
+	srcs := make([]int, 0, len(f.Databases))
+	for from := range f.Databases {
+		srcs = append(srcs, from)
+	}
+	sort.Ints(srcs)
+	to := map[int]int{}
+	for _, from := range srcs {
+		t := f.Databases[from]
+		if from < 0 || t < 0 {
+			s.Bad("%s: %d: %d: database numbers are 0 or more", s.Key("databases"), from, t)
+			continue
+		}
+		if prev, dup := to[t]; dup {
+			s.Bad("%s: source databases %d and %d both map to target database %d; map each to its own target database", s.Key("databases"), prev, from, t)
+			continue
+		}
+		to[t] = from
+	}
+}
+
+// Redacted implements config.Redactor.
+func (c *SourceConfig) Redacted() config.Block {
+	r := *c
+	if r.Password != "" {
+		r.Password = "***"
+	}
+	return &r
+}
+
+// ReaderConfig is the block as source/redis's Config.
+func (c *SourceConfig) ReaderConfig(env engine.Env) srcredis.Config {
+	rc := srcredis.Config{Addr: c.Addr, User: c.User, Password: c.Password, Site: env.Site, Channel: env.Channel, Logger: env.Logger}
+	if f := c.Redis; f != nil {
+		rc.Filter = &srcredis.Filter{Include: f.IncludePrefixes, Exclude: f.ExcludePrefixes, Databases: f.Databases}
+	}
+	return rc
+}
+
+// Open implements engine.SourceConfig.
+func (c *SourceConfig) Open(ctx context.Context, env engine.Env, resume event.Position) (source.Source, error) {
+	return srcredis.Open(ctx, c.ReaderConfig(env), resume)
+}
+
+// Check implements engine.SourceConfig: the master answers as the user
+// and serves its COMMAND table.
+func (c *SourceConfig) Check(ctx context.Context, env engine.Env, r *engine.Report) {
+	client := goredis.NewClient(&goredis.Options{Addr: c.Addr, Username: c.User, Password: c.Password, MaxRetries: -1})
+	defer client.Close()
+	if _, err := srcredis.LoadCommands(ctx, client); err != nil {
+		r.Fail(fmt.Sprintf("source %s: %v", c.Addr, err), "check source.addr, source.user and source.password; the user needs +psync +replconf +command +info")
+		return
+	}
+	r.OK("source redis %s reachable; COMMAND table read", c.Addr)
+}
+
+// StartsAt implements engine.SourceConfig.
+func (c *SourceConfig) StartsAt() string { return "source.start=" + c.Start }
+
+// Endpoint implements engine.SourceConfig.
+func (c *SourceConfig) Endpoint() string { return c.Addr }
+
+// SinkConfig is the sink block of kind redis.
+type SinkConfig struct {
+	Addr         string `yaml:"addr"`
+	User         string `yaml:"user"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// Validate implements config.Block.
+func (c *SinkConfig) Validate(s *config.Scope) {
+	s.Addr("addr", c.Addr)
+	s.Secret(&c.Password, c.PasswordFile)
+}
+
+// Redacted implements config.Redactor.
+func (c *SinkConfig) Redacted() config.Block {
+	r := *c
+	if r.Password != "" {
+		r.Password = "***"
+	}
+	return &r
+}
+
+// ApplierConfig is the block as sink/redis's Config.
+func (c *SinkConfig) ApplierConfig(env engine.Env) sinkredis.Config {
+	return sinkredis.Config{Addr: c.Addr, User: c.User, Password: c.Password, Site: env.Site, Channel: env.Channel,
+		Workers: env.Workers, Logger: env.Logger}
+}
+
+// Open implements engine.SinkConfig.
+func (c *SinkConfig) Open(ctx context.Context, env engine.Env) (sink.Sink, error) {
+	return sinkredis.Open(ctx, c.ApplierConfig(env))
+}
+
+// Check implements engine.SinkConfig: the target answers (opened without
+// the lease, which the running channel holds).
+func (c *SinkConfig) Check(ctx context.Context, env engine.Env, r *engine.Report) {
+	sc := c.ApplierConfig(env)
+	sc.SkipLease = true
+	snk, err := sinkredis.Open(ctx, sc)
+	if err != nil {
+		r.Fail(fmt.Sprintf("target %s: %v", c.Addr, err), "check sink.addr, sink.user and sink.password")
+		return
+	}
+	snk.Close()
+	r.OK("target redis %s reachable", c.Addr)
+}
+
+// Endpoint implements engine.SinkConfig.
+func (c *SinkConfig) Endpoint() string { return c.Addr }
