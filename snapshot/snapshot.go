@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,7 +67,8 @@ type Snapshot struct {
 	cfg Config
 	log *slog.Logger
 
-	mu        sync.Mutex
+	saveMu    sync.Mutex // orders the writes of the state
+	mu        sync.Mutex // guards the fields below
 	st        *state
 	estimates map[string]int64
 	seeding   bool
@@ -142,11 +144,13 @@ func (s *Snapshot) Seed(ctx context.Context, snk sink.Sink) (event.Position, err
 	if err != nil {
 		return nil, classify(err)
 	}
+	s.saveMu.Lock()
 	s.mu.Lock()
 	st.Done, st.FinishedAt, st.ConsistentAt = true, time.Now().UTC(), &end
-	err = saveState(s.cfg.Store, s.cfg.Channel, st)
 	took := time.Since(s.startedAt)
 	s.mu.Unlock()
+	err = saveState(s.cfg.Store, s.cfg.Channel, st)
+	s.saveMu.Unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -333,10 +337,18 @@ func (s *Snapshot) copy(ctx context.Context, tgt Target, st *state) error {
 		ChunkRows: s.cfg.ChunkRows,
 		Logger:    s.log,
 		Save: func(key string, seg tablecopy.Segment) error {
+			// Saves are written in the order their states were taken;
+			// Progress only waits for the update, never for the disk.
+			s.saveMu.Lock()
+			defer s.saveMu.Unlock()
 			s.mu.Lock()
-			defer s.mu.Unlock()
 			st.Segments[key] = seg
-			return saveState(s.cfg.Store, s.cfg.Channel, st)
+			b, err := json.Marshal(st)
+			s.mu.Unlock()
+			if err != nil {
+				return err
+			}
+			return s.cfg.Store.Set(stateKey(s.cfg.Channel), b)
 		},
 	})
 	if err != nil {
