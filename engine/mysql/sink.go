@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -189,7 +190,12 @@ func (c *SinkConfig) Check(ctx context.Context, env engine.Env, r *engine.Report
 	for _, t := range r.Tables {
 		if err := snk.CheckTable(ctx, t.Schema, t.Name, t.Columns); err != nil {
 			missing++
-			r.Fail(err.Error(), "create or alter the table on the target to match the source")
+			var te *sinkmysql.TableError
+			if errors.As(err, &te) {
+				r.Fail(te.What(), te.Fix())
+			} else {
+				r.Fail(fmt.Sprintf("target table %s.%s: %v", t.Schema, t.Name, err), "check that the target answers and sink.user may read information_schema")
+			}
 		}
 		if !t.HasKey && !matchAny(c.AllowKeylessTables, t.Schema+"."+t.Name) {
 			r.Fail(fmt.Sprintf("source table %s.%s has neither a primary key nor a NOT NULL unique key", t.Schema, t.Name),

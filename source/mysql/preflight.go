@@ -141,19 +141,19 @@ func preflight(ctx context.Context, cfg Config, resuming bool) (*Report, *client
 	if v := strings.ToUpper(vars["log_bin"]); v != "ON" && v != "1" {
 		rep.Problems = append(rep.Problems, Problem{
 			What: "log_bin is OFF: the source writes no binary log",
-			Fix:  "start the server with log_bin (log-bin=<basename> in my.cnf) and a unique server_id, then restart it",
+			Fix:  "set log_bin (log-bin=<basename> in my.cnf) and a unique server_id on the server; log_bin takes effect when the server starts",
 		})
 	}
 	if v := strings.ToUpper(vars["binlog_format"]); v != "ROW" {
 		rep.Problems = append(rep.Problems, Problem{
 			What: fmt.Sprintf("binlog_format is %s, Hamal needs ROW", v),
-			Fix:  "SET GLOBAL binlog_format=ROW and binlog_format=ROW in my.cnf, then restart writers",
+			Fix:  "SET GLOBAL binlog_format=ROW, and binlog_format=ROW in my.cnf so a server restart keeps it; sessions opened before the change keep the old value until they reconnect",
 		})
 	}
 	if v := strings.ToUpper(vars["binlog_row_image"]); v != "FULL" {
 		rep.Problems = append(rep.Problems, Problem{
 			What: fmt.Sprintf("binlog_row_image is %s, Hamal needs FULL", v),
-			Fix:  "SET GLOBAL binlog_row_image=FULL and binlog_row_image=FULL in my.cnf, then restart writers",
+			Fix:  "SET GLOBAL binlog_row_image=FULL, and binlog_row_image=FULL in my.cnf so a server restart keeps it; sessions opened before the change keep the old value until they reconnect",
 		})
 	}
 	if v, ok := vars["binlog_row_metadata"]; !ok {
@@ -164,7 +164,7 @@ func preflight(ctx context.Context, cfg Config, resuming bool) (*Report, *client
 	} else if strings.ToUpper(v) != "FULL" {
 		rep.Problems = append(rep.Problems, Problem{
 			What: fmt.Sprintf("binlog_row_metadata is %s, Hamal needs FULL", strings.ToUpper(v)),
-			Fix:  "SET GLOBAL binlog_row_metadata=FULL and binlog_row_metadata=FULL in my.cnf, then restart writers",
+			Fix:  "SET GLOBAL binlog_row_metadata=FULL, and binlog_row_metadata=FULL in my.cnf so a server restart keeps it; sessions opened before the change keep the old value until they reconnect",
 		})
 	}
 	if id, err := strconv.ParseUint(vars["server_id"], 10, 32); err == nil {

@@ -171,7 +171,7 @@ func checkMariaDBGTID(conn *client.Conn, pos Position, what string) (*PositionEr
 		switch {
 		case !ok:
 			return fail(false, fmt.Sprintf("%s %s is in GTID domain %d, which the source does not have (the source's position is %q)", what, gtidText(w), d, cur),
-				fmt.Sprintf("use a position in the source's domains (%s) — it comes from the dump the target was seeded from; or %s", domainList(have), fromDump))
+				fmt.Sprintf("use a position in the source's domains (%s), as a dump of this source records it (README: Start from a dump); or set source.start to snapshot to copy what the source holds now", domainList(have)))
 		case w.SequenceNumber > h.SequenceNumber:
 			return fail(false, fmt.Sprintf("%s %s is ahead of the source, whose newest transaction in domain %d is %s: the position comes from another server (the target's own, or a newer source)", what, gtidText(w), d, gtidText(h)),
 				"take the position from this source: "+fromDump)
@@ -219,7 +219,7 @@ func checkMySQLGTID(conn *client.Conn, pos Position, what string) (*PositionErro
 	for sid := range ws {
 		if _, ok := es[sid]; !ok {
 			return fail(false, fmt.Sprintf("%s names server %s, which never wrote to the source (gtid_executed is %q)", what, sid, executed.String()),
-				"use a GTID set of this source's history — it comes from the dump the target was seeded from; or "+fromDump)
+				"use a GTID set of this source's history, as a dump of this source records it (README: Start from a dump); or set source.start to snapshot to copy what the source holds now")
 		}
 	}
 	if !executed.Contain(want) {
