@@ -306,3 +306,34 @@ func TestSnapshotKill9(t *testing.T) {
 	}
 	t.Logf("target equals source: 4 tables of %d rows; the copy read %d rows in saved chunks", rows, final.Snapshot.RowsCopied)
 }
+
+// TestSnapshotEdgeValuesExact: hamal run with source.start: snapshot copies
+// the edge-value table (FLOAT beyond six digits, DOUBLE extremes,
+// DECIMAL(65,30), TIME(3), BIT, YEAR 0000, latin1 bytes) exactly into a
+// table it creates, and streams a change of it after the hand-off.
+func TestSnapshotEdgeValuesExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: skipped with -short")
+	}
+	src := harness.MariaDB(t, harness.Options{ServerID: 1})
+	dst := harness.MariaDB(t, harness.Options{ServerID: 2})
+	src.MustExec(t, "SET time_zone='+00:00'", "CREATE DATABASE app DEFAULT CHARSET latin1", fmt.Sprintf(workload.EdgeTable, "app.edge"),
+		"INSERT INTO app.edge VALUES "+workload.EdgeRows)
+	ch := newChannel(t, src, dst, channelOpts{start: "snapshot"})
+	ch.start(t)
+	ch.waitState(t, time.Minute, func(st pipeline.Status) bool {
+		return st.State == pipeline.StateRunning && st.Snapshot != nil && st.Snapshot.State == "done"
+	})
+	src.MustExec(t, "UPDATE app.edge SET f = 0.987654321, b64 = b'101' WHERE id = 2")
+	exact := func(s *harness.Server) string {
+		return fmt.Sprint(s.MustQuery(t, "SELECT "+workload.EdgeExact+" FROM app.edge ORDER BY id"))
+	}
+	want := exact(src)
+	deadline := time.Now().Add(time.Minute)
+	for exact(dst) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("edge values differ:\n got %s\nwant %s", exact(dst), want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
