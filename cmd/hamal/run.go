@@ -77,12 +77,21 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		openSource, relayLog = rl.OpenSource, rl
 	}
 
+	var seed pipeline.Seeder // nil without a snapshot phase
+	if sd, ok := src.(engine.Seeding); ok && sd.Seeds() {
+		if seed, err = sd.Seeder(engine.SourceEnv(cfg, log.With("side", "snapshot")), snk, snkEnv, store); err != nil {
+			fmt.Fprintf(stderr, "hamal: %v\n", err)
+			return 1
+		}
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ch, err := pipeline.New(pipeline.Options{
 		Name:               cfg.Name,
 		OpenSource:         openSource,
 		Relay:              relayLog,
+		Seed:               seed,
 		OpenSink:           func(ctx context.Context) (sink.Sink, error) { return snk.Open(ctx, snkEnv) },
 		Store:              store,
 		Guard:              guard,

@@ -51,20 +51,21 @@ func (c Conn) TLSConfig() (*tls.Config, error) {
 const connectTimeout = 10 * time.Second
 
 // Connect opens a session as the account, over TLS when the tls block is
-// on; the caller sets up the session and closes it.
-func (c Conn) Connect(ctx context.Context) (*client.Conn, error) {
+// on, with opts applied before the handshake (capabilities such as
+// tablecopy.LocalFiles); the caller sets up the session and closes it.
+func (c Conn) Connect(ctx context.Context, opts ...client.Option) (*client.Conn, error) {
 	tlsConfig, err := c.TLSConfig()
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	return client.ConnectWithContext(ctx, c.Addr, c.User, c.Password, "", connectTimeout, func(conn *client.Conn) error {
+	return client.ConnectWithContext(ctx, c.Addr, c.User, c.Password, "", connectTimeout, append([]client.Option{func(conn *client.Conn) error {
 		if tlsConfig != nil {
 			conn.SetTLSConfig(tlsConfig)
 		}
 		return nil
-	})
+	}}, opts...)...)
 }
 
 func (c Conn) redacted() Conn {
