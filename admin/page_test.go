@@ -84,15 +84,49 @@ func (s *tickSource) Next(ctx context.Context) (*event.Txn, error) {
 
 func (s *tickSource) Close() error { return nil }
 
+// pageSeed is a snapshot phase that reports a copy half done until
+// released, then hands off.
+type pageSeed struct {
+	release chan struct{}
+	mu      sync.Mutex
+	done    bool
+}
+
+func (s *pageSeed) Seed(ctx context.Context, _ sink.Sink) (event.Position, error) {
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s.mu.Lock()
+	s.done = true
+	s.mu.Unlock()
+	return event.Position("0"), nil
+}
+
+func (s *pageSeed) Progress() *pipeline.SnapshotStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := &pipeline.SnapshotStatus{State: "copying", Position: "gtid 0-1-7", TablesTotal: 2, TablesDone: 1,
+		RowsCopied: 1500, RowsEstimated: 3000, RowsPerSecond: 250, ETASeconds: 6,
+		Tables: []pipeline.SnapshotTable{{Table: "app.a", RowsCopied: 1000, RowsEstimated: 1000, Done: true}, {Table: "app.b", RowsCopied: 500, RowsEstimated: 2000}}}
+	if s.done {
+		st.State, st.TablesDone, st.RowsCopied, st.RowsEstimated, st.ETASeconds = "done", 2, 3000, 3000, 0
+	}
+	return st
+}
+
 type nopSink struct{}
 
 func (nopSink) Apply(context.Context, []*event.Txn) error { return nil }
 func (nopSink) Close() error                              { return nil }
 
-// TestStatusPageInChromium loads the status page of a running channel in
-// headless Chromium: it shows the state, the lag and the heartbeat lag;
-// pause is refused without the admin token, and with it pause and resume
-// change the channel's state.
+// TestStatusPageInChromium loads the status page of a channel in headless
+// Chromium: during its snapshot phase it shows the copy's progress (state,
+// tables, rows, rate, ETA, the hand-off position, a row per table); once
+// running, the state, the lag and the heartbeat lag; pause is refused
+// without the admin token, and with it pause and resume change the
+// channel's state.
 func TestStatusPageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped with -short")
@@ -104,7 +138,8 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	defer store.Close()
 	reg := prometheus.NewRegistry()
-	ch, err := pipeline.New(pipeline.Options{Name: "page", Store: store, Registerer: reg, Workers: 2,
+	seed := &pageSeed{release: make(chan struct{})}
+	ch, err := pipeline.New(pipeline.Options{Name: "page", Store: store, Registerer: reg, Workers: 2, Seed: seed,
 		OpenSource: func(context.Context, event.Position) (source.Source, error) { return &tickSource{}, nil },
 		OpenSink:   func(context.Context) (sink.Sink, error) { return nopSink{}, nil }})
 	if err != nil {
@@ -170,7 +205,17 @@ func TestStatusPageInChromium(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+srv.Addr+"/")); err != nil {
 		t.Fatalf("load the status page: %v", err)
 	}
+	waitText("state", "snapshot")
+	waitText("snapshot-state", "copying")
+	for id, want := range map[string]string{"snapshot-tables-done": "1/2", "snapshot-rows": "1500 of ~3000", "snapshot-rate": "250 rows/s",
+		"snapshot-eta": "6.0 s", "snapshot-pos": "gtid 0-1-7", "snapshot-tables": "app.a1000 / ~1000doneapp.b500 / ~2000copying"} {
+		if got := text(id); got != want {
+			t.Errorf("#%s shows %q, want %q", id, got, want)
+		}
+	}
+	close(seed.release)
 	waitText("state", "running")
+	waitText("snapshot-state", "done")
 	// Polled twice: by then a heartbeat was applied.
 	poll("two polls and a heartbeat lag", `Number(document.body.dataset.polled || 0) >= 2 && document.getElementById("hblag").textContent !== "–"`)
 	if name, state := text("name"), text("state"); name != "page" || state != "running" {

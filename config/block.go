@@ -27,6 +27,14 @@ type Redactor interface {
 	Redacted() Block
 }
 
+// Pairer is implemented by a block whose keys depend on the rest of the
+// channel (a MySQL source's start: snapshot needs a MySQL sink and no
+// relay): Pair runs once every block validated and reports through s,
+// the block's own scope, what the pairing refuses.
+type Pairer interface {
+	Pair(c *Config, s *Scope)
+}
+
 // Kinds resolves source.kind and sink.kind to the engine's block. Config
 // knows no engine: a registry of engine drivers implements Kinds.
 type Kinds interface {

@@ -49,6 +49,16 @@ func (c *Config) problems(kindsReported bool) []string {
 		p = append(p, validateBlock(c.Sink.Engine, "sink", c.Sink.Site)...)
 	}
 	c.validateSites(bad)
+	for _, sd := range []struct {
+		block      Block
+		path, site string
+	}{{c.Source.Engine, "source", c.Source.Site}, {c.Sink.Engine, "sink", c.Sink.Site}} {
+		if pr, ok := sd.block.(Pairer); ok {
+			s := NewScope(sd.path, sd.site)
+			pr.Pair(c, s)
+			p = append(p, s.Problems()...)
+		}
+	}
 
 	a := &c.Apply
 	defaultInt(&a.Workers, DefaultWorkers)

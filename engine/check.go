@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"io"
+
+	"github.com/hamal-replication/hamal/event"
 )
 
 // Report collects the findings of `hamal check`, one line each: "ok" or
@@ -14,6 +16,15 @@ type Report struct {
 	// sink's check to look for on the target; nil when the source cannot
 	// list tables (or its check could not reach it).
 	Tables []Table
+	// Checkpoint is the channel's checkpoint, nil when it has none: the
+	// source's start key is used only then, so only then is it checked.
+	Checkpoint event.Position
+	// StartRefused is set by a source's check that refused its start key.
+	StartRefused bool
+	// Seeding is set when the channel begins with a copy (Seeding.Seeds,
+	// no checkpoint): the sink's check leaves the target's tables to
+	// Seeding.CheckSeed, since the copy creates the missing ones.
+	Seeding bool
 }
 
 // Table is one table a source replicates, as its check found it.

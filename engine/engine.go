@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/hamal-replication/hamal/checkpoint"
 	"github.com/hamal-replication/hamal/config"
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/sink"
 	"github.com/hamal-replication/hamal/source"
 )
@@ -69,6 +71,23 @@ type Sidecar interface {
 	// Sidecar returns what to run until its context is done, or nil when
 	// the config asks for nothing.
 	Sidecar(env Env) (func(ctx context.Context), error)
+}
+
+// Seeding is implemented by a source block that can begin a channel with
+// a copy of what the source already holds (MySQL: source.start: snapshot).
+type Seeding interface {
+	// Seeds reports whether the config asks for the copy.
+	Seeds() bool
+	// Seeder returns the channel's first phase (pipeline.Options.Seed),
+	// nil when Seeds is false. env is the source's environment, sink the
+	// channel's sink block and sinkEnv its environment (the copy writes
+	// through the sink the channel opens from them); store is the
+	// channel's checkpoint store, where the phase keeps its progress.
+	Seeder(env Env, sink SinkConfig, sinkEnv Env, store *checkpoint.Store) (pipeline.Seeder, error)
+	// CheckSeed is the phase's part of `hamal check` for a channel without
+	// a checkpoint: read-only, after the source's and the sink's checks,
+	// with r.Tables as the source's check found them.
+	CheckSeed(ctx context.Context, env Env, sink SinkConfig, sinkEnv Env, r *Report)
 }
 
 // Env is what a block needs from the channel it serves.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +46,23 @@ type RelayLog interface {
 	Status() RelayStatus
 }
 
+// Seeder is a channel's optional first phase: for a channel without a
+// checkpoint it copies what the source already holds to the target, with
+// the channel's sink open (its fencing lease held for the whole copy), and
+// returns the position the stream starts at. The channel saves that
+// position as its first checkpoint and opens the source there. A Seeder
+// keeps its own progress: after an error or a restart it is called again
+// (with a new sink) and resumes; once it has returned a position, the
+// checkpoint wins and it is not called again. Errors marked
+// retry.Transient are retried with backoff, others stop the channel in
+// state error. Progress is called from any goroutine, at every /status
+// request and scrape: it returns a snapshot (nil before the phase began)
+// and must not wait for disk or network.
+type Seeder interface {
+	Seed(ctx context.Context, snk sink.Sink) (event.Position, error)
+	Progress() *SnapshotStatus
+}
+
 // Options configures a Channel.
 type Options struct {
 	Name string
@@ -70,9 +86,11 @@ type Options struct {
 	// state "error" for Resume.
 	ExitOnError bool
 	// Relay, when set, is the relay log that OpenSource serves from; its
-	// status goes to Status.Relay and the hamal_relay_* gauges. A nil
-	// pointer in the interface counts as no relay.
+	// status goes to Status.Relay and the hamal_relay_* gauges; nil: no relay.
 	Relay RelayLog
+	// Seed, when set, is the channel's first phase (see Seeder); its
+	// progress goes to Status.Snapshot and the hamal_snapshot_* gauges.
+	Seed Seeder
 
 	Logger *slog.Logger
 	// Registerer receives the channel's metrics (labelled channel=<Name>)
@@ -128,17 +146,13 @@ func New(opts Options) (*Channel, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Relay != nil {
-		if v := reflect.ValueOf(opts.Relay); v.Kind() == reflect.Pointer && v.IsNil() {
-			opts.Relay = nil
-		}
-	}
 	cp, _, err := opts.Store.Load(opts.Name)
 	if err != nil {
 		return nil, fmt.Errorf("load checkpoint of channel %s: %w", opts.Name, err)
 	}
 	life := newSupervisor()
 	obs := newObserver(opts.Name, opts.Workers, opts.Relay, life, cp)
+	obs.seed = opts.Seed
 	if err := obs.register(opts.Registerer); err != nil {
 		return nil, err
 	}

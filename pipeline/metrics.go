@@ -183,6 +183,15 @@ var gaugeHelp = []struct{ name, help string }{
 	{"hamal_relay_applied_commit_timestamp_seconds", "Source commit time (Unix seconds) of the last transaction the applier's checkpoint names."},
 	{"hamal_relay_read_ahead_seconds", "Source commit time between the relay's read position and the applier's position."},
 	{"hamal_relay_oldest_unapplied_age_seconds", "Now minus the source commit time of the oldest transaction in the relay not yet applied; 0 when none."},
+	// The snapshot's gauges, present once a channel started with
+	// source.start: snapshot began its copy.
+	{"hamal_snapshot_done", "1 once the snapshot's copy is done and the stream runs from its position."},
+	{"hamal_snapshot_tables", "Tables the snapshot copies."},
+	{"hamal_snapshot_tables_done", "Tables the snapshot has copied completely."},
+	{"hamal_snapshot_rows_copied", "Rows the snapshot has copied (in chunks the target holds)."},
+	{"hamal_snapshot_rows_estimated", "Rows the snapshot is estimated to copy (the source's table row estimates, at least what was copied)."},
+	{"hamal_snapshot_rows_per_second", "The snapshot's copy rate over the last ten seconds."},
+	{"hamal_snapshot_eta_seconds", "Estimated seconds until the snapshot's copy is done; 0 when done or not yet known."},
 }
 
 func newChannelCollector(o *observer, labels prometheus.Labels) *channelCollector {
@@ -229,6 +238,15 @@ func (cc *channelCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge("hamal_channel_up", b2f(st.State == StateRunning))
 	for _, s := range states {
 		gauge("hamal_channel_state", b2f(st.State == s), string(s))
+	}
+	if s := st.Snapshot; s != nil && s.State != "preparing" {
+		gauge("hamal_snapshot_done", b2f(s.State == "done"))
+		gauge("hamal_snapshot_tables", float64(s.TablesTotal))
+		gauge("hamal_snapshot_tables_done", float64(s.TablesDone))
+		gauge("hamal_snapshot_rows_copied", float64(s.RowsCopied))
+		gauge("hamal_snapshot_rows_estimated", float64(s.RowsEstimated))
+		gauge("hamal_snapshot_rows_per_second", s.RowsPerSecond)
+		gauge("hamal_snapshot_eta_seconds", s.ETASeconds)
 	}
 	if r := st.Relay; r != nil {
 		gauge("hamal_relay_bytes", float64(r.Bytes))

@@ -44,7 +44,37 @@ type Status struct {
 	StartedAt      time.Time `json:"started_at"`
 	// Relay is the relay log's state, when the channel has one.
 	Relay *RelayStatus `json:"relay,omitempty"`
+	// Snapshot is the snapshot phase's progress, when the channel has one
+	// (Options.Seed) and it has begun.
+	Snapshot *SnapshotStatus `json:"snapshot,omitempty"`
 	OpsStatus
+}
+
+// SnapshotStatus is a Seeder's progress, in /status under "snapshot".
+type SnapshotStatus struct {
+	// State is "preparing" (checks, before the position is taken),
+	// "copying" or "done".
+	State string `json:"state"`
+	// Position is where the stream starts: the position the copy was
+	// taken at (the hand-off position).
+	Position      string          `json:"position,omitempty"`
+	StartedAt     time.Time       `json:"started_at"`
+	FinishedAt    time.Time       `json:"finished_at,omitzero"`
+	TablesTotal   int             `json:"tables_total"`
+	TablesDone    int             `json:"tables_done"`
+	RowsCopied    int64           `json:"rows_copied"`
+	RowsEstimated int64           `json:"rows_estimated"`
+	RowsPerSecond float64         `json:"rows_per_second"`
+	ETASeconds    float64         `json:"eta_seconds"`
+	Tables        []SnapshotTable `json:"tables,omitempty"`
+}
+
+// SnapshotTable is one table's copy progress.
+type SnapshotTable struct {
+	Table         string `json:"table"`
+	RowsCopied    int64  `json:"rows_copied"`
+	RowsEstimated int64  `json:"rows_estimated"`
+	Done          bool   `json:"done"`
 }
 
 // OpsStatus is the operator detail of Status that metrics also export.
@@ -108,6 +138,7 @@ type observer struct {
 	name      string
 	workers   int
 	relay     RelayLog // nil without a relay
+	seed      Seeder   // nil without a snapshot phase
 	life      *supervisor
 	startedAt time.Time
 
@@ -396,6 +427,9 @@ func (o *observer) status() Status {
 	if o.relay != nil {
 		rs := o.relay.Status()
 		st.Relay = &rs
+	}
+	if o.seed != nil {
+		st.Snapshot = o.seed.Progress()
 	}
 	if persister != nil {
 		if cp, ok := persister.Last(); ok {

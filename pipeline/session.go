@@ -71,6 +71,26 @@ func (s *session) checkpoint() checkpoint.Checkpoint {
 	return s.resume
 }
 
+// seed runs the snapshot phase (Options.Seed) with the session's sink and
+// saves the position it returns as the channel's first checkpoint: the
+// hand-off, after which the stream starts there.
+func (c *Channel) seed(ctx context.Context, snk sink.Sink) (checkpoint.Checkpoint, error) {
+	c.life.setState(StateSnapshot)
+	pos, err := c.opts.Seed.Seed(ctx, snk)
+	if err != nil {
+		return checkpoint.Checkpoint{}, fmt.Errorf("snapshot: %w", err)
+	}
+	if err := c.opts.Store.Save(c.opts.Name, checkpoint.Checkpoint{Pos: pos, SavedAt: time.Now()}); err != nil {
+		return checkpoint.Checkpoint{}, fmt.Errorf("persist the snapshot's position: %w", err)
+	}
+	cp, _, err := c.opts.Store.Load(c.opts.Name)
+	if err != nil {
+		return checkpoint.Checkpoint{}, fmt.Errorf("load checkpoint: %w", err)
+	}
+	c.log.Info("snapshot done; streaming from its position", "position", pos.String())
+	return cp, nil
+}
+
 // runSession runs one session. It returns nil after shutdown (ctx done)
 // with everything drained and persisted, a transient error when the sink
 // or the source cannot be opened, and the fatal error that ended it
@@ -86,6 +106,11 @@ func (c *Channel) runSession(ctx context.Context) error {
 	}
 	defer snk.Close()
 	defer c.obs.sinkOpened(snk)()
+	if resume.Pos == nil && c.opts.Seed != nil {
+		if resume, err = c.seed(ctx, snk); err != nil {
+			return err
+		}
+	}
 	src, err := c.opts.OpenSource(ctx, resume.Pos)
 	if err != nil {
 		return fmt.Errorf("open source: %w", err)

@@ -15,6 +15,7 @@ type State string
 // States.
 const (
 	StateStarting State = "starting"
+	StateSnapshot State = "snapshot" // copying what the source holds (Options.Seed)
 	StateRunning  State = "running"
 	StatePaused   State = "paused"
 	StateRetrying State = "retrying" // a transient error is being retried
@@ -23,7 +24,7 @@ const (
 )
 
 // states lists every State, for hamal_channel_state.
-var states = []State{StateStarting, StateRunning, StatePaused, StateRetrying, StateError, StateStopped}
+var states = []State{StateStarting, StateSnapshot, StateRunning, StatePaused, StateRetrying, StateError, StateStopped}
 
 // supervisor owns a channel's lifecycle: the State machine, the last
 // error, and pausing. Its methods are safe from any goroutine; sessions

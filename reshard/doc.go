@@ -15,15 +15,18 @@
 //		new ──snapshot──▶ copy ──▶ catchup ──cutover──▶ cutover(fenced ▶ switched) ──complete──▶ complete
 //		   └───────────────┴─────────┴──────────────────────┴──── cancel ──▶ cancelled
 //
-//	  - snapshot: read @@gtid_binlog_pos of every source, create the target
-//	    tables from SHOW CREATE TABLE, split each table into PK ranges.
-//	  - copy (copy.go): parallel keyset copy of the PK ranges (composite
-//	    keys walked as tuples, keyset.go), streamed and routed into multi-row
-//	    INSERT … ON DUPLICATE KEY UPDATE routed by the rule, throttled by
-//	    max_rows_per_second and source load; each chunk's last PK is saved
-//	    after the targets hold it. No lock is taken: the catch-up replays
-//	    from the snapshot position, which predates every copied row, with
-//	    replay-safe sinks, so every row converges.
+//	  - snapshot: take every source's snapshot position
+//	    (srcmysql.SnapshotPosition: exact, lock-free on MariaDB), create the
+//	    target tables from SHOW CREATE TABLE, split each table into key
+//	    ranges.
+//	  - copy (copy.go): the shared copier (package tablecopy) copies the
+//	    ranges in parallel, in key order, value-exactly (binary protocol),
+//	    routing each row by the rule, as LOAD DATA LOCAL … REPLACE per target
+//	    and chunk, throttled by max_rows_per_second and source load; each
+//	    chunk's last key is saved after the targets hold it. No lock is
+//	    taken: the catch-up replays from the snapshot position, which
+//	    precedes every read of the copy, with replay-safe sinks, so every
+//	    row converges.
 //	  - catchup: one pipeline.Channel per source (source/mysql → Router →
 //	    N sink/mysql sinks); the Router (router.go) splits batches by the
 //	    rule, turns a row moving between shards into delete + insert, and

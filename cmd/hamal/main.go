@@ -23,7 +23,8 @@ const usage = `hamal — cross-datacenter replication daemon
 Usage:
   hamal run     --config FILE   run a channel until SIGTERM/SIGINT (drains, persists, exits 0)
   hamal check   --config FILE   preflight: connectivity, binlog settings, privileges,
-                                server_id, target tables and columns
+                                server_id, source.start, target tables and columns
+                                (with start: snapshot, what the snapshot will create)
   hamal status  [--addr HOST:PORT | --config FILE] [--json]
                                 show a running channel's state, positions and lag
   hamal failover-report --config FILE [--json]

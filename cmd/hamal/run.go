@@ -63,18 +63,26 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	openSource := func(ctx context.Context, resume event.Position) (source.Source, error) {
 		return src.Open(ctx, srcEnv, resume)
 	}
-	var rl *relay.Relay
+	var relayLog pipeline.RelayLog // nil without a relay
 	if rc := cfg.Relay; rc != nil {
 		// The relay reads the source into its log from now on; the channel
 		// applies from the log.
-		rl, err = relay.Open(relay.Options{Channel: cfg.Name, Dir: rc.Dir, MaxBytes: rc.MaxBytes, MaxAge: rc.MaxAge,
+		rl, err := relay.Open(relay.Options{Channel: cfg.Name, Dir: rc.Dir, MaxBytes: rc.MaxBytes, MaxAge: rc.MaxAge,
 			Fsync: relay.Fsync(rc.Fsync), Store: store, Open: openSource, Logger: log.With("side", "relay")})
 		if err != nil {
 			fmt.Fprintf(stderr, "hamal: relay.dir: %v\n", err)
 			return 1
 		}
 		defer rl.Close()
-		openSource = rl.OpenSource
+		openSource, relayLog = rl.OpenSource, rl
+	}
+
+	var seed pipeline.Seeder // nil without a snapshot phase
+	if sd, ok := src.(engine.Seeding); ok && sd.Seeds() {
+		if seed, err = sd.Seeder(engine.SourceEnv(cfg, log.With("side", "snapshot")), snk, snkEnv, store); err != nil {
+			fmt.Fprintf(stderr, "hamal: %v\n", err)
+			return 1
+		}
 	}
 
 	reg := prometheus.NewRegistry()
@@ -82,7 +90,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	ch, err := pipeline.New(pipeline.Options{
 		Name:               cfg.Name,
 		OpenSource:         openSource,
-		Relay:              rl,
+		Relay:              relayLog,
+		Seed:               seed,
 		OpenSink:           func(ctx context.Context) (sink.Sink, error) { return snk.Open(ctx, snkEnv) },
 		Store:              store,
 		Guard:              guard,
@@ -100,6 +109,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hamal: %v\n", err)
 		return 1
 	}
+	defer ch.Close()
 	if cfg.Admin.Listen != "off" {
 		srv, err := admin.Listen(cfg.Admin.Listen, admin.NewHandler(ch, reg, admin.Options{Token: cfg.Admin.Token}),
 			admin.ServeOptions{Token: cfg.Admin.Token})

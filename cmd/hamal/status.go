@@ -274,6 +274,19 @@ func printStatus(w io.Writer, st pipeline.Status) {
 	row("checkpoint", orDash(st.CheckpointPosition)+saved)
 	row("applied", fmt.Sprintf("%d txns, %d rows", st.AppliedTxns, st.AppliedRows))
 	row("in flight", fmt.Sprintf("%d (%d ready, %d/%d workers busy)", st.InFlight, st.DAGReady, st.WorkersBusy, st.Workers))
+	if s := st.Snapshot; s != nil {
+		row("snapshot", snapshotLine(s))
+		if s.Position != "" {
+			row("snapshot position", s.Position+" (the stream starts here)")
+		}
+		for _, t := range s.Tables {
+			state := "copying"
+			if t.Done {
+				state = "done"
+			}
+			row("  "+t.Table, fmt.Sprintf("%d of ~%d rows, %s", t.RowsCopied, t.RowsEstimated, state))
+		}
+	}
 	if r := st.Relay; r != nil {
 		state := r.State
 		if r.Reason != "" && r.Reason != r.State {
@@ -299,6 +312,21 @@ func printStatus(w io.Writer, st pipeline.Status) {
 		row("errors", "row data redacted (the admin API has a token this command was not given, or none: the log has the full text)")
 	}
 	row("up since", st.StartedAt.Format(time.RFC3339))
+}
+
+// snapshotLine sums a snapshot's progress in one line.
+func snapshotLine(s *pipeline.SnapshotStatus) string {
+	line := fmt.Sprintf("%s: %d/%d tables, %d of ~%d rows", s.State, s.TablesDone, s.TablesTotal, s.RowsCopied, s.RowsEstimated)
+	if s.State == "copying" {
+		line += fmt.Sprintf(", %.0f rows/s", s.RowsPerSecond)
+		if s.ETASeconds > 0 {
+			line += ", ETA " + (time.Duration(s.ETASeconds * float64(time.Second))).Round(time.Second).String()
+		}
+	}
+	if !s.FinishedAt.IsZero() {
+		line += fmt.Sprintf(", took %s", s.FinishedAt.Sub(s.StartedAt).Round(time.Millisecond))
+	}
+	return line
 }
 
 func orDash(s string) string {

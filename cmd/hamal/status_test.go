@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -110,5 +111,38 @@ func TestStatusOfSeveralChannels(t *testing.T) {
 	run([]string{"status", "--config", filepath.Join(dir, "shard2.yaml")}, &stdout, &stderr)
 	if !strings.Contains(stdout.String(), "channel:") || !strings.Contains(stdout.String(), "shard2") {
 		t.Errorf("single view:\n%s", stdout.String())
+	}
+}
+
+// TestPrintStatusSnapshot: hamal status shows a channel's snapshot phase:
+// the totals with rate and ETA while copying, the hand-off position, one
+// line per table; the time it took once done.
+func TestPrintStatusSnapshot(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	cases := []struct {
+		name string
+		snap pipeline.SnapshotStatus
+		want []string
+	}{
+		{"copying", pipeline.SnapshotStatus{State: "copying", Position: `gtid "0-1-7"`, TablesTotal: 2, TablesDone: 1,
+			RowsCopied: 1500, RowsEstimated: 3000, RowsPerSecond: 250, ETASeconds: 6, StartedAt: start,
+			Tables: []pipeline.SnapshotTable{{Table: "app.a", RowsCopied: 1000, RowsEstimated: 1000, Done: true}, {Table: "app.b", RowsCopied: 500, RowsEstimated: 2000}}},
+			[]string{"snapshot:            copying: 1/2 tables, 1500 of ~3000 rows, 250 rows/s, ETA 6s",
+				`snapshot position:   gtid "0-1-7" (the stream starts here)`,
+				"  app.a:             1000 of ~1000 rows, done", "  app.b:             500 of ~2000 rows, copying"}},
+		{"done", pipeline.SnapshotStatus{State: "done", Position: `gtid "0-1-7"`, TablesTotal: 1, TablesDone: 1, RowsCopied: 10, RowsEstimated: 10,
+			StartedAt: start, FinishedAt: start.Add(1500 * time.Millisecond)},
+			[]string{"snapshot:            done: 1/1 tables, 10 of ~10 rows, took 1.5s"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out bytes.Buffer
+			printStatus(&out, pipeline.Status{Name: "c", State: pipeline.StateSnapshot, Snapshot: &c.snap})
+			for _, w := range c.want {
+				if !strings.Contains(out.String(), w+"\n") {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
 	}
 }

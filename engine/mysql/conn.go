@@ -52,9 +52,10 @@ func (c Conn) TLSConfig() (*tls.Config, error) {
 
 // Connect opens a session as the account through mysqlconn: over TLS
 // when the tls block is on (never clear text then), refusing a login that
-// would expose the password, the login bounded in time. The caller sets
-// up the session and closes it.
-func (c Conn) Connect(ctx context.Context) (*client.Conn, error) {
+// would expose the password, the login bounded in time; opts are applied
+// before the handshake (capabilities such as tablecopy.LocalFiles). The
+// caller sets up the session and closes it.
+func (c Conn) Connect(ctx context.Context, opts ...client.Option) (*client.Conn, error) {
 	tlsConfig, err := c.TLSConfig()
 	if err != nil {
 		return nil, err
@@ -63,7 +64,7 @@ func (c Conn) Connect(ctx context.Context) (*client.Conn, error) {
 	if key == "" {
 		key = "tls"
 	}
-	return mysqlconn.Connect(ctx, mysqlconn.Target{Addr: c.Addr, User: c.User, Password: c.Password, TLS: tlsConfig, Key: key})
+	return mysqlconn.Connect(ctx, mysqlconn.Target{Addr: c.Addr, User: c.User, Password: c.Password, TLS: tlsConfig, Key: key}, opts...)
 }
 
 // overTLS is " over TLS" for a check's message when the block is on.

@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -28,6 +29,10 @@ type SinkConfig struct {
 	// clear their owners' entries in <hamal_schema>.unsynced (with
 	// sink.site).
 	Unsynced map[string]string `yaml:"unsynced"`
+	// CreateTables creates the schemas and tables the target lacks from
+	// the source's definitions; only source.start: snapshot creates
+	// tables, and there it defaults to true (nil).
+	CreateTables *bool `yaml:"create_tables"`
 }
 
 // Conflicts holds the default conflict policy and per-table overrides.
@@ -46,6 +51,7 @@ var (
 	_ engine.SinkConfig = (*SinkConfig)(nil)
 	_ config.Redactor   = (*SinkConfig)(nil)
 	_ config.Block      = (*Conflicts)(nil)
+	_ config.Pairer     = (*SinkConfig)(nil)
 )
 
 // Validate implements config.Block.
@@ -177,14 +183,19 @@ func (c *SinkConfig) Check(ctx context.Context, env engine.Env, r *engine.Report
 		}
 	}
 	checkGrants(ctx, r, "sink", c.Conn, sinkNeeds(schemaList, c.HamalSchema, env.Site != ""))
-	if r.Tables == nil {
-		return
+	if r.Tables == nil || r.Seeding {
+		return // the snapshot's check (CheckSeed) looks at the target's tables
 	}
 	missing := 0
 	for _, t := range r.Tables {
 		if err := snk.CheckTable(ctx, t.Schema, t.Name, t.Columns); err != nil {
 			missing++
-			r.Fail(err.Error(), "create or alter the table on the target to match the source")
+			var te *sinkmysql.TableError
+			if errors.As(err, &te) {
+				r.Fail(te.What(), te.Fix())
+			} else {
+				r.Fail(fmt.Sprintf("target table %s.%s: %v", t.Schema, t.Name, err), "check that the target answers and sink.user may read information_schema")
+			}
 		}
 		if !t.HasKey && !matchAny(c.AllowKeylessTables, t.Schema+"."+t.Name) {
 			r.Fail(fmt.Sprintf("source table %s.%s has neither a primary key nor a NOT NULL unique key", t.Schema, t.Name),

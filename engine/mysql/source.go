@@ -20,8 +20,10 @@ type SourceConfig struct {
 	// the source's replicas.
 	ServerID uint32 `yaml:"server_id"`
 	Flavor   string `yaml:"flavor"` // mysql | mariadb | "" (detect)
-	// Start is where a channel without a checkpoint begins: current |
-	// earliest | a GTID set | file:pos.
+	// Start is where a channel without a checkpoint begins: snapshot (a
+	// copy of the tables, then the stream from the copy's position) |
+	// current | earliest | a GTID set (streaming starts after it) |
+	// file:pos.
 	Start   string   `yaml:"start"`
 	Tables  []string `yaml:"tables"`  // include globs on schema.table; empty: all
 	Exclude []string `yaml:"exclude"` // exclude globs, applied after Tables
@@ -29,6 +31,8 @@ type SourceConfig struct {
 	// (and where the heartbeat writer writes).
 	HamalSchema string    `yaml:"hamal_schema"`
 	Heartbeat   Heartbeat `yaml:"heartbeat"`
+	// Snapshot tunes the copy of start: snapshot (snapshot.go).
+	Snapshot SnapshotCopy `yaml:"snapshot"`
 }
 
 // Heartbeat configures the source heartbeat: Hamal writes
@@ -45,6 +49,8 @@ const DefaultHeartbeatInterval = time.Second
 var (
 	_ engine.SourceConfig = (*SourceConfig)(nil)
 	_ engine.Sidecar      = (*SourceConfig)(nil)
+	_ engine.Seeding      = (*SourceConfig)(nil)
+	_ config.Pairer       = (*SourceConfig)(nil)
 	_ config.Redactor     = (*SourceConfig)(nil)
 )
 
@@ -62,6 +68,7 @@ func (c *SourceConfig) Validate(s *config.Scope) {
 	if c.Start == "" {
 		c.Start = "current"
 	}
+	c.validateSnapshot(s)
 	s.Globs("tables", c.Tables)
 	s.Globs("exclude", c.Exclude)
 	if hb := &c.Heartbeat; hb.Enabled {
@@ -164,6 +171,9 @@ func (c *SourceConfig) Check(ctx context.Context, env engine.Env, r *engine.Repo
 		r.OK("source binlog settings, privileges and server_id %d", c.ServerID)
 	}
 	r.OK("source tables matching the filters: %d", len(report.Tables))
+	if r.Checkpoint == nil {
+		c.checkStart(ctx, rc, r)
+	}
 	r.Tables = make([]engine.Table, 0, len(report.Tables))
 	for _, t := range report.Tables {
 		r.Tables = append(r.Tables, engine.Table{Schema: t.Schema, Name: t.Name, Columns: t.Columns, HasKey: t.HasKey})

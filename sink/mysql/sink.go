@@ -228,9 +228,14 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 }
 
 // multiStatements lets a pooled connection send a batch's statements in
-// one round trip (applier.exec).
+// one round trip (applier.exec), and answer the LOCAL INFILE request of a
+// copy's LOAD DATA with the chunk it holds (Copy; no other file is ever
+// sent).
 func multiStatements(c *client.Conn) error {
 	if err := c.SetCapability(mysql.CLIENT_MULTI_STATEMENTS); err != nil {
+		return err
+	}
+	if err := c.SetCapability(mysql.CLIENT_LOCAL_FILES); err != nil {
 		return err
 	}
 	return c.SetCapability(mysql.CLIENT_MULTI_RESULTS)
@@ -411,13 +416,39 @@ func (s *Sink) CheckTable(ctx context.Context, schema, name string, columns []st
 	return nil
 }
 
-func missingTableError(schema, name string) error {
-	return fmt.Errorf("target table %s.%s does not exist: create it on the target (e.g. from SHOW CREATE TABLE on the source) and restart", schema, name)
+// TableError is a target table missing, or lacking columns the source
+// sends (CheckTable, and Apply's error for it).
+type TableError struct {
+	Schema, Name string
+	Missing      []string // the columns it lacks; nil: the table is missing
 }
 
+// What says what is wrong, without the fix.
+func (e *TableError) What() string {
+	if e.Missing == nil {
+		return fmt.Sprintf("target table %s.%s does not exist", e.Schema, e.Name)
+	}
+	return fmt.Sprintf("target table %s.%s lacks column(s) %s", e.Schema, e.Name, strings.Join(e.Missing, ", "))
+}
+
+// Fix says how to fix it.
+func (e *TableError) Fix() string {
+	if e.Missing == nil {
+		return "create it on the target (e.g. from SHOW CREATE TABLE on the source), or start a new channel with source.start: snapshot, which creates it"
+	}
+	return fmt.Sprintf("add them on the target with the source's definitions (ALTER TABLE %s.%s ADD COLUMN %s ...)",
+		quoteIdent(e.Schema), quoteIdent(e.Name), quoteIdent(e.Missing[0]))
+}
+
+// Error is What and Fix, and what a stopped channel needs afterwards.
+func (e *TableError) Error() string {
+	return e.What() + ": " + e.Fix() + "; then POST /resume or restart the channel"
+}
+
+func missingTableError(schema, name string) error { return &TableError{Schema: schema, Name: name} }
+
 func missingColumnsError(schema, name string, missing []string) error {
-	return fmt.Errorf("target table %s.%s lacks column(s) %s: add them on the target with the source's definitions (ALTER TABLE %s.%s ADD COLUMN %s ...) and restart",
-		schema, name, strings.Join(missing, ", "), quoteIdent(schema), quoteIdent(name), quoteIdent(missing[0]))
+	return &TableError{Schema: schema, Name: name, Missing: missing}
 }
 
 // target returns the cached target columns of schema.name, reading them from

@@ -23,7 +23,10 @@ type Config struct {
 	Flavor string
 	// Start is where a channel without a checkpoint begins: "current"
 	// (default), "earliest", a GTID set ("0-1-100,1-2-5" on MariaDB,
-	// "uuid:1-5" on MySQL) or "file:pos" ("bin.000002:4").
+	// "uuid:1-5" on MySQL: streaming starts after it) or "file:pos"
+	// ("bin.000002:4"). "snapshot" is accepted by the preflight but handled
+	// by the channel (package snapshot), which opens the source at the
+	// position its copy was taken at.
 	Start string
 	// Tables holds include globs on "schema.table" (path.Match syntax,
 	// "app.*"); empty means all tables. Exclude globs win over Tables.
@@ -125,7 +128,7 @@ func (e *PreflightError) Is(target error) bool {
 
 // startSpec is a parsed Config.Start.
 type startSpec struct {
-	kind string // "current", "earliest", "gtid", "filepos"
+	kind string // "current", "earliest", "gtid", "filepos", "snapshot"
 	gtid string
 	file string
 	pos  uint32
@@ -144,6 +147,8 @@ func parseStart(s string) (startSpec, error) {
 		return startSpec{kind: "current"}, nil
 	case "earliest":
 		return startSpec{kind: "earliest"}, nil
+	case "snapshot":
+		return startSpec{kind: "snapshot"}, nil
 	}
 	if mysqlGTIDSet.MatchString(s) || mariadbGTIDSet.MatchString(s) {
 		return startSpec{kind: "gtid", gtid: strings.ReplaceAll(s, " ", "")}, nil
@@ -154,5 +159,5 @@ func parseStart(s string) (startSpec, error) {
 			return startSpec{kind: "filepos", file: m[1], pos: uint32(pos)}, nil
 		}
 	}
-	return startSpec{}, fmt.Errorf("source.start %q is not current, earliest, a GTID set or file:pos", s)
+	return startSpec{}, fmt.Errorf("source.start %q is not snapshot, current, earliest, a GTID set or file:pos", s)
 }

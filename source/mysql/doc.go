@@ -13,7 +13,12 @@
 //     MariaDB streams by GTID whenever a GTID position is known; a file:pos
 //     or "earliest" start is seeded with BINLOG_GTID_POS so later positions
 //     still carry the full GTID state. MySQL streams by GTID when gtid_mode
-//     is ON, else by file:pos.
+//     is ON, else by file:pos. A GTID or file:pos start is checked
+//     against the source first (CheckStart, startcheck.go): ahead of it, in
+//     a GTID domain or server it lacks, purged, or beyond the end of its
+//     binlog is a fatal *PositionError naming the cause and the fix.
+//   - SnapshotPosition (snapshotpos.go): the exact position a copy that
+//     reads afterwards can hand the stream (start: snapshot, migrations).
 //   - The position codec (Position, EncodePosition, DecodePosition): compact
 //     JSON {"gtid":"0-1-42","file":"bin.000002","pos":1234}.
 //   - Table filters (include/exclude globs) and the DDL target extractor.
@@ -43,8 +48,9 @@
 //     table until the next DDL.
 //   - Errors: network failures are retry.Transient (the engine closes and
 //     re-opens at its checkpoint; go-mysql's own reconnect is disabled,
-//     because it would replay a half-read group). A purged position
-//     (ERROR 1236) is a fatal *PurgedError (errors.Is ErrPositionPurged);
+//     because it would replay a half-read group). A position the source
+//     refuses (ERROR 1236) is a fatal *PositionError whose cause comes from
+//     the same check (errors.Is ErrPositionPurged or ErrPositionAhead);
 //     Hamal never jumps to "current" by itself. Missing column names,
 //     statement-based DML and partial row images are fatal, naming the
 //     table and the fix.

@@ -124,7 +124,7 @@ func preflight(ctx context.Context, cfg Config, resuming bool) (*Report, *client
 		rep.Problems = append(rep.Problems, Problem{What: fmt.Sprintf("source.flavor %q is unknown", cfg.Flavor), Fix: `set source.flavor to "mysql", "mariadb" or leave it empty`})
 	}
 	if _, err := parseStart(cfg.Start); err != nil {
-		rep.Problems = append(rep.Problems, Problem{What: err.Error(), Fix: `set source.start to "current", "earliest", a GTID set or "file:pos"`})
+		rep.Problems = append(rep.Problems, Problem{What: err.Error(), Fix: `set source.start to "snapshot", "current", "earliest", a GTID set or "file:pos"`})
 	}
 
 	conn, err := connect(ctx, cfg)
@@ -162,19 +162,19 @@ func preflight(ctx context.Context, cfg Config, resuming bool) (*Report, *client
 	if v := strings.ToUpper(vars["log_bin"]); v != "ON" && v != "1" {
 		rep.Problems = append(rep.Problems, Problem{
 			What: "log_bin is OFF: the source writes no binary log",
-			Fix:  "start the server with log_bin (log-bin=<basename> in my.cnf) and a unique server_id, then restart it",
+			Fix:  "set log_bin (log-bin=<basename> in my.cnf) and a unique server_id on the server; log_bin takes effect when the server starts",
 		})
 	}
 	if v := strings.ToUpper(vars["binlog_format"]); v != "ROW" {
 		rep.Problems = append(rep.Problems, Problem{
 			What: fmt.Sprintf("binlog_format is %s, Hamal needs ROW", v),
-			Fix:  "SET GLOBAL binlog_format=ROW and binlog_format=ROW in my.cnf, then restart writers",
+			Fix:  "SET GLOBAL binlog_format=ROW, and binlog_format=ROW in my.cnf so a server restart keeps it; sessions opened before the change keep the old value until they reconnect",
 		})
 	}
 	if v := strings.ToUpper(vars["binlog_row_image"]); v != "FULL" {
 		rep.Problems = append(rep.Problems, Problem{
 			What: fmt.Sprintf("binlog_row_image is %s, Hamal needs FULL", v),
-			Fix:  "SET GLOBAL binlog_row_image=FULL and binlog_row_image=FULL in my.cnf, then restart writers",
+			Fix:  "SET GLOBAL binlog_row_image=FULL, and binlog_row_image=FULL in my.cnf so a server restart keeps it; sessions opened before the change keep the old value until they reconnect",
 		})
 	}
 	if v, ok := vars["binlog_row_metadata"]; !ok {
@@ -185,7 +185,7 @@ func preflight(ctx context.Context, cfg Config, resuming bool) (*Report, *client
 	} else if strings.ToUpper(v) != "FULL" {
 		rep.Problems = append(rep.Problems, Problem{
 			What: fmt.Sprintf("binlog_row_metadata is %s, Hamal needs FULL", strings.ToUpper(v)),
-			Fix:  "SET GLOBAL binlog_row_metadata=FULL and binlog_row_metadata=FULL in my.cnf, then restart writers",
+			Fix:  "SET GLOBAL binlog_row_metadata=FULL, and binlog_row_metadata=FULL in my.cnf so a server restart keeps it; sessions opened before the change keep the old value until they reconnect",
 		})
 	}
 	if id, err := strconv.ParseUint(vars["server_id"], 10, 32); err == nil {
@@ -365,3 +365,7 @@ func listTables(conn *client.Conn, cfg Config) ([]TableInfo, error) {
 	}
 	return tables, nil
 }
+
+// Connect opens a plain session on the source as cfg says (TLS, timeouts
+// of 30 s per read and write), for the snapshot's and tools' own queries.
+func Connect(ctx context.Context, cfg Config) (*client.Conn, error) { return connect(ctx, cfg) }

@@ -27,28 +27,10 @@ var _ source.Source = (*Reader)(nil)
 // ErrClosed is returned by Next once Close has been called.
 var ErrClosed = errors.New("mysql source: reader closed")
 
-// ErrPositionPurged is matched (errors.Is) by the fatal error Next returns
-// when the source no longer has the binlog a start or resume position
-// needs (ERROR 1236 from the binlog dump).
+// ErrPositionPurged is matched (errors.Is) by the fatal error Open or Next
+// returns when the source no longer has the binlog a start or resume
+// position needs (see PositionError).
 var ErrPositionPurged = errors.New("source has purged the binlog needed to resume")
-
-// PurgedError is the fatal error for a start/resume position the source can
-// no longer serve.
-type PurgedError struct {
-	Pos   Position
-	Cause error
-}
-
-func (e *PurgedError) Error() string {
-	return fmt.Sprintf("source has purged the binlog needed to resume at %s: %v; "+
-		"re-seed the target and start at `current`, or restore the binlogs", e.Pos, e.Cause)
-}
-
-// Is matches ErrPositionPurged.
-func (e *PurgedError) Is(target error) bool { return target == ErrPositionPurged }
-
-// Unwrap returns the server's error.
-func (e *PurgedError) Unwrap() error { return e.Cause }
 
 const (
 	heartbeatPeriod = time.Second
@@ -107,6 +89,7 @@ type Reader struct {
 	file      string
 	pos       uint32
 	startPos  Position // where the dump started, for error messages
+	resumed   bool     // startPos is the checkpoint, not Config.Start
 	lastSent  Position // position of the last Txn returned
 	err       error    // sticky fatal error
 
@@ -279,7 +262,7 @@ func (r *Reader) classifyStreamError(err error) error {
 				strings.Contains(strings.ToLower(myErr.Message), "server_uuid") {
 				return fmt.Errorf("another replica uses source.server_id %d: %w", r.cfg.ServerID, err)
 			}
-			return &PurgedError{Pos: r.startPos, Cause: myErr}
+			return r.refusedPosition(myErr)
 		case gomysql.ER_SERVER_SHUTDOWN, gomysql.ER_NET_READ_ERROR, gomysql.ER_NET_READ_INTERRUPTED,
 			gomysql.ER_MASTER_NET_READ, gomysql.ER_QUERY_INTERRUPTED, 1927 /* ER_CONNECTION_KILLED */, 2013, 2006:
 			return retry.Transient(err)
@@ -325,7 +308,10 @@ func truncate(s string, n int) string {
 }
 
 // minLevelHandler drops records below min; go-mysql logs every connect
-// and rotation at Info.
+// and rotation at Info. It also drops go-mysql's "kill connection" error
+// for ERROR 1094 (unknown thread): closing a syncer KILLs the dump's
+// connection, which is already gone when the server refused the dump, so
+// that record only says the connection ended as it should have.
 type minLevelHandler struct {
 	min  slog.Level
 	next slog.Handler
@@ -335,7 +321,28 @@ func (h minLevelHandler) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.min && h.next.Enabled(ctx, l)
 }
 func (h minLevelHandler) Handle(ctx context.Context, rec slog.Record) error {
+	if rec.Message == "kill connection" && killOfGoneThread(rec) {
+		return nil
+	}
 	return h.next.Handle(ctx, rec)
+}
+
+// killOfGoneThread reports whether a "kill connection" record carries
+// ERROR 1094 (ER_NO_SUCH_THREAD).
+func killOfGoneThread(rec slog.Record) bool {
+	gone := false
+	rec.Attrs(func(a slog.Attr) bool {
+		if a.Key != "error" {
+			return true
+		}
+		if err, ok := a.Value.Any().(error); ok {
+			var me *gomysql.MyError
+			gone = errors.As(err, &me) && me.Code == gomysql.ER_NO_SUCH_THREAD ||
+				gomysql.ErrorCode(err.Error()) == gomysql.ER_NO_SUCH_THREAD
+		}
+		return false
+	})
+	return gone
 }
 func (h minLevelHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return minLevelHandler{min: h.min, next: h.next.WithAttrs(attrs)}

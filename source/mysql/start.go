@@ -30,6 +30,7 @@ func (r *Reader) start(conn *client.Conn, st serverState, resume *Position) erro
 	var gtidText string
 	switch {
 	case resume != nil:
+		r.resumed = true
 		r.file, r.pos = resume.File, resume.Pos
 		if resume.GTID != "" {
 			useGTID, gtidText = true, resume.GTID
@@ -67,10 +68,24 @@ func (r *Reader) start(conn *client.Conn, st serverState, resume *Position) erro
 			}
 			r.file, _ = res.GetString(0, 0)
 			r.pos = 4
-		case "gtid":
-			useGTID, gtidText = true, spec.gtid
-		case "filepos":
-			r.file, r.pos = spec.file, spec.pos
+		case "gtid", "filepos":
+			// A place in the binlog the source may not have: say why
+			// before the dump is refused with a misleading message, or
+			// accepted and replays the wrong transactions.
+			pe, err := checkPosition(conn, startPosition(spec), "source.start")
+			if err != nil {
+				return fmt.Errorf("check source.start: %w", err)
+			}
+			if pe != nil {
+				return pe
+			}
+			if spec.kind == "gtid" {
+				useGTID, gtidText = true, spec.gtid
+			} else {
+				r.file, r.pos = spec.file, spec.pos
+			}
+		case "snapshot":
+			return errors.New(`source.start "snapshot" is the channel's snapshot phase: the source opens at the position the snapshot hands it, never at "snapshot" itself`)
 		}
 	}
 	if !useGTID && r.flavor == FlavorMariaDB && r.file != "" {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hamal-replication/hamal/reshard"
 	"github.com/hamal-replication/hamal/test/harness"
+	"github.com/hamal-replication/hamal/test/workload"
 )
 
 // migration is one plan on disk and its admin address.
@@ -567,4 +568,75 @@ func TestMigrateBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMigrateEdgeValuesExact splits the edge-value table (FLOAT beyond six
+// digits, DOUBLE extremes, DECIMAL(65,30), TIME(3), BIT, YEAR 0000, latin1
+// bytes, binary strings) over two targets: every value arrives exactly,
+// verify finds no mismatch; then one target's FLOATs are made lossy the
+// way a text-protocol copy or mariadb-dump makes them (six significant
+// digits), and verify reports exactly those rows as differing, each on its
+// target.
+func TestMigrateEdgeValuesExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: skipped with -short")
+	}
+	src := harness.MariaDB(t, harness.Options{ServerID: 1})
+	targets := []*harness.Server{harness.MariaDB(t, harness.Options{ServerID: 11}), harness.MariaDB(t, harness.Options{ServerID: 12})}
+	src.MustExec(t, "SET time_zone='+00:00'", "CREATE DATABASE app DEFAULT CHARSET latin1", fmt.Sprintf(workload.EdgeTable, "app.edge"),
+		"INSERT INTO app.edge VALUES "+workload.EdgeRows)
+	m := writePlan(t, "edge", []*harness.Server{src}, targets, "  - {name: app.edge, shard_key: id, rule: hash}\n",
+		"copy: {workers: 2, chunk_rows: 2}\nverify: {chunk_rows: 2, rechecks: 1, recheck_delay: 100ms}\n")
+	p := m.start(t)
+	st := m.waitStatus(t, p, 120*time.Second, "automatic verify after the copy", func(st reshard.Status) bool {
+		return st.Phase == reshard.PhaseCatchup && !st.Verifying && st.Verify != nil
+	})
+	if st.Verify.Mismatches != 0 || st.Verify.WrongShard != 0 || st.Verify.Tables[0].Rows != 6 {
+		t.Fatalf("verify of an exact copy: %+v", st.Verify)
+	}
+	want := map[string]string{}
+	for _, r := range src.MustQuery(t, "SELECT "+workload.EdgeExact+" FROM app.edge ORDER BY id") {
+		want[r[0]] = strings.Join(r, "|")
+	}
+	got := map[string]string{}
+	lossy := map[string]int{} // id → target, for the rows whose FLOAT has more than six digits
+	for j, tg := range targets {
+		for _, r := range tg.MustQuery(t, "SELECT "+workload.EdgeExact+" FROM app.edge ORDER BY id") {
+			got[r[0]] = strings.Join(r, "|")
+		}
+		for _, r := range tg.MustQuery(t, "SELECT id FROM app.edge WHERE f <> CAST(CAST(f AS CHAR) AS FLOAT)") {
+			lossy[r[0]] = j
+		}
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("row %s:\n got %s\nwant %s", id, got[id], w)
+		}
+	}
+	if len(lossy) < 4 {
+		t.Fatalf("the targets hold %d FLOATs beyond six digits, want at least 4: the lossy copy below would prove little", len(lossy))
+	}
+
+	// The copy a text-protocol reader makes: FLOAT through its own text.
+	for _, tg := range targets {
+		tg.MustExec(t, "UPDATE app.edge SET f = CAST(CAST(f AS CHAR) AS DOUBLE)")
+	}
+	before := time.Now().UTC()
+	if out, code := hamalCmd(t, "migrate", "verify", "--plan", m.path); code != 0 {
+		t.Fatalf("migrate verify: exit %d: %s", code, out)
+	}
+	st = m.waitStatus(t, p, 120*time.Second, "verify of the lossy copy", func(st reshard.Status) bool {
+		return !st.Verifying && st.Verify != nil && st.Verify.StartedAt.After(before)
+	})
+	reported := map[string]int{}
+	for _, mm := range st.Verify.Tables[0].Mismatched {
+		if mm.Kind != "differs" {
+			t.Errorf("unexpected mismatch %+v", mm)
+		}
+		reported[mm.Key] = mm.Target
+	}
+	if st.Verify.Mismatches != len(lossy) || fmt.Sprint(reported) != fmt.Sprint(lossy) {
+		t.Fatalf("verify reported %v (%d mismatches), want the rows whose FLOAT lost digits %v", reported, st.Verify.Mismatches, lossy)
+	}
+	t.Logf("verify reports the %d rows the lossy copy changed: %v", len(lossy), lossy)
 }
