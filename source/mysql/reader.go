@@ -56,7 +56,10 @@ type Reader struct {
 	cfg    Config
 	log    *slog.Logger
 	flavor string
-	filter *filter
+	// version decides which executable comments of the binlog's
+	// statements the server ran (executableText).
+	version serverVersion
+	filter  *filter
 
 	syncer   *replication.BinlogSyncer
 	streamer *replication.BinlogStreamer
@@ -131,6 +134,7 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Reader, erro
 		cfg:         cfg,
 		log:         log,
 		flavor:      rep.Flavor,
+		version:     parseServerVersion(rep.Flavor, rep.Version),
 		filter:      f,
 		meta:        conn,
 		closed:      make(chan struct{}),
