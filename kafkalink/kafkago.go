@@ -73,4 +73,3 @@ func (l Link) Dialer() (*kafkago.Dialer, error) {
 	}
 	return &kafkago.Dialer{DialFunc: l.dial(), SASLMechanism: m, Timeout: 10 * time.Second}, nil
 }
-
