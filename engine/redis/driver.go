@@ -208,12 +208,15 @@ type SinkConfig struct {
 	User         string `yaml:"user"`
 	Password     string `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
+	// TLS encrypts every connection to the target; on means required.
+	TLS config.TLS `yaml:"tls"`
 }
 
 // Validate implements config.Block.
 func (c *SinkConfig) Validate(s *config.Scope) {
 	s.Addr("addr", c.Addr)
 	s.Secret(&c.Password, c.PasswordFile)
+	s.TLS("tls", &c.TLS)
 }
 
 // Redacted implements config.Redactor.
@@ -225,29 +228,47 @@ func (c *SinkConfig) Redacted() config.Block {
 	return &r
 }
 
-// ApplierConfig is the block as sink/redis's Config.
-func (c *SinkConfig) ApplierConfig(env engine.Env) sinkredis.Config {
+// ApplierConfig is the block as sink/redis's Config, TLS included.
+func (c *SinkConfig) ApplierConfig(env engine.Env) (sinkredis.Config, error) {
+	tlsConf, err := tlsConfig("sink", c.Addr, c.TLS)
+	if err != nil {
+		return sinkredis.Config{}, err
+	}
 	return sinkredis.Config{Addr: c.Addr, User: c.User, Password: c.Password, Site: env.Site, Channel: env.Channel,
-		Workers: env.Workers, Logger: env.Logger}
+		Workers: env.Workers, TLS: tlsConf, Logger: env.Logger}, nil
 }
 
 // Open implements engine.SinkConfig.
 func (c *SinkConfig) Open(ctx context.Context, env engine.Env) (sink.Sink, error) {
-	return sinkredis.Open(ctx, c.ApplierConfig(env))
+	sc, err := c.ApplierConfig(env)
+	if err != nil {
+		return nil, err
+	}
+	return sinkredis.Open(ctx, sc)
 }
 
 // Check implements engine.SinkConfig: the target answers (opened without
-// the lease, which the running channel holds).
+// the lease, which the running channel holds), over TLS when sink.tls is
+// on.
 func (c *SinkConfig) Check(ctx context.Context, env engine.Env, r *engine.Report) {
-	sc := c.ApplierConfig(env)
+	sc, err := c.ApplierConfig(env)
+	if err != nil {
+		r.Fail(err.Error(), "fix sink.tls")
+		return
+	}
 	sc.SkipLease = true
 	snk, err := sinkredis.Open(ctx, sc)
 	if err != nil {
-		r.Fail(fmt.Sprintf("target %s: %v", c.Addr, err), "check sink.addr, sink.user and sink.password")
+		fix := "check sink.addr, sink.user and sink.password"
+		var te *tlslink.Error
+		if errors.As(err, &te) {
+			fix = te.Fix
+		}
+		r.Fail(fmt.Sprintf("target %s: %v", c.Addr, err), fix)
 		return
 	}
 	snk.Close()
-	r.OK("target redis %s reachable", c.Addr)
+	r.OK("target redis %s reachable%s", c.Addr, overTLS(c.TLS))
 }
 
 // Endpoint implements engine.SinkConfig.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -88,4 +89,57 @@ func TestRedisSourceTLS(t *testing.T) {
 			t.Errorf("the plain master served %d full syncs: the stream crossed in clear", full)
 		}
 	})
+}
+
+// TestRedisSinkTLS applies to a TLS-only target requiring client
+// certificates over a verified link; another CA is a fatal error naming
+// sink.tls.ca, and a plain client is told to set sink.tls.
+func TestRedisSinkTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: skipped with -short")
+	}
+	good, other := harness.TLSCerts(t, "redis-dst"), harness.TLSCerts(t, "other")
+	src := harness.RedisServer(t, harness.RedisOptions{})
+	dst := harness.RedisServer(t, harness.RedisOptions{TLS: good, ClientCerts: true})
+	seedRedis(t, src, "", 1000)
+	withSinkTLS := func(c *channel, block string) {
+		text, err := os.ReadFile(c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text = []byte(strings.Replace(string(text), "sink:\n  kind: redis\n", "sink:\n  kind: redis\n"+block, 1))
+		if err := os.WriteFile(c.path, text, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ch := newRedisChannel(t, src, dst, redisChannelOpts{name: "sink-tls"})
+	withSinkTLS(ch, "  tls: {ca: "+good.CA+", cert: "+good.Client+", key: "+good.ClientKey+"}\n")
+	if out, code := hamalCmd(t, "check", "--config", ch.path); code != 0 || !strings.Contains(out, "target redis "+dst.Addr+" reachable over TLS") {
+		t.Fatalf("hamal check: exit %d\n%s", code, out)
+	}
+	p := ch.startRunning(t)
+	redisWorkload(t, src, "s", 1000, rand.New(rand.NewPCG(5, 2)))
+	waitRedisEqual(t, src, dst, 5*time.Minute)
+	p.kill(t)
+
+	for _, tc := range []struct {
+		name, block string
+		fatal       bool
+		want        []string
+	}{
+		{"another CA", "  tls: {ca: " + other.CA + ", cert: " + good.Client + ", key: " + good.ClientKey + "}\n", true, []string{"not signed by a CA Hamal trusts", "sink.tls.ca"}},
+		{"TLS off", "", false, []string{"set sink.tls"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newRedisChannel(t, src, dst, redisChannelOpts{name: "sink-tls-bad"})
+			withSinkTLS(c, tc.block)
+			c.start(t)
+			st := c.waitState(t, time.Minute, func(st pipeline.Status) bool {
+				return st.State == pipeline.StateError || (!tc.fatal && st.State == pipeline.StateRetrying && st.LastError != "")
+			})
+			if tc.fatal != (st.State == pipeline.StateError) || !containsAll(st.LastError, tc.want) {
+				t.Errorf("state %s, last error %q; want fatal %v naming %q", st.State, st.LastError, tc.fatal, tc.want)
+			}
+		})
+	}
 }
