@@ -32,7 +32,7 @@ checkpoint:
 	if rc, _ := src.ReaderConfig(engine.SourceEnv(cfg, nil)); rc.Site != "a" || rc.Channel != "a2b" || rc.Filter != nil {
 		t.Errorf("reader config %+v", rc)
 	}
-	if ac := cfg.Sink.Engine.(*SinkConfig).ApplierConfig(engine.SinkEnv(cfg, nil)); ac.Site != "b" || ac.Workers != 16 || ac.Addr != "127.0.0.1:6380" {
+	if ac, _ := cfg.Sink.Engine.(*SinkConfig).ApplierConfig(engine.SinkEnv(cfg, nil)); ac.Site != "b" || ac.Workers != 16 || ac.Addr != "127.0.0.1:6380" {
 		t.Errorf("applier config %+v", ac)
 	}
 	for _, tc := range []struct{ extra, want string }{
