@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -38,7 +39,7 @@ func TestAdminAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := Listen("127.0.0.1:0", Handler(ch, reg))
+	srv, err := Listen("127.0.0.1:0", Handler(ch, reg), ServeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestTokenGuardsMutations(t *testing.T) {
 		t.Fatal(err)
 	}
 	const token = "s3cr3t-t0ken"
-	srv, err := Listen("127.0.0.1:0", NewHandler(ch, reg, Options{Token: token}))
+	srv, err := Listen("127.0.0.1:0", NewHandler(ch, reg, Options{Token: token}), ServeOptions{Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,5 +162,122 @@ func TestTokenGuardsMutations(t *testing.T) {
 	}
 	if code, _ := do("GET", "/nope", ""); code != http.StatusNotFound {
 		t.Errorf("GET /nope = %d, want 404", code)
+	}
+}
+
+// stuckChannel serves a fixed status.
+type stuckChannel struct{ st pipeline.Status }
+
+func (c *stuckChannel) Status() pipeline.Status { return c.st }
+func (c *stuckChannel) Pause()                  {}
+func (c *stuckChannel) Resume()                 {}
+
+// TestLastErrorRedactedWithoutToken: /status and /readyz answer a request
+// without the token with the row data of the last error redacted; with
+// the token, in full.
+func TestLastErrorRedactedWithoutToken(t *testing.T) {
+	const token = "t0ken-for-redaction"
+	ch := &stuckChannel{st: pipeline.Status{Name: "r", State: pipeline.StateError,
+		LastError:         "sink: apply batch at 0-1-9: Error 1062: Duplicate entry 'secret-42' for key 'PRIMARY'",
+		LastResolvedError: `sink: RENAME "user:77:email" "x": deadlock`}}
+	for _, tc := range []struct {
+		name, token, auth string
+		full              bool
+	}{
+		{"no token configured", "", "", false},
+		{"without the token", token, "", false},
+		{"with another token", token, "Bearer nope", false},
+		{"with the token", token, "Bearer " + token, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := Listen("127.0.0.1:0", NewHandler(ch, prometheus.NewRegistry(), Options{Token: tc.token}), ServeOptions{Token: tc.token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			for _, path := range []string{"/status", "/readyz"} {
+				req, _ := http.NewRequest("GET", "http://"+srv.Addr+path, nil)
+				if tc.auth != "" {
+					req.Header.Set("Authorization", tc.auth)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				body := string(b)
+				if got := strings.Contains(body, "secret-42"); got != tc.full {
+					t.Errorf("%s shows the row data: %v, want %v: %s", path, got, tc.full, body)
+				}
+				if !tc.full && !strings.Contains(body, "Duplicate entry '…'") {
+					t.Errorf("%s: the redacted error lost its shape: %s", path, body)
+				}
+				if path == "/status" && strings.Contains(body, "user:77") == !tc.full {
+					t.Errorf("/status last_resolved_error: %s", body)
+				}
+			}
+		})
+	}
+}
+
+// TestListenRules: without a token only loopback may be bound; the server
+// bounds its reads and writes; a cross-origin browser POST and, on
+// loopback, a request naming another host are refused.
+func TestListenRules(t *testing.T) {
+	ch := &stuckChannel{st: pipeline.Status{Name: "l", State: pipeline.StateRunning}}
+	h := NewHandler(ch, prometheus.NewRegistry(), Options{})
+	for _, addr := range []string{"0.0.0.0:0", "[::]:0", ":0", "example.com:0"} {
+		if srv, err := Listen(addr, h, ServeOptions{}); !errors.Is(err, ErrOpenListener) || !strings.Contains(err.Error(), "set admin.token_file") {
+			if srv != nil {
+				srv.Close()
+			}
+			t.Errorf("Listen(%s) without a token: %v, want ErrOpenListener naming admin.token_file", addr, err)
+		}
+	}
+	open, err := Listen("0.0.0.0:0", NewHandler(ch, prometheus.NewRegistry(), Options{Token: "x"}), ServeOptions{Token: "x"})
+	if err != nil {
+		t.Fatalf("with a token, any address: %v", err)
+	}
+	if open.srv.ReadHeaderTimeout == 0 || open.srv.ReadTimeout == 0 || open.srv.WriteTimeout != DefaultWriteTimeout || open.srv.IdleTimeout == 0 {
+		t.Errorf("timeouts: %+v", open.srv)
+	}
+	open.Close()
+
+	srv, err := Listen("127.0.0.1:0", h, ServeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Addr)
+	for _, tc := range []struct {
+		name, method, host string
+		headers            map[string]string
+		want               int
+	}{
+		{"same host", "POST", "127.0.0.1:" + port, nil, http.StatusOK},
+		{"localhost", "GET", "localhost:" + port, nil, http.StatusOK},
+		{"rebound name", "GET", "evil.example:" + port, nil, http.StatusMisdirectedRequest},
+		{"cross-site POST", "POST", "127.0.0.1:" + port, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, http.StatusForbidden},
+		{"cross-origin POST without fetch metadata", "POST", "127.0.0.1:" + port, map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, "http://"+srv.Addr+"/pause", nil)
+			if tc.method == "GET" {
+				req, _ = http.NewRequest("GET", "http://"+srv.Addr+"/status", nil)
+			}
+			req.Host = tc.host
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("%s %s Host %s = %d, want %d", tc.method, req.URL.Path, tc.host, resp.StatusCode, tc.want)
+			}
+		})
 	}
 }

@@ -151,7 +151,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	defer func() { stopRun(); <-runDone }()
 
 	const token = "page-token-1"
-	srv, err := Listen("127.0.0.1:0", NewHandler(ch, reg, Options{Token: token}))
+	srv, err := Listen("127.0.0.1:0", NewHandler(ch, reg, Options{Token: token}), ServeOptions{Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,9 +104,12 @@ type Checkpoint struct {
 
 // Admin configures the HTTP admin endpoint.
 type Admin struct {
-	Listen string `yaml:"listen"` // host:port; loopback by default; "off" disables
+	// Listen is host:port, loopback by default; "off" disables. An
+	// address that is not loopback needs a token.
+	Listen string `yaml:"listen"`
 	// Token, when set, is required as "Authorization: Bearer <token>" on
-	// the mutating endpoints (POST /pause, /resume).
+	// the mutating endpoints (POST /pause, /resume), and shows error texts
+	// with their row data; TokenFile reads it from a file.
 	Token     string `yaml:"token"`
 	TokenFile string `yaml:"token_file"`
 }

@@ -41,6 +41,11 @@ func TestOpsKeys(t *testing.T) {
 		}},
 		{"token twice", "admin: {token: a, token_file: " + tokenFile + "}", "admin.token and admin.token_file are both set", nil},
 		{"empty token file", "admin: {token_file: " + empty + "}", "is empty", nil},
+		{"open listener without token", "admin: {listen: \"0.0.0.0:9650\"}", "admin.listen: 0.0.0.0:9650 is not a loopback address and no admin.token is set", nil},
+		{"wildcard listener without token", "admin: {listen: \":9650\"}", "set admin.token_file", nil},
+		{"open listener with token file", "admin: {listen: \"0.0.0.0:9650\", token_file: " + tokenFile + "}", "", nil},
+		{"localhost listener", "admin: {listen: \"localhost:9650\"}", "", nil},
+		{"ipv6 loopback listener", "admin: {listen: \"[::1]:9650\"}", "", nil},
 		{"tls ca enables", "sink: {tls: {ca: " + ca + "}}", "", func(t *testing.T, c *Config) {
 			tls := c.Sink.Engine.(*testBlock).TLS
 			if !tls.Enabled || tls.SkipVerify {
@@ -90,4 +95,55 @@ func mergeYAML(base, extra string) string {
 		}
 	}
 	return base + extra + "\n"
+}
+
+// TestTLSBlocks: every tls block of a config is found with its key, also
+// through inline and unexported embedded structs, and skip_verify is what
+// gets a warning.
+func TestTLSBlocks(t *testing.T) {
+	c, err := parse(mergeYAML(mergeYAML(opsBase, "source: {tls: {skip_verify: true}}"), "sink: {tls: {enabled: true}}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.TLSBlocks()
+	if len(got) != 2 || got[0].Key != "source.tls" || got[1].Key != "sink.tls" {
+		t.Fatalf("TLSBlocks = %+v", got)
+	}
+	if !got[0].TLS.Enabled || !got[0].TLS.SkipVerify || !got[1].TLS.Enabled || got[1].TLS.SkipVerify {
+		t.Errorf("blocks %+v", got)
+	}
+	if w := got[0].TLS.Warning(got[0].Key); !strings.Contains(w, "source.tls.skip_verify is set") {
+		t.Errorf("warning %q", w)
+	}
+	if w := got[1].TLS.Warning(got[1].Key); w != "" {
+		t.Errorf("a verifying block warns: %q", w)
+	}
+	type server struct {
+		Name string `yaml:"name"`
+		TLS  TLS    `yaml:"tls"`
+	}
+	plan := struct {
+		Targets []server          `yaml:"targets"`
+		ByName  map[string]server `yaml:"by_name"`
+	}{Targets: []server{{}, {TLS: TLS{Enabled: true}}}, ByName: map[string]server{"b": {}, "a": {}}}
+	var keys []string
+	for _, b := range TLSBlocks("", plan) {
+		keys = append(keys, b.Key)
+	}
+	if strings.Join(keys, " ") != "targets[0].tls targets[1].tls by_name.a.tls by_name.b.tls" {
+		t.Errorf("keys %v", keys)
+	}
+	for _, tc := range []struct {
+		tls  TLS
+		want string
+	}{
+		{TLS{}, "off"},
+		{TLS{Enabled: true}, "system's CAs"},
+		{TLS{Enabled: true, CA: "/ca.pem"}, "verified against /ca.pem"},
+		{TLS{Enabled: true, SkipVerify: true}, "NOT verified"},
+	} {
+		if got := tc.tls.Describe(); !strings.Contains(got, tc.want) {
+			t.Errorf("Describe(%+v) = %q, want %q", tc.tls, got, tc.want)
+		}
+	}
 }

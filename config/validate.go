@@ -108,6 +108,9 @@ func (c *Config) problems(kindsReported bool) []string {
 			bad("admin.token_file: %s is empty", c.Admin.TokenFile)
 		}
 	}
+	if c.Admin.Listen != "off" && c.Admin.Token == "" && c.Admin.TokenFile == "" && !IsLoopback(c.Admin.Listen) {
+		bad("admin.listen: %s is not a loopback address and no admin.token is set, so anyone who can reach the port could pause and resume the channel; set admin.token_file (a file holding a long random token), or listen on 127.0.0.1", c.Admin.Listen)
+	}
 
 	switch strings.ToLower(c.Log.Level) {
 	case "":
@@ -191,4 +194,19 @@ func (c *Config) Redacted() Config {
 		r.Sink.Engine = b.Redacted()
 	}
 	return r
+}
+
+// IsLoopback reports whether the listen address addr (host:port) binds
+// loopback only: a loopback IP or "localhost". A wildcard ("", 0.0.0.0,
+// ::) or any other name is not.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -45,6 +45,12 @@ func (r *Report) Fail(what, fix string) {
 	fmt.Fprintf(r.out, "FAIL  %s\n      fix: %s\n", what, fix)
 }
 
+// Warn records something unsafe that does not stop `hamal run`, and the
+// fix; it is not counted as a problem.
+func (r *Report) Warn(what, fix string) {
+	fmt.Fprintf(r.out, "WARN  %s\n      fix: %s\n", what, fix)
+}
+
 // OK records a check that passed.
 func (r *Report) OK(format string, args ...any) { fmt.Fprintf(r.out, "ok    "+format+"\n", args...) }
 

@@ -155,7 +155,7 @@ func (t *Table) RowKey() (cols []int, ok bool) {
 	for _, uk := range t.UniqueKeys {
 		notNull := true
 		for _, c := range uk.Columns {
-			if c >= len(t.Columns) || t.Columns[c].Nullable {
+			if c < 0 || c >= len(t.Columns) || t.Columns[c].Nullable {
 				notNull = false
 				break
 			}

@@ -99,7 +99,7 @@ func keyHash(buf *[]byte, t *Table, name string, cols []int, image []any) (uint6
 	b = append(b, name...)
 	b = append(b, 0)
 	for _, ci := range cols {
-		if ci >= len(image) || image[ci] == nil {
+		if ci < 0 || ci >= len(image) || image[ci] == nil {
 			*buf = b
 			return 0, false
 		}

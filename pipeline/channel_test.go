@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/hamal-replication/hamal/checkpoint"
@@ -225,5 +226,42 @@ func TestChannelFatalErrorStopsAndResumes(t *testing.T) {
 	}
 	if cp, _, _ := store.Load("t"); cp.Pos.String() != "400" {
 		t.Fatalf("checkpoint after resume = %s, want 400", cp.Pos)
+	}
+}
+
+// TestRetriedDeadlockIsResolvedNotLastError: a batch that fails with a
+// transient error (a deadlock) and succeeds on a retry leaves the running
+// channel without a last error; it is counted as resolved and kept as
+// the last resolved error, and hamal_errors_resolved_total counts it.
+func TestRetriedDeadlockIsResolvedNotLastError(t *testing.T) {
+	l := &log{n: 300, keys: 7}
+	snk := &memSink{rows: map[int64]int64{}, transient: 1}
+	store, err := checkpoint.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	reg := prometheus.NewRegistry()
+	ch, err := New(Options{Name: "t", OpenSource: l.open,
+		OpenSink: func(context.Context) (sink.Sink, error) { return snk, nil },
+		Store:    store, Workers: 2, BatchTxns: 8, Window: dag.Options{MaxTxns: 64},
+		CheckpointInterval: 10 * time.Millisecond, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- ch.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "all applied", func() bool { return snk.count() >= 300 })
+	st := ch.Status()
+	if st.State != StateRunning || st.LastError != "" || st.ResolvedErrors != 1 || !strings.Contains(st.LastResolvedError, "deadlock") || st.LastResolvedErrorAt.IsZero() {
+		t.Errorf("status: state %s, last error %q, resolved %d %q at %v", st.State, st.LastError, st.ResolvedErrors, st.LastResolvedError, st.LastResolvedErrorAt)
+	}
+	if v, ok := metricValue(t, reg, "hamal_errors_resolved_total", map[string]string{"what": "sink"}); !ok || v != 1 {
+		t.Errorf("hamal_errors_resolved_total{what=sink} = %v (%v), want 1", v, ok)
+	}
+	if r := st.Redact(); !r.ErrorsRedacted || r.LastResolvedError != st.LastResolvedError {
+		t.Errorf("redacted %+v", r)
 	}
 }

@@ -21,6 +21,7 @@ type metrics struct {
 	appliedTxns  *prometheus.CounterVec // kind
 	appliedRows  *prometheus.CounterVec // op, table
 	retries      *prometheus.CounterVec // side
+	resolved     *prometheus.CounterVec // what
 	errors       *prometheus.CounterVec // class
 	batchTxns    prometheus.Histogram
 	batchRows    prometheus.Histogram
@@ -50,6 +51,7 @@ func newMetrics(reg prometheus.Registerer, o *observer) (*metrics, error) {
 		appliedRows: counterVec("hamal_applied_rows_total", "Row changes (or commands) applied to the sink, by op (insert, update, delete, command) and table (the change's namespace).", "op", "table"),
 		retries:     counterVec("hamal_retries_total", "Transient errors retried, by side (source, sink).", "side"),
 		errors:      counterVec("hamal_errors_total", "Errors by class (transient, fatal).", "class"),
+		resolved:    counterVec("hamal_errors_resolved_total", "Errors the channel was in that retrying resolved, by what recovered (sink: a retried batch applied, source: reconnected, open: the channel opened).", "what"),
 		batchTxns: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "hamal_batch_txns", Help: "Source transactions coalesced per target transaction.",
 			ConstLabels: labels, Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
@@ -74,7 +76,10 @@ func newMetrics(reg prometheus.Registerer, o *observer) (*metrics, error) {
 	for _, class := range []string{"transient", "fatal"} {
 		m.errors.WithLabelValues(class)
 	}
-	collectors := []prometheus.Collector{m.appliedTxns, m.appliedRows, m.retries, m.errors, m.batchTxns, m.batchRows,
+	for _, what := range []string{"sink", "source", "open"} {
+		m.resolved.WithLabelValues(what)
+	}
+	collectors := []prometheus.Collector{m.appliedTxns, m.appliedRows, m.retries, m.errors, m.resolved, m.batchTxns, m.batchRows,
 		m.applySeconds, m.busySeconds, m.heartbeats, m.loopDropped, newChannelCollector(o, labels),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hamal_conflicts_total", ConstLabels: labels,
 			Help: "Rows both sites changed before either change crossed, detected and resolved by the sink's policy (see the hamal.conflicts table)."},

@@ -10,6 +10,7 @@ import (
 	"github.com/hamal-replication/hamal/checkpoint"
 	"github.com/hamal-replication/hamal/dag"
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/redact"
 	"github.com/hamal-replication/hamal/sink"
 	"github.com/hamal-replication/hamal/source"
 )
@@ -25,9 +26,22 @@ type Status struct {
 	AppliedTxns        uint64    `json:"applied_txns"`
 	AppliedRows        uint64    `json:"applied_rows"`
 	InFlight           int       `json:"in_flight"`
-	LastError          string    `json:"last_error"`
-	LastErrorAt        time.Time `json:"last_error_at,omitzero"`
-	StartedAt          time.Time `json:"started_at"`
+	// LastError is the error the channel is in now: set in states
+	// retrying and error, "" once it runs again (the error is then
+	// LastResolvedError).
+	LastError   string    `json:"last_error"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// ResolvedErrors counts errors that were retried until the work
+	// succeeded (a deadlock retried, a reconnect); LastResolvedError is
+	// the latest.
+	ResolvedErrors      uint64    `json:"resolved_errors"`
+	LastResolvedError   string    `json:"last_resolved_error,omitempty"`
+	LastResolvedErrorAt time.Time `json:"last_resolved_error_at,omitzero"`
+	// ErrorsRedacted is true when the error texts above had row data
+	// removed (a response without the admin token); the log has the full
+	// text.
+	ErrorsRedacted bool      `json:"errors_redacted,omitempty"`
+	StartedAt      time.Time `json:"started_at"`
 	// Relay is the relay log's state, when the channel has one.
 	Relay *RelayStatus `json:"relay,omitempty"`
 	// Snapshot is the snapshot phase's progress, when the channel has one
@@ -277,6 +291,7 @@ func (o *observer) sourcePosition() string {
 func (o *observer) loopDropped()                                  { o.metrics.loopDropped.Inc() }
 func (o *observer) countError(class string)                       { o.metrics.errors.WithLabelValues(class).Inc() }
 func (o *observer) countRetry(side string)                        { o.metrics.retries.WithLabelValues(side).Inc() }
+func (o *observer) countResolved(what string)                     { o.metrics.resolved.WithLabelValues(what).Inc() }
 func (o *observer) workerBusy(delta int64)                        { o.busyWorkers.Add(delta) }
 func (o *observer) applied(part []*event.Txn, took time.Duration) { o.metrics.applied(part, took) }
 
@@ -403,6 +418,7 @@ func (o *observer) status() Status {
 		Name: o.name, State: life.state, SourcePosition: o.sourcePos.String(),
 		CheckpointPosition: o.savedCP.Pos.String(), CheckpointSavedAt: o.savedCP.SavedAt,
 		LastError: life.lastErr, LastErrorAt: life.lastErrAt, StartedAt: o.startedAt,
+		ResolvedErrors: life.resolved, LastResolvedError: life.lastResolved, LastResolvedErrorAt: life.lastResolvedAt,
 		AppliedTxns: o.appliedTxns.Load(), AppliedRows: o.appliedRows.Load(),
 	}
 	tracker, persister, contact := o.tracker, o.persister, o.source
@@ -439,5 +455,19 @@ func (o *observer) status() Status {
 			st.LagSeconds = max(now.Sub(last).Seconds(), 0)
 		}
 	}
+	return st
+}
+
+// Redact returns st with row data removed from its error texts (package
+// redact), for responses that carry no credential.
+func (st Status) Redact() Status {
+	st.LastError = redact.Message(st.LastError)
+	st.LastResolvedError = redact.Message(st.LastResolvedError)
+	if st.Relay != nil {
+		r := *st.Relay
+		r.Reason = redact.Message(r.Reason)
+		st.Relay = &r
+	}
+	st.ErrorsRedacted = true
 	return st
 }

@@ -139,7 +139,9 @@ func (c *Channel) runSession(ctx context.Context) error {
 		persister: checkpoint.NewPersister(c.opts.Store, c.opts.Name, tracker, c.opts.CheckpointInterval, c.log)}
 	c.obs.sessionStarted(resume, tracker, s.persister, s.sched)
 	c.obs.sourceOpened(src)
-	c.life.setState(StateRunning)
+	if c.life.recovered() {
+		c.obs.countResolved("open")
+	}
 	c.log.Info("channel running", "resume", resume.Pos.String())
 
 	// Reading stops when the caller's ctx is done or the session fails.
@@ -285,7 +287,9 @@ func (s *session) reopen(ctx context.Context, cause error, backoff *retry.Backof
 		src, err := s.opts.OpenSource(ctx, pos)
 		if err == nil {
 			s.log.Info("source reconnected", "position", pos.String())
-			s.life.setState(StateRunning)
+			if s.life.recovered() {
+				s.obs.countResolved("source")
+			}
 			return src
 		}
 		if ctx.Err() != nil {
@@ -391,7 +395,12 @@ func (s *session) apply(ctx context.Context, txns []*event.Txn) error {
 		err := s.sink.Apply(ctx, txns)
 		if err == nil {
 			if backoff.Attempts() > 0 {
-				s.life.setState(StateRunning)
+				// The retried batch went through (a deadlock, a lock wait
+				// timeout): a resolved event, not the channel's error.
+				if s.life.recovered() {
+					s.obs.countResolved("sink")
+				}
+				s.log.Info("sink apply succeeded after retrying", "attempts", backoff.Attempts()+1, "first_position", txns[0].Pos.String())
 			}
 			return nil
 		}

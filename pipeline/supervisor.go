@@ -35,7 +35,13 @@ type supervisor struct {
 	state     State
 	lastErr   string
 	lastErrAt time.Time
-	paused    bool
+	// resolved counts errors that were retried until the work succeeded;
+	// the last of them is kept apart from lastErr, which is only the error
+	// the channel is in now.
+	resolved       uint64
+	lastResolved   string
+	lastResolvedAt time.Time
+	paused         bool
 	// pauseCh holds a channel closed when not paused. Written under mu;
 	// read without it, since every worker reads it twice per batch.
 	pauseCh  atomic.Pointer[chan struct{}]
@@ -52,16 +58,20 @@ func newSupervisor() *supervisor {
 
 // lifecycle is the supervisor's state as the observer reads it.
 type lifecycle struct {
-	state     State
-	lastErr   string
-	lastErrAt time.Time
-	paused    bool
+	state          State
+	lastErr        string
+	lastErrAt      time.Time
+	resolved       uint64
+	lastResolved   string
+	lastResolvedAt time.Time
+	paused         bool
 }
 
 func (s *supervisor) snapshot() lifecycle {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return lifecycle{state: s.state, lastErr: s.lastErr, lastErrAt: s.lastErrAt, paused: s.paused}
+	return lifecycle{state: s.state, lastErr: s.lastErr, lastErrAt: s.lastErrAt, resolved: s.resolved,
+		lastResolved: s.lastResolved, lastResolvedAt: s.lastResolvedAt, paused: s.paused}
 }
 
 // Run replicates until ctx is done, then drains and persists. It returns nil
@@ -123,6 +133,28 @@ func (s *supervisor) setState(st State) {
 		st = StatePaused
 	}
 	s.state = st
+}
+
+// recovered sets state running after the work that failed succeeded on a
+// retry (a deadlock retried, the source or sink reopened, a resume after
+// an error): the error the channel was in becomes a resolved one,
+// counted, and is no longer its last error. It reports whether there was
+// one.
+func (s *supervisor) recovered() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := StateRunning
+	if s.paused {
+		st = StatePaused
+	}
+	s.state = st
+	if s.lastErr == "" {
+		return false
+	}
+	s.resolved++
+	s.lastResolved, s.lastResolvedAt = s.lastErr, s.lastErrAt
+	s.lastErr, s.lastErrAt = "", time.Time{}
+	return true
 }
 
 func (s *supervisor) setError(st State, err error) {

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"errors"
 	"math"
 	"reflect"
 	"testing"
@@ -168,11 +169,55 @@ func FuzzDecode(f *testing.F) {
 		d := newDecoder(&tableIntern{})
 		_, txn, err := d.decodeTxn(data)
 		if err == nil {
-			// Whatever decodes must encode again.
+			// Whatever decodes must encode again, and be safe to use: the
+			// key functions index images by the table's key columns.
 			if _, err := newEncoder().appendTxn(nil, 1, txn); err != nil {
 				t.Fatalf("decoded a txn that does not encode: %v", err)
+			}
+			_ = txn.ConflictKeys()
+			for _, c := range txn.Changes {
+				if c.Table != nil {
+					if cols, ok := c.Table.RowKey(); ok {
+						for _, img := range [][]any{c.Before, c.After} {
+							for _, i := range cols {
+								if len(img) > 0 {
+									_ = img[i]
+								}
+							}
+						}
+					}
+				}
 			}
 		}
 		_, _ = peekHead(data)
 	})
+}
+
+// TestDecodeRejectsBadIndices: a table whose primary or unique key names
+// a column it does not have (a negative index, one past the end), or a
+// row image without the key columns, is corrupt: an error, never
+// a panic downstream (RowKey, the sinks' key lookups).
+func TestDecodeRejectsBadIndices(t *testing.T) {
+	cols := []event.Column{{Name: "id"}, {Name: "v"}}
+	for _, tc := range []struct {
+		name  string
+		table event.Table
+		after []any
+	}{
+		{"negative unique key index", event.Table{Schema: "a", Name: "t", Columns: cols, UniqueKeys: []event.UniqueKey{{Name: "u", Columns: []int{-1}}}}, []any{int64(1), "x"}},
+		{"unique key past the columns", event.Table{Schema: "a", Name: "t", Columns: cols, UniqueKeys: []event.UniqueKey{{Name: "u", Columns: []int{2}}}}, []any{int64(1), "x"}},
+		{"negative primary key index", event.Table{Schema: "a", Name: "t", Columns: cols, PrimaryKey: []int{-3}}, []any{int64(1), "x"}},
+		{"image without the key column", event.Table{Schema: "a", Name: "t", Columns: cols, PrimaryKey: []int{1}}, []any{int64(1)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			txn := &event.Txn{Kind: event.KindDML, Pos: event.Position("p"), Changes: []event.Change{{Op: event.OpInsert, Table: &tc.table, After: tc.after}}}
+			payload, err := newEncoder().appendTxn(nil, 1, txn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := newDecoder(nil).decodeTxn(payload); !errors.Is(err, errCorrupt) {
+				t.Fatalf("decoded without the corruption error: %v", err)
+			}
+		})
+	}
 }

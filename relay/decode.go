@@ -299,6 +299,11 @@ func (d *decoder) decodeChange(r *reader, c *event.Change) {
 	for r.err == nil {
 		switch tag := r.byte(); tag {
 		case chgEnd:
+			// A row image holds the values of its table's key columns,
+			// which the key functions and the sinks index.
+			if t := c.Table; t != nil && !(coversKeys(t, c.Before) && coversKeys(t, c.After)) {
+				r.fail()
+			}
 			return
 		case chgOp:
 			c.Op = event.Op(r.byte())
@@ -356,7 +361,42 @@ func decodeTable(r *reader) *event.Table {
 			t.UniqueKeys[i] = event.UniqueKey{Name: r.string(), Columns: decodeInts(r)}
 		}
 	}
+	// Key columns index the table's columns (and so the row images):
+	// an index outside them is corrupt, whoever wrote the record.
+	validColumns := func(cols []int) {
+		for _, c := range cols {
+			if c < 0 || c >= len(t.Columns) {
+				r.fail()
+				return
+			}
+		}
+	}
+	validColumns(t.PrimaryKey)
+	for _, uk := range t.UniqueKeys {
+		validColumns(uk.Columns)
+	}
 	return t
+}
+
+// coversKeys reports whether image, unless empty, holds every key column
+// of t.
+func coversKeys(t *event.Table, image []any) bool {
+	if len(image) == 0 {
+		return true
+	}
+	for _, c := range t.PrimaryKey {
+		if c >= len(image) {
+			return false
+		}
+	}
+	for _, uk := range t.UniqueKeys {
+		for _, c := range uk.Columns {
+			if c >= len(image) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func decodeInts(r *reader) []int {

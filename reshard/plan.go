@@ -45,7 +45,10 @@ type Plan struct {
 // Admin is the migration process's HTTP API (status, cutover, cancel).
 type Admin struct {
 	Listen string `yaml:"listen"` // default 127.0.0.1:9660
-	Token  string `yaml:"token"`
+	// Token is required on the POST endpoints; without one the listener
+	// must be loopback. TokenFile reads it from a file.
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
 }
 
 // Server is one MySQL/MariaDB shard: the MySQL driver's connection keys
@@ -217,6 +220,18 @@ func (p *Plan) validate() []string {
 	}
 	if p.Admin.Listen == "" {
 		p.Admin.Listen = "127.0.0.1:9660"
+	}
+	if p.Admin.TokenFile != "" {
+		if p.Admin.Token != "" {
+			add("admin.token and admin.token_file are both set; keep one")
+		} else if b, err := os.ReadFile(p.Admin.TokenFile); err != nil {
+			add("admin.token_file: %v", err)
+		} else if p.Admin.Token = strings.TrimSpace(string(b)); p.Admin.Token == "" {
+			add("admin.token_file: %s is empty", p.Admin.TokenFile)
+		}
+	}
+	if p.Admin.Token == "" && p.Admin.TokenFile == "" && !config.IsLoopback(p.Admin.Listen) {
+		add("admin.listen %s is not a loopback address and no admin.token is set, so anyone who can reach the port could cut over, cancel (roll back) or complete the migration; set admin.token_file (a file holding a long random token), or listen on 127.0.0.1", p.Admin.Listen)
 	}
 	if len(p.Sources) == 0 {
 		add("sources is empty: list the shard(s) to move from")

@@ -10,7 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hamal-replication/hamal/admin"
 	"github.com/hamal-replication/hamal/pipeline"
+	"github.com/hamal-replication/hamal/redact"
 	"github.com/hamal-replication/hamal/tablecopy"
 )
 
@@ -161,21 +163,28 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 //	POST /complete  end a cut-over migration
 //	POST /verify    verify again
 //
-// POST endpoints need "Authorization: Bearer <admin.token>" when a token is set.
+// POST endpoints need "Authorization: Bearer <admin.token>" when a token
+// is set (admin.Auth: compared in constant time; without a token the
+// listener is loopback only, see admin.Listen). A request without the
+// token gets error texts with their row data redacted.
 func (m *Migration) Handler(gatherer prometheus.Gatherer) http.Handler {
+	auth := admin.Auth{Token: m.plan.Admin.Token}
+	status := func(r *http.Request) Status {
+		st := m.Status()
+		if !auth.Authorized(r) {
+			st = st.Redact()
+		}
+		return st
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(m.Status())
+		_ = json.NewEncoder(w).Encode(status(r))
 	})
 	for _, kind := range []string{"cutover", "cancel", "complete", "verify"} {
-		mux.HandleFunc("POST /"+kind, func(w http.ResponseWriter, r *http.Request) {
-			if tok := m.plan.Admin.Token; tok != "" && r.Header.Get("Authorization") != "Bearer "+tok {
-				http.Error(w, "admin.token required", http.StatusUnauthorized)
-				return
-			}
+		mux.Handle("POST /"+kind, auth.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx, cancel := context.WithTimeout(r.Context(), m.plan.Cutover.Timeout+time.Minute)
 			defer cancel()
 			if err := m.Request(ctx, kind); err != nil {
@@ -183,8 +192,22 @@ func (m *Migration) Handler(gatherer prometheus.Gatherer) http.Handler {
 				return
 			}
 			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(m.Status())
-		})
+			_ = json.NewEncoder(w).Encode(status(r))
+		})))
 	}
 	return mux
+}
+
+// Redact returns st with row data removed from its error texts, for a
+// response without the admin token.
+func (st Status) Redact() Status {
+	st.LastError = redact.Message(st.LastError)
+	chans := make([]pipeline.Status, len(st.Channels))
+	for i, c := range st.Channels {
+		chans[i] = c.Redact()
+	}
+	if st.Channels != nil {
+		st.Channels = chans
+	}
+	return st
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/hamal-replication/hamal/checkpoint"
+	"github.com/hamal-replication/hamal/config"
 	"github.com/hamal-replication/hamal/engine"
 )
 
@@ -38,6 +40,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	c := engine.NewReport(stdout)
 
 	fmt.Fprintf(stdout, "config %s: channel %s\n", *path, cfg.Name)
+	reportTLS(c, cfg.TLSBlocks())
 	// The checkpoint first: with one, the source's start key is not used,
 	// so it is not checked either.
 	var cp checkpoint.Checkpoint
@@ -79,4 +82,26 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "all checks passed")
 	return 0
+}
+
+// reportTLS lists what each tls block does to its link; skip_verify is a
+// warning.
+func reportTLS(r *engine.Report, blocks []config.TLSAt) {
+	for _, b := range blocks {
+		if w := b.TLS.Warning(b.Key); w != "" {
+			r.Warn(w, "set "+b.Key+".ca to the CA that signed the server's certificate and remove "+b.Key+".skip_verify")
+			continue
+		}
+		r.OK("%s: %s", b.Key, b.TLS.Describe())
+	}
+}
+
+// warnTLS logs the warning of each tls block that does not verify its
+// server.
+func warnTLS(log *slog.Logger, blocks []config.TLSAt) {
+	for _, b := range blocks {
+		if w := b.TLS.Warning(b.Key); w != "" {
+			log.Warn(w)
+		}
+	}
 }

@@ -28,6 +28,7 @@ func cmdFailoverReport(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	// Only warnings: the report is the output.
 	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	warnTLS(quiet, cfg.TLSBlocks())
 	rep, err := failover.Build(ctx, cfg, quiet)
 	if errors.Is(err, failover.ErrUnsupported) {
 		fmt.Fprintf(stderr, "hamal: %v\n", err)

@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/hamal-replication/hamal/admin"
+	"github.com/hamal-replication/hamal/config"
+	"github.com/hamal-replication/hamal/engine"
 	"github.com/hamal-replication/hamal/reshard"
 )
 
@@ -96,6 +98,7 @@ func migrateStart(args []string, stdout, stderr io.Writer) int {
 	} else {
 		log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
+	warnTLS(log, planTLS(plan))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m, err := reshard.Open(plan, log, reg)
@@ -104,7 +107,9 @@ func migrateStart(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer m.Close()
-	srv, err := admin.Listen(plan.Admin.Listen, m.Handler(reg))
+	// A cut-over request is answered once the sources are fenced.
+	srv, err := admin.Listen(plan.Admin.Listen, m.Handler(reg),
+		admin.ServeOptions{Token: plan.Admin.Token, WriteTimeout: plan.Cutover.Timeout + 2*time.Minute})
 	if err != nil {
 		fmt.Fprintf(stderr, "hamal migrate: admin.listen: %v\n", err)
 		return 1
@@ -130,6 +135,8 @@ func migrateCheck(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
+	r := engine.NewReport(stdout)
+	reportTLS(r, planTLS(plan))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := reshard.Preflight(ctx, plan); err != nil {
@@ -138,6 +145,11 @@ func migrateCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "plan %s: OK (%d source(s), %d target(s), %d table(s))\n", plan.Name, len(plan.Sources), len(plan.Targets), len(plan.Tables))
 	return 0
+}
+
+// planTLS lists the tls blocks of a plan's servers.
+func planTLS(plan *reshard.Plan) []config.TLSAt {
+	return append(config.TLSBlocks("sources", plan.Sources), config.TLSBlocks("targets", plan.Targets)...)
 }
 
 func adminURL(plan *reshard.Plan, addr, path string) string {
@@ -159,7 +171,7 @@ func migrateStatus(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
-	st, err := fetchMigrationStatus(adminURL(plan, *addr, "/status"))
+	st, err := fetchMigrationStatus(adminURL(plan, *addr, "/status"), plan.Admin.Token)
 	if err != nil {
 		// Not running: read the state dir (free while no process holds it).
 		state, serr := reshard.LoadState(plan.StateDir, plan.Name)
@@ -183,9 +195,18 @@ func migrateStatus(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func fetchMigrationStatus(url string) (*reshard.Status, error) {
+// fetchMigrationStatus reads /status, with the plan's token (error texts
+// in full) when it has one.
+func fetchMigrationStatus(url, token string) (*reshard.Status, error) {
 	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +322,7 @@ func migrateRequest(kind string, args []string, stdout, stderr io.Writer) int {
 		// the sources' final positions (or the cut-over gives up and
 		// unfences, back in catch-up).
 		for {
-			st, err := fetchMigrationStatus(adminURL(plan, *addr, "/status"))
+			st, err := fetchMigrationStatus(adminURL(plan, *addr, "/status"), plan.Admin.Token)
 			if err != nil {
 				fmt.Fprintf(stderr, "hamal migrate cutover: %v\n", err)
 				return 1

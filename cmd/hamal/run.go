@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os/signal"
 	"syscall"
 	"time"
@@ -35,6 +34,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(cfg, stderr)
+	warnTLS(log, cfg.TLSBlocks())
 
 	store, err := checkpoint.Open(cfg.Checkpoint.Dir)
 	if err != nil {
@@ -111,16 +111,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	defer ch.Close()
 	if cfg.Admin.Listen != "off" {
-		srv, err := admin.Listen(cfg.Admin.Listen, admin.NewHandler(ch, reg, admin.Options{Token: cfg.Admin.Token}))
+		srv, err := admin.Listen(cfg.Admin.Listen, admin.NewHandler(ch, reg, admin.Options{Token: cfg.Admin.Token}),
+			admin.ServeOptions{Token: cfg.Admin.Token})
 		if err != nil {
 			fmt.Fprintf(stderr, "hamal: %v\n", err)
 			return 1
 		}
 		defer srv.Close()
 		log.Info("admin API listening", "addr", srv.Addr, "token_required", cfg.Admin.Token != "")
-		if cfg.Admin.Token == "" && !loopback(srv.Addr) {
-			log.Warn("admin API listens beyond loopback without admin.token: anyone who can reach it can pause the channel", "addr", srv.Addr)
-		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -144,14 +142,4 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// loopback reports whether addr binds only to a loopback address.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }

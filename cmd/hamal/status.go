@@ -36,6 +36,9 @@ func (l *listFlag) Set(v string) error {
 type statusTarget struct {
 	Addr   string `json:"addr"`
 	Config string `json:"config,omitempty"`
+	// token is the config's admin token: with it the API shows error
+	// texts in full.
+	token string
 }
 
 // channelStatus is one target's answer in `hamal status --json` over
@@ -75,7 +78,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		paths = append(paths, found...)
 	}
 	for _, p := range paths {
-		listen, err := adminListenOf(p)
+		listen, token, err := adminListenOf(p)
 		if err != nil {
 			fmt.Fprintf(stderr, "hamal status: %v\n", err)
 			return 2
@@ -84,7 +87,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "hamal status: %s: admin.listen is off; skipped\n", p)
 			continue
 		}
-		targets = append(targets, statusTarget{Addr: listen, Config: p})
+		targets = append(targets, statusTarget{Addr: listen, Config: p, token: token})
 	}
 	if len(addrs) == 0 && len(paths) == 0 {
 		targets = []statusTarget{{Addr: config.DefaultAdminListen}}
@@ -125,26 +128,35 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// adminListenOf reads admin.listen from a config without validating the
-// rest, so status works without the config's secrets.
-func adminListenOf(path string) (string, error) {
+// adminListenOf reads admin.listen and the admin token (admin.token, or
+// admin.token_file when readable) from a config without validating the
+// rest, so status works without the config's other secrets.
+func adminListenOf(path string) (listen, token string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	var c struct {
 		Admin struct {
-			Listen string `yaml:"listen"`
+			Listen    string `yaml:"listen"`
+			Token     string `yaml:"token"`
+			TokenFile string `yaml:"token_file"`
 		} `yaml:"admin"`
 	}
 	if err := yaml.Unmarshal(data, &c); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
+		return "", "", fmt.Errorf("%s: %w", path, err)
 	}
-	listen := os.ExpandEnv(c.Admin.Listen)
+	listen = os.ExpandEnv(c.Admin.Listen)
 	if listen == "" {
 		listen = config.DefaultAdminListen
 	}
-	return listen, nil
+	token = os.ExpandEnv(c.Admin.Token)
+	if f := os.ExpandEnv(c.Admin.TokenFile); token == "" && f != "" {
+		if b, err := os.ReadFile(f); err == nil {
+			token = strings.TrimSpace(string(b))
+		}
+	}
+	return listen, token, nil
 }
 
 // fetchAll asks every target at once and returns the answers in order.
@@ -157,7 +169,7 @@ func fetchAll(targets []statusTarget) []channelStatus {
 		go func() {
 			defer wg.Done()
 			out[i] = channelStatus{statusTarget: t}
-			st, err := fetchStatus(client, connectAddr(t.Addr))
+			st, err := fetchStatus(client, connectAddr(t.Addr), t.token)
 			if err != nil {
 				out[i].Error = err.Error()
 				return
@@ -184,9 +196,16 @@ func connectAddr(listen string) string {
 	return listen
 }
 
-func fetchStatus(client *http.Client, addr string) (pipeline.Status, error) {
+func fetchStatus(client *http.Client, addr, token string) (pipeline.Status, error) {
 	var st pipeline.Status
-	resp, err := client.Get("http://" + addr + "/status")
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/status", nil)
+	if err != nil {
+		return st, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return st, fmt.Errorf("cannot reach the admin API at %s: %v (is hamal running? is admin.listen right?)", addr, err)
 	}
@@ -285,6 +304,12 @@ func printStatus(w io.Writer, st pipeline.Status) {
 	if st.LastError != "" {
 		row("last error", st.LastError)
 		row("last error at", st.LastErrorAt.Format(time.RFC3339))
+	}
+	if st.ResolvedErrors > 0 {
+		row("resolved errors", fmt.Sprintf("%d, last at %s: %s", st.ResolvedErrors, st.LastResolvedErrorAt.Format(time.RFC3339), st.LastResolvedError))
+	}
+	if st.ErrorsRedacted {
+		row("errors", "row data redacted (the admin API has a token this command was not given, or none: the log has the full text)")
 	}
 	row("up since", st.StartedAt.Format(time.RFC3339))
 }

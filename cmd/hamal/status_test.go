@@ -40,7 +40,7 @@ func serveChannel(t *testing.T, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := admin.Listen("127.0.0.1:0", admin.Handler(ch, prometheus.NewRegistry()))
+	srv, err := admin.Listen("127.0.0.1:0", admin.Handler(ch, prometheus.NewRegistry()), admin.ServeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

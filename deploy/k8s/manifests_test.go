@@ -11,6 +11,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -44,6 +45,7 @@ type manifests struct {
 	secrets         map[string]*corev1.Secret
 	services        []*corev1.Service
 	serviceMonitors []*serviceMonitor
+	networkPolicies []*networkingv1.NetworkPolicy
 }
 
 func load(t *testing.T) *manifests {
@@ -92,6 +94,10 @@ func load(t *testing.T) *manifests {
 				var o corev1.Service
 				strict(&o)
 				m.services = append(m.services, &o)
+			case "networking.k8s.io/v1 NetworkPolicy":
+				var o networkingv1.NetworkPolicy
+				strict(&o)
+				m.networkPolicies = append(m.networkPolicies, &o)
 			case "monitoring.coreos.com/v1 ServiceMonitor":
 				var o serviceMonitor
 				strict(&o)
@@ -106,9 +112,10 @@ func load(t *testing.T) *manifests {
 
 func TestStrictDecode(t *testing.T) {
 	m := load(t)
-	if len(m.statefulSets) != 1 || len(m.services) != 1 || len(m.serviceMonitors) != 1 || len(m.configMaps) != 1 || len(m.secrets) != 1 {
-		t.Fatalf("want one of each object, got %d StatefulSets, %d Services, %d ServiceMonitors, %d ConfigMaps, %d Secrets",
-			len(m.statefulSets), len(m.services), len(m.serviceMonitors), len(m.configMaps), len(m.secrets))
+	if len(m.statefulSets) != 1 || len(m.services) != 1 || len(m.serviceMonitors) != 1 || len(m.configMaps) != 1 || len(m.secrets) != 1 ||
+		len(m.networkPolicies) != 1 {
+		t.Fatalf("want one of each object, got %d StatefulSets, %d Services, %d ServiceMonitors, %d ConfigMaps, %d Secrets, %d NetworkPolicies",
+			len(m.statefulSets), len(m.services), len(m.serviceMonitors), len(m.configMaps), len(m.secrets), len(m.networkPolicies))
 	}
 }
 
@@ -198,9 +205,11 @@ func TestManifestsFitTogether(t *testing.T) {
 	}
 	var cfg struct {
 		Source struct {
+			Addr         string `json:"addr"`
 			PasswordFile string `json:"password_file"`
 		} `json:"source"`
 		Sink struct {
+			Addr         string `json:"addr"`
 			PasswordFile string `json:"password_file"`
 		} `json:"sink"`
 		Checkpoint struct {
@@ -298,5 +307,85 @@ func TestManifestsFitTogether(t *testing.T) {
 	}
 	if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != svcPort || strings.TrimSpace(sm.Spec.Endpoints[0].Path) != "/metrics" {
 		t.Errorf("ServiceMonitor endpoints %+v, want port %s path /metrics", sm.Spec.Endpoints, svcPort)
+	}
+}
+
+// TestNetworkPolicy: the channel's pod is isolated both ways. Ingress
+// reaches only the admin port, and only from selected peers (never from
+// everyone); egress allows DNS and the ports of source.addr and
+// sink.addr, nothing else.
+func TestNetworkPolicy(t *testing.T) {
+	m := load(t)
+	np := m.networkPolicies[0]
+	pod := m.statefulSets[0].Spec.Template
+	if !subset(np.Spec.PodSelector.MatchLabels, pod.Labels) {
+		t.Fatalf("NetworkPolicy podSelector %v does not select the pod (labels %v)", np.Spec.PodSelector.MatchLabels, pod.Labels)
+	}
+	types := map[networkingv1.PolicyType]bool{}
+	for _, pt := range np.Spec.PolicyTypes {
+		types[pt] = true
+	}
+	if !types[networkingv1.PolicyTypeIngress] || !types[networkingv1.PolicyTypeEgress] {
+		t.Errorf("policyTypes %v: want Ingress and Egress", np.Spec.PolicyTypes)
+	}
+	var adminPort string
+	for _, p := range pod.Spec.Containers[0].Ports {
+		if p.Name == "admin" {
+			adminPort = p.Name
+		}
+	}
+	if len(np.Spec.Ingress) == 0 {
+		t.Fatal("no ingress rule: Prometheus could not scrape")
+	}
+	for i, rule := range np.Spec.Ingress {
+		if len(rule.From) == 0 {
+			t.Errorf("ingress[%d] admits every peer", i)
+		}
+		for _, peer := range rule.From {
+			if peer.IPBlock == nil && peer.PodSelector == nil && peer.NamespaceSelector == nil {
+				t.Errorf("ingress[%d]: an empty peer admits everyone", i)
+			}
+			if peer.NamespaceSelector != nil && len(peer.NamespaceSelector.MatchLabels) == 0 && len(peer.NamespaceSelector.MatchExpressions) == 0 {
+				t.Errorf("ingress[%d]: an empty namespaceSelector admits every namespace", i)
+			}
+		}
+		if len(rule.Ports) == 0 {
+			t.Errorf("ingress[%d] opens every port", i)
+		}
+		for _, p := range rule.Ports {
+			if p.Port == nil || p.Port.String() != adminPort {
+				t.Errorf("ingress[%d] opens port %v, want only %s", i, p.Port, adminPort)
+			}
+		}
+	}
+
+	cfgText := m.configMaps[pod.Spec.Volumes[0].ConfigMap.Name].Data["hamal.yaml"]
+	var cfg struct {
+		Source struct{ Addr string } `json:"source"`
+		Sink   struct{ Addr string } `json:"sink"`
+	}
+	if err := yaml.Unmarshal([]byte(cfgText), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	egress := map[string]bool{}
+	for i, rule := range np.Spec.Egress {
+		if len(rule.To) == 0 {
+			t.Errorf("egress[%d] reaches every destination", i)
+		}
+		for _, p := range rule.Ports {
+			egress[p.Port.String()] = true
+		}
+	}
+	for key, addr := range map[string]string{"source.addr": cfg.Source.Addr, "sink.addr": cfg.Sink.Addr} {
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatalf("%s %q: %v", key, addr, err)
+		}
+		if !egress[port] {
+			t.Errorf("%s %s: port %s is not allowed out", key, addr, port)
+		}
+	}
+	if !egress["53"] {
+		t.Error("DNS (port 53) is not allowed out: the servers' names would not resolve")
 	}
 }

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func TestDefaults(t *testing.T) {
 	if k.Topic != "hamal.{db}.{table}" || k.DDL != "error" || k.DDLTopic != "hamal.{channel}.ddl" || k.Site != "sz" || len(k.Brokers) != 2 {
 		t.Fatalf("sink.kafka = %+v", k)
 	}
-	if ac := snk.ApplierConfig(engine.SinkEnv(cfg, nil)); ac.Channel != "sz-to-kafka" || ac.Site != "sz" || ac.Topic != k.Topic {
+	if ac, _ := snk.ApplierConfig(engine.SinkEnv(cfg, nil)); ac.Channel != "sz-to-kafka" || ac.Site != "sz" || ac.Topic != k.Topic {
 		t.Errorf("applier config %+v", ac)
 	}
 	if snk.Endpoint() != "127.0.0.1:9092,127.0.0.2:9092" {
@@ -95,6 +96,54 @@ func TestProblems(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestSecurityKeys: sink.tls / source.tls and kafka.sasl are validated,
+// PLAIN without TLS is refused (it sends the password as it is), the SASL
+// password is redacted, and the source takes tables and exclude globs.
+func TestSecurityKeys(t *testing.T) {
+	dir := t.TempDir()
+	pwFile := dir + "/pw"
+	if err := os.WriteFile(pwFile, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sink := func(extra, sasl string) string {
+		s := strings.Replace(sinkExample, "    site: sz\n", "    site: sz\n"+sasl, 1)
+		return strings.Replace(s, "  kind: kafka\n", "  kind: kafka\n"+extra, 1)
+	}
+	for _, tc := range []struct{ name, text, err string }{
+		{"scram without tls", sink("", "    sasl: {mechanism: SCRAM-SHA-512, user: u, password: p}\n"), ""},
+		{"plain with tls", sink("  tls: {enabled: true}\n", "    sasl: {mechanism: PLAIN, user: u, password_file: "+pwFile+"}\n"), ""},
+		{"plain without tls", sink("", "    sasl: {mechanism: PLAIN, user: u, password: p}\n"), "sink.kafka.sasl: mechanism PLAIN sends the password as it is, and sink.tls is off"},
+		{"unknown mechanism", sink("", "    sasl: {mechanism: GSSAPI, user: u}\n"), `sink.kafka.sasl.mechanism: "GSSAPI" is not one of`},
+		{"no user", sink("", "    sasl: {mechanism: SCRAM-SHA-256}\n"), "sink.kafka.sasl.user: required"},
+		{"sasl typo", sink("", "    sasl: {mechanism: SCRAM-SHA-256, username: u}\n"), `sink.kafka.sasl.username: unknown key`},
+		{"source tables", strings.Replace(sourceExample, "  kind: kafka\n", "  kind: kafka\n  tables: [\"app.*\"]\n  exclude: [\"app.secret\"]\n", 1), ""},
+		{"source bad glob", strings.Replace(sourceExample, "  kind: kafka\n", "  kind: kafka\n  tables: [\"app\"]\n", 1), `source.tables[0]: "app" is not a schema.table glob`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := registry.Parse([]byte(tc.text))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if snk, ok := cfg.Sink.Engine.(*SinkConfig); ok && snk.Kafka.SASL != nil {
+				red := cfg.Redacted().Sink.Engine.(*SinkConfig).Kafka.SASL
+				if red.Password != "***" || snk.Kafka.SASL.Password == "***" || snk.Kafka.SASL.Password == "" {
+					t.Errorf("password %q, redacted %q", snk.Kafka.SASL.Password, red.Password)
+				}
+				l, err := snk.Link()
+				if err != nil || l.SASL == nil || l.SASLKey != "sink.kafka.sasl" || (snk.TLS.Enabled != (l.TLS != nil)) {
+					t.Errorf("link %+v %v", l, err)
 				}
 			}
 		})

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -10,10 +11,12 @@ import (
 	"github.com/hamal-replication/hamal/config"
 	"github.com/hamal-replication/hamal/engine"
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/kafkalink"
 	"github.com/hamal-replication/hamal/sink"
 	sinkkafka "github.com/hamal-replication/hamal/sink/kafka"
 	"github.com/hamal-replication/hamal/source"
 	srckafka "github.com/hamal-replication/hamal/source/kafka"
+	"github.com/hamal-replication/hamal/tlslink"
 )
 
 // Driver is the Kafka engine (kind kafka) on both sides.
@@ -26,6 +29,16 @@ var Driver = engine.Driver{
 // SinkConfig is the sink block of kind kafka.
 type SinkConfig struct {
 	Kafka *Sink `yaml:"kafka"`
+	// TLS encrypts every connection to the brokers; on means required.
+	TLS config.TLS `yaml:"tls"`
+}
+
+// SASL is the kafka.sasl block: the login to the brokers.
+type SASL struct {
+	Mechanism    string `yaml:"mechanism"` // PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+	User         string `yaml:"user"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
 }
 
 // Sink holds the keys under sink.kafka.
@@ -39,11 +52,22 @@ type Sink struct {
 	Linger           time.Duration `yaml:"linger"`             // wait to fill a produce request; default 2ms
 	MaxMessageBytes  int           `yaml:"max_message_bytes"`  // default 1 MiB
 	WriteTimeout     time.Duration `yaml:"write_timeout"`      // default 10s
+	SASL             *SASL         `yaml:"sasl"`               // nil: no SASL
 }
 
 // SourceConfig is the source block of kind kafka.
 type SourceConfig struct {
 	Kafka *Source `yaml:"kafka"`
+	// TLS encrypts every connection to the brokers; on means required.
+	TLS config.TLS `yaml:"tls"`
+	// Tables and Exclude select the tables applied (globs on
+	// schema.table, as a MySQL source's); Hamal's own schema is never
+	// applied, whatever an envelope names.
+	Tables  []string `yaml:"tables"`
+	Exclude []string `yaml:"exclude"`
+	// HamalSchema is the schema of Hamal's tables on the target (the
+	// sink's hamal_schema), which no envelope may write.
+	HamalSchema string `yaml:"hamal_schema"`
 }
 
 // Source holds the keys under source.kafka.
@@ -54,12 +78,94 @@ type Source struct {
 	Topics []string      `yaml:"topics"`
 	Start  string        `yaml:"start"`  // earliest | latest, for partitions without a checkpoint; default earliest
 	Rescan time.Duration `yaml:"rescan"` // how often to look for new topics and partitions; default 10s
+	SASL   *SASL         `yaml:"sasl"`   // nil: no SASL
 }
 
 var (
 	_ engine.SourceConfig = (*SourceConfig)(nil)
 	_ engine.SinkConfig   = (*SinkConfig)(nil)
+	_ config.Redactor     = (*SourceConfig)(nil)
+	_ config.Redactor     = (*SinkConfig)(nil)
 )
+
+// validate checks the sasl block under s (the kafka scope).
+func (a *SASL) validate(s *config.Scope) {
+	if a == nil {
+		return
+	}
+	s = s.Sub("sasl")
+	switch a.Mechanism {
+	case kafkalink.Plain, kafkalink.ScramSHA256, kafkalink.ScramSHA512:
+	case "":
+		s.Bad("%s: required: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", s.Key("mechanism"))
+	default:
+		s.Bad("%s: %q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", s.Key("mechanism"), a.Mechanism)
+	}
+	if a.User == "" {
+		s.Bad("%s: required", s.Key("user"))
+	}
+	s.Secret(&a.Password, a.PasswordFile)
+}
+
+// link is the side's kafkalink.Link: TLS from the tls block, SASL from
+// kafka.sasl.
+func link(side string, t config.TLS, a *SASL) (kafkalink.Link, error) {
+	cfg, err := t.Config("")
+	if err != nil {
+		return kafkalink.Link{}, fmt.Errorf("%s.tls: %w", side, err)
+	}
+	l := kafkalink.Link{TLS: cfg, TLSKey: side + ".tls", SASLKey: side + ".kafka.sasl"}
+	if a != nil {
+		l.SASL = &kafkalink.SASL{Mechanism: a.Mechanism, User: a.User, Password: a.Password}
+	}
+	return l, nil
+}
+
+// checkLink reports a link that would send a secret in clear (PLAIN
+// without TLS).
+func checkLink(s *config.Scope, side string, t config.TLS, a *SASL) {
+	if a == nil || a.Mechanism == "" {
+		return
+	}
+	l, err := link(side, t, a)
+	if err != nil {
+		return // the tls block's own problems are reported
+	}
+	if err := l.Validate(); err != nil {
+		s.Bad("%v", err)
+	}
+}
+
+func redactSASL(a *SASL) *SASL {
+	if a == nil || a.Password == "" {
+		return a
+	}
+	r := *a
+	r.Password = "***"
+	return &r
+}
+
+// Redacted implements config.Redactor.
+func (c *SinkConfig) Redacted() config.Block {
+	r := *c
+	if c.Kafka != nil {
+		k := *c.Kafka
+		k.SASL = redactSASL(k.SASL)
+		r.Kafka = &k
+	}
+	return &r
+}
+
+// Redacted implements config.Redactor.
+func (c *SourceConfig) Redacted() config.Block {
+	r := *c
+	if c.Kafka != nil {
+		k := *c.Kafka
+		k.SASL = redactSASL(k.SASL)
+		r.Kafka = &k
+	}
+	return &r
+}
 
 // Validate implements config.Block.
 func (c *SinkConfig) Validate(s *config.Scope) {
@@ -68,7 +174,11 @@ func (c *SinkConfig) Validate(s *config.Scope) {
 		s.Bad("%s: required for kind kafka, e.g. %s: {brokers: [\"127.0.0.1:9092\"]}", s.Key("kafka"), s.Key("kafka"))
 		return
 	}
+	side := s
+	s.TLS("tls", &c.TLS)
 	s = s.Sub("kafka")
+	k.SASL.validate(s)
+	checkLink(side, "sink", c.TLS, k.SASL)
 	checkBrokers(s, k.Brokers)
 	if k.Topic == "" {
 		k.Topic = "hamal.{db}.{table}"
@@ -95,7 +205,16 @@ func (c *SourceConfig) Validate(s *config.Scope) {
 		s.Bad("%s: required for kind kafka, e.g. %s: {brokers: [\"127.0.0.1:9092\"], topics: [\"hamal.app.*\"]}", s.Key("kafka"), s.Key("kafka"))
 		return
 	}
+	side := s
+	s.TLS("tls", &c.TLS)
+	s.Globs("tables", c.Tables)
+	s.Globs("exclude", c.Exclude)
+	if c.HamalSchema == "" {
+		c.HamalSchema = srckafka.DefaultHamalSchema
+	}
 	s = s.Sub("kafka")
+	k.SASL.validate(s)
+	checkLink(side, "source", c.TLS, k.SASL)
 	checkBrokers(s, k.Brokers)
 	if len(k.Topics) == 0 {
 		s.Bad("%s: required; topic names or globs, e.g. [\"hamal.app.*\"]", s.Key("topics"))
@@ -128,24 +247,66 @@ func checkBrokers(s *config.Scope, brokers []string) {
 	}
 }
 
-// ReaderConfig is the block as source/kafka's Config.
-func (c *SourceConfig) ReaderConfig(env engine.Env) srckafka.Config {
+// ReaderConfig is the block as source/kafka's Config, TLS and SASL
+// included.
+func (c *SourceConfig) ReaderConfig(env engine.Env) (srckafka.Config, error) {
 	k := c.Kafka
-	return srckafka.Config{Brokers: k.Brokers, Topics: k.Topics, Start: k.Start, Rescan: k.Rescan, Logger: env.Logger}
+	l, err := c.Link()
+	if err != nil {
+		return srckafka.Config{}, err
+	}
+	return srckafka.Config{Brokers: k.Brokers, Topics: k.Topics, Start: k.Start, Rescan: k.Rescan,
+		Tables: c.Tables, Exclude: c.Exclude, HamalSchema: c.HamalSchema, Link: l, Logger: env.Logger}, nil
 }
 
 // Open implements engine.SourceConfig.
 func (c *SourceConfig) Open(ctx context.Context, env engine.Env, resume event.Position) (source.Source, error) {
-	return srckafka.Open(ctx, c.ReaderConfig(env), resume)
+	rc, err := c.ReaderConfig(env)
+	if err != nil {
+		return nil, err
+	}
+	return srckafka.Open(ctx, rc, resume)
 }
 
-// Check implements engine.SourceConfig: a broker answers.
+// Link is the source's TLS and SASL to its brokers.
+func (c *SourceConfig) Link() (kafkalink.Link, error) { return link("source", c.TLS, c.Kafka.SASL) }
+
+// Check implements engine.SourceConfig: a broker answers, over TLS and
+// with the SASL login when configured.
 func (c *SourceConfig) Check(ctx context.Context, env engine.Env, r *engine.Report) {
-	if err := sinkkafka.Ping(ctx, c.Kafka.Brokers); err != nil {
-		r.Fail(fmt.Sprintf("source %v", err), "check source.kafka.brokers and that the brokers listen there")
-		return
+	checkBrokersReach(ctx, r, "source", c.Link, c.Kafka.Brokers, c.Endpoint())
+}
+
+// checkBrokersReach is the brokers' part of hamal check for a side.
+func checkBrokersReach(ctx context.Context, r *engine.Report, side string, mk func() (kafkalink.Link, error), brokers []string, endpoint string) bool {
+	l, err := mk()
+	if err != nil {
+		r.Fail(err.Error(), "fix "+side+".tls")
+		return false
 	}
-	r.OK("source Kafka brokers %s reachable", c.Endpoint())
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := l.Ping(ctx, brokers); err != nil {
+		fix := "check " + side + ".kafka.brokers and that the brokers listen there"
+		var te *tlslink.Error
+		switch {
+		case errors.As(err, &te):
+			fix = te.Fix
+		case errors.Is(err, kafkalink.ErrSASL):
+			fix = "check " + side + ".kafka.sasl (mechanism, user, password) against the brokers' users"
+		}
+		r.Fail(fmt.Sprintf("%s %v", side, err), fix)
+		return false
+	}
+	how := ""
+	if l.TLS != nil {
+		how += " over TLS"
+	}
+	if l.SASL != nil {
+		how += " with SASL " + l.SASL.Mechanism
+	}
+	r.OK("%s Kafka brokers %s reachable%s", side, endpoint, how)
+	return true
 }
 
 // StartsAt implements engine.SourceConfig.
@@ -154,27 +315,38 @@ func (c *SourceConfig) StartsAt() string { return "source.kafka.start=" + c.Kafk
 // Endpoint implements engine.SourceConfig.
 func (c *SourceConfig) Endpoint() string { return strings.Join(c.Kafka.Brokers, ",") }
 
-// ApplierConfig is the block as sink/kafka's Config.
-func (c *SinkConfig) ApplierConfig(env engine.Env) sinkkafka.Config {
+// ApplierConfig is the block as sink/kafka's Config, TLS and SASL
+// included.
+func (c *SinkConfig) ApplierConfig(env engine.Env) (sinkkafka.Config, error) {
 	k := c.Kafka
+	l, err := c.Link()
+	if err != nil {
+		return sinkkafka.Config{}, err
+	}
 	return sinkkafka.Config{Brokers: k.Brokers, Topic: k.Topic, DDL: k.DDL, DDLTopic: k.DDLTopic, Channel: env.Channel,
 		Site: k.Site, AutoCreateTopics: k.AutoCreateTopics, Linger: k.Linger, MaxMessageBytes: k.MaxMessageBytes,
-		WriteTimeout: k.WriteTimeout, Logger: env.Logger}
+		WriteTimeout: k.WriteTimeout, Link: l, Logger: env.Logger}, nil
 }
 
 // Open implements engine.SinkConfig.
 func (c *SinkConfig) Open(ctx context.Context, env engine.Env) (sink.Sink, error) {
-	return sinkkafka.Open(ctx, c.ApplierConfig(env))
+	sc, err := c.ApplierConfig(env)
+	if err != nil {
+		return nil, err
+	}
+	return sinkkafka.Open(ctx, sc)
 }
 
-// Check implements engine.SinkConfig: a broker answers.
+// Link is the sink's TLS and SASL to its brokers.
+func (c *SinkConfig) Link() (kafkalink.Link, error) { return link("sink", c.TLS, c.Kafka.SASL) }
+
+// Check implements engine.SinkConfig: a broker answers, over TLS and with
+// the SASL login when configured.
 func (c *SinkConfig) Check(ctx context.Context, env engine.Env, r *engine.Report) {
 	k := c.Kafka
-	if err := sinkkafka.Ping(ctx, k.Brokers); err != nil {
-		r.Fail(fmt.Sprintf("sink %v", err), "check sink.kafka.brokers and that the brokers listen there")
-		return
+	if checkBrokersReach(ctx, r, "sink", c.Link, k.Brokers, c.Endpoint()) {
+		r.OK("sink topics %q (auto-create %v), DDL %s", k.Topic, k.AutoCreateTopics, k.DDL)
 	}
-	r.OK("sink Kafka brokers %s reachable; topics %q (auto-create %v), DDL %s", c.Endpoint(), k.Topic, k.AutoCreateTopics, k.DDL)
 }
 
 // Endpoint implements engine.SinkConfig.

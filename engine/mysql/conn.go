@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net"
 	"regexp"
-	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
 
 	"github.com/hamal-replication/hamal/config"
+	"github.com/hamal-replication/hamal/mysqlconn"
 )
 
 // Conn is how Hamal reaches one MySQL/MariaDB server: the keys a source,
@@ -21,6 +21,8 @@ type Conn struct {
 	Password     string     `yaml:"password"`
 	PasswordFile string     `yaml:"password_file"`
 	TLS          config.TLS `yaml:"tls"`
+
+	tlsKey string // the tls block's key path, for messages ("source.tls")
 }
 
 // Validate checks the connection keys: addr as host:port, a user, the
@@ -35,6 +37,7 @@ func (c *Conn) validate(s *config.Scope, userWhy string) {
 	}
 	s.Secret(&c.Password, c.PasswordFile)
 	s.TLS("tls", &c.TLS)
+	c.tlsKey = s.Key("tls")
 }
 
 // TLSConfig is the crypto/tls configuration for addr's host, nil when the
@@ -47,25 +50,29 @@ func (c Conn) TLSConfig() (*tls.Config, error) {
 	return c.TLS.Config(host)
 }
 
-// connectTimeout bounds the dial and handshake of Connect.
-const connectTimeout = 10 * time.Second
-
-// Connect opens a session as the account, over TLS when the tls block is
-// on, with opts applied before the handshake (capabilities such as
-// tablecopy.LocalFiles); the caller sets up the session and closes it.
+// Connect opens a session as the account through mysqlconn: over TLS
+// when the tls block is on (never clear text then), refusing a login that
+// would expose the password, the login bounded in time; opts are applied
+// before the handshake (capabilities such as tablecopy.LocalFiles). The
+// caller sets up the session and closes it.
 func (c Conn) Connect(ctx context.Context, opts ...client.Option) (*client.Conn, error) {
 	tlsConfig, err := c.TLSConfig()
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
-	defer cancel()
-	return client.ConnectWithContext(ctx, c.Addr, c.User, c.Password, "", connectTimeout, append([]client.Option{func(conn *client.Conn) error {
-		if tlsConfig != nil {
-			conn.SetTLSConfig(tlsConfig)
-		}
-		return nil
-	}}, opts...)...)
+	key := c.tlsKey
+	if key == "" {
+		key = "tls"
+	}
+	return mysqlconn.Connect(ctx, mysqlconn.Target{Addr: c.Addr, User: c.User, Password: c.Password, TLS: tlsConfig, Key: key}, opts...)
+}
+
+// overTLS is " over TLS" for a check's message when the block is on.
+func overTLS(t config.TLS) string {
+	if t.Enabled {
+		return " over TLS"
+	}
+	return ""
 }
 
 func (c Conn) redacted() Conn {

@@ -173,7 +173,7 @@ func (c *SinkConfig) Check(ctx context.Context, env engine.Env, r *engine.Report
 		return
 	}
 	defer snk.Close()
-	r.OK("target %s reachable", c.Addr)
+	r.OK("target %s reachable%s", c.Addr, overTLS(c.TLS))
 	schemas := map[string]bool{}
 	var schemaList []string
 	for _, t := range r.Tables {

@@ -156,7 +156,14 @@ func (c *SourceConfig) Check(ctx context.Context, env engine.Env, r *engine.Repo
 		r.Fail(fmt.Sprintf("source %s: %v", c.Addr, err), "check source.addr, source.user and source.password")
 		return
 	}
-	r.OK("source %s reachable: %s %s", c.Addr, report.Flavor, report.Version)
+	if report.Version == "" {
+		// No session: the login or TLS failed, and the problems say why.
+		for _, p := range report.Problems {
+			r.Fail("source: "+p.What, p.Fix)
+		}
+		return
+	}
+	r.OK("source %s reachable%s: %s %s", c.Addr, overTLS(c.TLS), report.Flavor, report.Version)
 	for _, p := range report.Problems {
 		r.Fail("source: "+p.What, p.Fix)
 	}

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -29,10 +30,10 @@ checkpoint:
 	if cfg.Source.Site != "a" || cfg.Sink.Site != "b" || src.Start != "fullsync" || src.StartsAt() != "source.start=fullsync" {
 		t.Fatalf("parsed %+v %+v %+v", cfg.Source, cfg.Sink, src)
 	}
-	if rc := src.ReaderConfig(engine.SourceEnv(cfg, nil)); rc.Site != "a" || rc.Channel != "a2b" || rc.Filter != nil {
+	if rc, _ := src.ReaderConfig(engine.SourceEnv(cfg, nil)); rc.Site != "a" || rc.Channel != "a2b" || rc.Filter != nil {
 		t.Errorf("reader config %+v", rc)
 	}
-	if ac := cfg.Sink.Engine.(*SinkConfig).ApplierConfig(engine.SinkEnv(cfg, nil)); ac.Site != "b" || ac.Workers != 16 || ac.Addr != "127.0.0.1:6380" {
+	if ac, _ := cfg.Sink.Engine.(*SinkConfig).ApplierConfig(engine.SinkEnv(cfg, nil)); ac.Site != "b" || ac.Workers != 16 || ac.Addr != "127.0.0.1:6380" {
 		t.Errorf("applier config %+v", ac)
 	}
 	for _, tc := range []struct{ extra, want string }{
@@ -59,7 +60,47 @@ checkpoint:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := cfg.Source.Engine.(*SourceConfig).ReaderConfig(engine.Env{}).Filter; f == nil || f.Include[0] != "a:" || f.Databases[0] != 1 {
-		t.Errorf("filter %+v", f)
+	if rc, _ := cfg.Source.Engine.(*SourceConfig).ReaderConfig(engine.Env{}); rc.Filter == nil || rc.Filter.Include[0] != "a:" || rc.Filter.Databases[0] != 1 {
+		t.Errorf("filter %+v", rc.Filter)
+	}
+}
+
+// TestTLSKeys: source.tls and sink.tls reach the reader's and the
+// applier's configs; source.max_bulk_bytes defaults to Redis's own limit
+// and must be positive.
+func TestTLSKeys(t *testing.T) {
+	reg := engine.NewRegistry(Driver)
+	ca := t.TempDir() + "/ca.pem"
+	if err := os.WriteFile(ca, []byte("not pem"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text := `name: tls
+source: {kind: redis, addr: "127.0.0.1:6379", tls: {enabled: true, server_name: redis.example}}
+sink: {kind: redis, addr: "127.0.0.1:6380", tls: {enabled: true}}
+checkpoint: {dir: /tmp/x}
+`
+	cfg, err := reg.Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := cfg.Source.Engine.(*SourceConfig)
+	rc, err := src.ReaderConfig(engine.Env{})
+	if err != nil || rc.TLS == nil || rc.TLS.ServerName != "redis.example" || rc.MaxBulkBytes != 512<<20 {
+		t.Errorf("reader config TLS %+v, max bulk %d, %v", rc.TLS, rc.MaxBulkBytes, err)
+	}
+	ac, err := cfg.Sink.Engine.(*SinkConfig).ApplierConfig(engine.Env{})
+	if err != nil || ac.TLS == nil || ac.TLS.ServerName != "127.0.0.1" {
+		t.Errorf("applier config TLS %+v, %v", ac.TLS, err)
+	}
+	if _, err := reg.Parse([]byte(strings.Replace(text, "server_name: redis.example}", "server_name: redis.example}, max_bulk_bytes: -1", 1))); err == nil || !strings.Contains(err.Error(), "source.max_bulk_bytes: must be positive") {
+		t.Errorf("negative max_bulk_bytes: %v", err)
+	}
+	bad := strings.Replace(text, "tls: {enabled: true}}", "tls: {ca: "+ca+"}}", 1)
+	cfg, err = reg.Parse([]byte(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.Sink.Engine.(*SinkConfig).ApplierConfig(engine.Env{}); err == nil || !strings.Contains(err.Error(), "sink.tls: tls ca") {
+		t.Errorf("a CA file without PEM: %v", err)
 	}
 }

@@ -2,11 +2,12 @@ package redis
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hamal-replication/hamal/config"
 	"github.com/hamal-replication/hamal/engine"
@@ -15,6 +16,7 @@ import (
 	sinkredis "github.com/hamal-replication/hamal/sink/redis"
 	"github.com/hamal-replication/hamal/source"
 	srcredis "github.com/hamal-replication/hamal/source/redis"
+	"github.com/hamal-replication/hamal/tlslink"
 )
 
 // Driver is the Redis engine (kind redis) on both sides.
@@ -30,6 +32,13 @@ type SourceConfig struct {
 	User         string `yaml:"user"` // ACL user; empty: the default user
 	Password     string `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
+	// TLS encrypts the PSYNC link and every other connection to the
+	// master; on means required.
+	TLS config.TLS `yaml:"tls"`
+	// MaxBulkBytes bounds one string from the master (a key, a value, an
+	// element) in the stream and the RDB; default 512 MiB (Redis's
+	// proto-max-bulk-len).
+	MaxBulkBytes int64 `yaml:"max_bulk_bytes"`
 	// Start may only say fullsync (the default): a Redis source always
 	// begins with a full sync, then resumes from its checkpoint.
 	Start string  `yaml:"start"`
@@ -59,6 +68,13 @@ var (
 func (c *SourceConfig) Validate(s *config.Scope) {
 	s.Addr("addr", c.Addr)
 	s.Secret(&c.Password, c.PasswordFile)
+	s.TLS("tls", &c.TLS)
+	switch {
+	case c.MaxBulkBytes == 0:
+		c.MaxBulkBytes = srcredis.DefaultMaxBulkBytes
+	case c.MaxBulkBytes < 0:
+		s.Bad("%s: must be positive, e.g. 536870912 (512 MiB, Redis's proto-max-bulk-len)", s.Key("max_bulk_bytes"))
+	}
 	switch c.Start {
 	case "", "fullsync":
 		c.Start = "fullsync"
@@ -113,30 +129,71 @@ func (c *SourceConfig) Redacted() config.Block {
 	return &r
 }
 
-// ReaderConfig is the block as source/redis's Config.
-func (c *SourceConfig) ReaderConfig(env engine.Env) srcredis.Config {
-	rc := srcredis.Config{Addr: c.Addr, User: c.User, Password: c.Password, Site: env.Site, Channel: env.Channel, Logger: env.Logger}
+// ReaderConfig is the block as source/redis's Config, TLS included.
+func (c *SourceConfig) ReaderConfig(env engine.Env) (srcredis.Config, error) {
+	tlsConfig, err := tlsConfig("source", c.Addr, c.TLS)
+	if err != nil {
+		return srcredis.Config{}, err
+	}
+	rc := srcredis.Config{Addr: c.Addr, User: c.User, Password: c.Password, Site: env.Site, Channel: env.Channel,
+		TLS: tlsConfig, MaxBulkBytes: c.MaxBulkBytes, Logger: env.Logger}
 	if f := c.Redis; f != nil {
 		rc.Filter = &srcredis.Filter{Include: f.IncludePrefixes, Exclude: f.ExcludePrefixes, Databases: f.Databases}
 	}
-	return rc
+	return rc, nil
+}
+
+// tlsConfig is the tls block's crypto/tls configuration for addr's host
+// (nil when off), its key in the error.
+func tlsConfig(side, addr string, t config.TLS) (*tls.Config, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	cfg, err := t.Config(host)
+	if err != nil {
+		return nil, fmt.Errorf("%s.tls: %w", side, err)
+	}
+	return cfg, nil
 }
 
 // Open implements engine.SourceConfig.
 func (c *SourceConfig) Open(ctx context.Context, env engine.Env, resume event.Position) (source.Source, error) {
-	return srcredis.Open(ctx, c.ReaderConfig(env), resume)
+	rc, err := c.ReaderConfig(env)
+	if err != nil {
+		return nil, err
+	}
+	return srcredis.Open(ctx, rc, resume)
 }
 
 // Check implements engine.SourceConfig: the master answers as the user
-// and serves its COMMAND table.
+// (over TLS when source.tls is on) and serves its COMMAND table.
 func (c *SourceConfig) Check(ctx context.Context, env engine.Env, r *engine.Report) {
-	client := goredis.NewClient(&goredis.Options{Addr: c.Addr, Username: c.User, Password: c.Password, MaxRetries: -1})
-	defer client.Close()
-	if _, err := srcredis.LoadCommands(ctx, client); err != nil {
-		r.Fail(fmt.Sprintf("source %s: %v", c.Addr, err), "check source.addr, source.user and source.password; the user needs +psync +replconf +command +info")
+	rc, err := c.ReaderConfig(env)
+	if err != nil {
+		r.Fail(err.Error(), "fix source.tls")
 		return
 	}
-	r.OK("source redis %s reachable; COMMAND table read", c.Addr)
+	client := srcredis.NewClient(rc)
+	defer client.Close()
+	if _, err := srcredis.LoadCommands(ctx, client); err != nil {
+		fix := "check source.addr, source.user and source.password; the user needs +psync +replconf +command +info"
+		var te *tlslink.Error
+		if errors.As(err, &te) {
+			fix = te.Fix
+		}
+		r.Fail(fmt.Sprintf("source %s: %v", c.Addr, srcredis.Explain(rc, err)), fix)
+		return
+	}
+	r.OK("source redis %s reachable%s; COMMAND table read", c.Addr, overTLS(c.TLS))
+}
+
+// overTLS is " over TLS" for a check's message when the block is on.
+func overTLS(t config.TLS) string {
+	if t.Enabled {
+		return " over TLS"
+	}
+	return ""
 }
 
 // StartsAt implements engine.SourceConfig.
@@ -151,12 +208,15 @@ type SinkConfig struct {
 	User         string `yaml:"user"`
 	Password     string `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
+	// TLS encrypts every connection to the target; on means required.
+	TLS config.TLS `yaml:"tls"`
 }
 
 // Validate implements config.Block.
 func (c *SinkConfig) Validate(s *config.Scope) {
 	s.Addr("addr", c.Addr)
 	s.Secret(&c.Password, c.PasswordFile)
+	s.TLS("tls", &c.TLS)
 }
 
 // Redacted implements config.Redactor.
@@ -168,29 +228,47 @@ func (c *SinkConfig) Redacted() config.Block {
 	return &r
 }
 
-// ApplierConfig is the block as sink/redis's Config.
-func (c *SinkConfig) ApplierConfig(env engine.Env) sinkredis.Config {
+// ApplierConfig is the block as sink/redis's Config, TLS included.
+func (c *SinkConfig) ApplierConfig(env engine.Env) (sinkredis.Config, error) {
+	tlsConf, err := tlsConfig("sink", c.Addr, c.TLS)
+	if err != nil {
+		return sinkredis.Config{}, err
+	}
 	return sinkredis.Config{Addr: c.Addr, User: c.User, Password: c.Password, Site: env.Site, Channel: env.Channel,
-		Workers: env.Workers, Logger: env.Logger}
+		Workers: env.Workers, TLS: tlsConf, Logger: env.Logger}, nil
 }
 
 // Open implements engine.SinkConfig.
 func (c *SinkConfig) Open(ctx context.Context, env engine.Env) (sink.Sink, error) {
-	return sinkredis.Open(ctx, c.ApplierConfig(env))
+	sc, err := c.ApplierConfig(env)
+	if err != nil {
+		return nil, err
+	}
+	return sinkredis.Open(ctx, sc)
 }
 
 // Check implements engine.SinkConfig: the target answers (opened without
-// the lease, which the running channel holds).
+// the lease, which the running channel holds), over TLS when sink.tls is
+// on.
 func (c *SinkConfig) Check(ctx context.Context, env engine.Env, r *engine.Report) {
-	sc := c.ApplierConfig(env)
+	sc, err := c.ApplierConfig(env)
+	if err != nil {
+		r.Fail(err.Error(), "fix sink.tls")
+		return
+	}
 	sc.SkipLease = true
 	snk, err := sinkredis.Open(ctx, sc)
 	if err != nil {
-		r.Fail(fmt.Sprintf("target %s: %v", c.Addr, err), "check sink.addr, sink.user and sink.password")
+		fix := "check sink.addr, sink.user and sink.password"
+		var te *tlslink.Error
+		if errors.As(err, &te) {
+			fix = te.Fix
+		}
+		r.Fail(fmt.Sprintf("target %s: %v", c.Addr, err), fix)
 		return
 	}
 	snk.Close()
-	r.OK("target redis %s reachable", c.Addr)
+	r.OK("target redis %s reachable%s", c.Addr, overTLS(c.TLS))
 }
 
 // Endpoint implements engine.SinkConfig.

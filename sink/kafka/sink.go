@@ -14,8 +14,10 @@ import (
 
 	"github.com/hamal-replication/hamal/envelope"
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/kafkalink"
 	"github.com/hamal-replication/hamal/retry"
 	"github.com/hamal-replication/hamal/sink"
+	"github.com/hamal-replication/hamal/tlslink"
 )
 
 // DDL handling modes.
@@ -49,7 +51,9 @@ type Config struct {
 	Linger           time.Duration
 	MaxMessageBytes  int
 	WriteTimeout     time.Duration
-	Logger           *slog.Logger
+	// Link is the TLS and SASL of every connection to the brokers.
+	Link   kafkalink.Link
+	Logger *slog.Logger
 }
 
 // Sink publishes envelopes to Kafka.
@@ -92,11 +96,16 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := Ping(ctx, cfg.Brokers); err != nil {
+	transport, err := cfg.Link.Transport()
+	if err != nil {
+		return nil, err
+	}
+	if err := ping(ctx, cfg.Brokers, cfg.Link, transport); err != nil {
 		return nil, err
 	}
 	w := &kafkago.Writer{
 		Addr:                   kafkago.TCP(cfg.Brokers...),
+		Transport:              transport,
 		Balancer:               partitioner{},
 		RequiredAcks:           kafkago.RequireAll,
 		BatchSize:              10000,
@@ -111,14 +120,27 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 		meta: envelope.Meta{Channel: cfg.Channel, Site: cfg.Site}}, nil
 }
 
-// Ping asks the brokers for cluster metadata; it fails with a transient
-// error when none answers.
+// Ping asks the brokers for cluster metadata over a plain link; it fails
+// with a transient error when none answers.
 func Ping(ctx context.Context, brokers []string) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	t, _ := kafkalink.Link{}.Transport()
+	return ping(ctx, brokers, kafkalink.Link{}, t)
+}
+
+// ping asks the brokers for cluster metadata over the link: a TLS or
+// SASL refusal is fatal, any other failure transient.
+func ping(ctx context.Context, brokers []string, link kafkalink.Link, t *kafkago.Transport) error {
+	// Longer than a dial and TLS handshake (10 s each), so that their
+	// errors, which name the cause, come back rather than the deadline.
+	ctx, cancel := context.WithTimeout(ctx, 25*time.Second)
 	defer cancel()
-	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 10 * time.Second}
+	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 25 * time.Second, Transport: t}
 	if _, err := c.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{}}); err != nil {
-		return retry.Transient(fmt.Errorf("kafka brokers %s: %w", strings.Join(brokers, ","), err))
+		err = fmt.Errorf("kafka brokers %s: %w", strings.Join(brokers, ","), link.Explain(err))
+		if errors.Is(err, tlslink.ErrTLS) || errors.Is(err, kafkalink.ErrSASL) {
+			return err
+		}
+		return retry.Transient(err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,9 @@ import (
 // Config configures a Sink.
 type Config struct {
 	URI string // mongodb://… connection string
+	// TLS, when set, encrypts every connection to the target (the
+	// connection string then sets no TLS options of its own).
+	TLS *tls.Config
 	// Site, when set, turns on the loop guard's origin marker: on a
 	// replica-set target every batch is one transaction that also upserts
 	// the batch's path into hamal.origin_marker (see marker.go).
@@ -52,7 +56,11 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(cfg.URI).SetServerSelectionTimeout(10 * time.Second))
+	opts := options.Client().ApplyURI(cfg.URI).SetServerSelectionTimeout(10 * time.Second)
+	if cfg.TLS != nil {
+		opts.SetTLSConfig(cfg.TLS)
+	}
+	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("mongo %s: %w", redact(cfg.URI), err)
 	}

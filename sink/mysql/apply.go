@@ -29,6 +29,7 @@ type tablePlan struct {
 	conflict conflictPlan
 	ownerCol int // Config.Unsynced owner column, or -1
 
+	quotedName    string // `s`.`t`, names quoted as identifiers
 	replacePrefix string // REPLACE INTO `s`.`t` (`a`,`b`) VALUES
 	insertPrefix  string // INSERT INTO `s`.`t` (`a`,`b`) VALUES
 	deletePrefix  string // DELETE FROM `s`.`t` WHERE (`a`,`b`) IN (
@@ -121,6 +122,7 @@ func (s *Sink) plan(slot *pooledConn, tbl *event.Table) (*tablePlan, error) {
 		}
 	}
 	colList := " (" + strings.Join(list, ",") + ") VALUES "
+	p.quotedName = quoted
 	p.replacePrefix = "REPLACE INTO " + quoted + colList
 	p.insertPrefix = "INSERT INTO " + quoted + colList
 	p.matchPrefix = "DELETE FROM " + quoted + " WHERE "

@@ -70,9 +70,9 @@ func (s *Sink) CompareRow(ctx context.Context, tbl *event.Table, image []any, de
 	return RowState{Present: true, Same: !deleted && same == 1, Image: img}, nil
 }
 
-func (p *tablePlan) quotedTable() string {
-	return p.replacePrefix[len("REPLACE INTO "):strings.Index(p.replacePrefix, " (")]
-}
+// quotedTable is the table's name as the statements write it, kept when
+// the plan is built: a name may hold anything, " (" included.
+func (p *tablePlan) quotedTable() string { return p.quotedName }
 
 // appendJSONObject appends JSON_OBJECT('c1', c1, …) of the row, binary
 // columns as hex, for reports.

@@ -94,3 +94,24 @@ func TestConflictRecordOfBinaryColumns(t *testing.T) {
 		t.Errorf("row %q, want the incoming change applied (source-wins)", got)
 	}
 }
+
+// TestConflictOnOddTableName: the conflict detection's statements name a
+// table whose name holds " (", a backtick and a quote (any source user
+// with CREATE TABLE can make one) as it is; the conflict is resolved and
+// recorded, and the channel does not stop.
+func TestConflictOnOddTableName(t *testing.T) {
+	const name = "t (x`'y"
+	mustExec(t, "DROP DATABASE IF EXISTS cfq", "CREATE DATABASE cfq",
+		"CREATE TABLE cfq.`t (x``'y` (id INT PRIMARY KEY, v INT)", "INSERT INTO cfq.`t (x``'y` VALUES (1, 5)")
+	tbl := table("cfq", name, []string{"id", "v?"}, []int{0})
+	s := openSink(t, Config{Workers: 1, Site: "b"})
+	x := txn(upd(tbl, row(int32(1), int32(1)), row(int32(1), int32(2))))
+	x.Origin, x.Path = "a", []string{"a", "b"}
+	apply(t, s, x)
+	if got := rows(t, "SELECT id, v FROM cfq.`t (x``'y`"); got != "1,2" {
+		t.Errorf("row %q, want 1,2 (source wins)", got)
+	}
+	if rec := rows(t, "SELECT resolution, table_name FROM hamal.conflicts WHERE source_position = '"+x.Pos.String()+"'"); rec != "applied,cfq."+name {
+		t.Errorf("conflict record %q", rec)
+	}
+}

@@ -16,8 +16,10 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/mysqlconn"
 	"github.com/hamal-replication/hamal/retry"
 	"github.com/hamal-replication/hamal/sink"
+	"github.com/hamal-replication/hamal/tlslink"
 )
 
 var _ sink.Sink = (*Sink)(nil)
@@ -174,7 +176,7 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 
 	probe, err := s.dial(ctx, "", multiStatements) // it becomes pool slot 0
 	if err != nil {
-		if serverCode(err) == 0 && ctx.Err() == nil {
+		if serverCode(err) == 0 && ctx.Err() == nil && !linkRefused(err) {
 			// Could not reach it: an outage, not a wrong setting; the
 			// channel retries (the message still names sink.addr).
 			return nil, retry.Transient(err)
@@ -241,15 +243,17 @@ func multiStatements(c *client.Conn) error {
 
 // dial opens one connection, turning the usual failures into messages that
 // name the setting to fix.
+// Every connection goes through mysqlconn: TLS when configured and never
+// clear text then, and no login that would expose the password.
 func (s *Sink) dial(ctx context.Context, db string, opts ...client.Option) (*client.Conn, error) {
-	if s.cfg.TLS != nil {
-		opts = append(opts, func(c *client.Conn) error { c.SetTLSConfig(s.cfg.TLS); return nil })
-	}
-	c, err := client.ConnectWithContext(ctx, s.cfg.Addr, s.cfg.User, s.cfg.Password, db, 10*time.Second, opts...)
+	c, err := mysqlconn.Connect(ctx, mysqlconn.Target{Addr: s.cfg.Addr, User: s.cfg.User, Password: s.cfg.Password, DB: db,
+		TLS: s.cfg.TLS, Key: "sink.tls"}, opts...)
 	if err == nil {
 		return c, nil
 	}
 	switch code := serverCode(err); {
+	case linkRefused(err):
+		return nil, fmt.Errorf("mysql sink: target sink.addr=%s: %w", s.cfg.Addr, err)
 	case code == erAccessDenied:
 		return nil, fmt.Errorf("mysql sink: target %s refused user %q (sink.addr=%s, sink.user=%s): check sink.user and sink.password, and that the user may connect from this host: %w",
 			s.cfg.Addr, s.cfg.User, s.cfg.Addr, s.cfg.User, err)
@@ -259,6 +263,13 @@ func (s *Sink) dial(ctx context.Context, db string, opts ...client.Option) (*cli
 		return nil, fmt.Errorf("mysql sink: connect to target sink.addr=%s: %w", s.cfg.Addr, ctx.Err())
 	}
 	return nil, fmt.Errorf("mysql sink: cannot reach target at sink.addr=%s: check sink.addr and that the server is running and reachable: %w", s.cfg.Addr, err)
+}
+
+// linkRefused reports a connection Hamal refused as configured (TLS
+// failed or not offered, a login that would expose the password): a
+// setting to fix, not an outage.
+func linkRefused(err error) bool {
+	return errors.Is(err, mysqlconn.ErrPasswordExposed) || errors.Is(err, tlslink.ErrTLS)
 }
 
 // initSession sets what every sink connection relies on: UTC for

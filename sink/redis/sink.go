@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/retry"
 	srcredis "github.com/hamal-replication/hamal/source/redis"
+	"github.com/hamal-replication/hamal/tlslink"
 )
 
 // Config configures the Redis sink.
@@ -37,6 +39,9 @@ type Config struct {
 	// LeaseTTL is the fencing lease's time to live (default 10 s): how long
 	// a successor waits for a holder that cannot be seen to be gone.
 	LeaseTTL time.Duration
+	// TLS, when set, encrypts every connection to the target; the target
+	// must take TLS (never clear text then).
+	TLS *tls.Config
 }
 
 // barrierField is the fence field of Txns without keys (FLUSHALL, …).
@@ -76,9 +81,20 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	}
 	client := goredis.NewClient(&goredis.Options{Addr: cfg.Addr, Username: cfg.User, Password: cfg.Password,
 		PoolSize: cfg.Workers + 3, MaxRetries: -1, DialTimeout: 10 * time.Second,
-		ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second})
+		ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second,
+		Dialer: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return tlslink.Dial(ctx, addr, cfg.TLS, 10*time.Second, "sink.tls")
+		}, DialerRetries: 1})
 	if err := client.Ping(ctx).Err(); err != nil {
 		client.Close()
+		if cfg.TLS != nil {
+			// A client certificate the target refuses shows on the first
+			// read, after the handshake.
+			err = tlslink.Explain("sink.tls", cfg.Addr, err)
+		} else if errors.Is(err, io.EOF) {
+			// What a TLS-only port does to a plain client.
+			err = fmt.Errorf("%w (the target hung up at once: if it takes only TLS on this port, set sink.tls)", err)
+		}
 		return nil, classify(cfg.Addr, err)
 	}
 	s := &Sink{cfg: cfg, log: cfg.Logger, client: client, conns: make(chan *conn, cfg.Workers), fenceKey: FenceKey(cfg.Channel)}
@@ -104,6 +120,9 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 }
 
 func classify(addr string, err error) error {
+	if errors.Is(err, tlslink.ErrTLS) {
+		return fmt.Errorf("target redis %s: %w", addr, err) // refused as configured: fatal
+	}
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "invalid password"):

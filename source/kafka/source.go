@@ -15,8 +15,10 @@ import (
 
 	"github.com/hamal-replication/hamal/envelope"
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/kafkalink"
 	"github.com/hamal-replication/hamal/retry"
 	"github.com/hamal-replication/hamal/source"
+	"github.com/hamal-replication/hamal/tlslink"
 )
 
 // Start modes for partitions a channel has never read.
@@ -37,6 +39,14 @@ type Config struct {
 	// start at their earliest offset.
 	Start  string
 	Rescan time.Duration
+	// Tables and Exclude select the tables applied (schema.table globs;
+	// Tables empty: all); a change of HamalSchema (default "hamal") is
+	// never applied. Other changes become heartbeats that move the
+	// offsets.
+	Tables, Exclude []string
+	HamalSchema     string
+	// Link is the TLS and SASL of every connection to the brokers.
+	Link   kafkalink.Link
 	Logger *slog.Logger
 }
 
@@ -54,7 +64,12 @@ type Source struct {
 	cfg    Config
 	log    *slog.Logger
 	client *kafkago.Client
+	dialer *kafkago.Dialer // the readers', over Config.Link
 	dec    *envelope.Decoder
+	filter tableFilter
+	// refused counts envelopes naming Hamal's own schema (Next's
+	// goroutine only).
+	refused int
 
 	// offsets is the next offset per partition as of the last Txn Next
 	// returned; only Next's goroutine touches it after Open.
@@ -98,8 +113,16 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, erro
 			return nil, err
 		}
 	}
-	s := &Source{cfg: cfg, log: log, dec: envelope.NewDecoder(), offsets: offsets,
-		client:  &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: 10 * time.Second},
+	transport, err := cfg.Link.Transport()
+	if err != nil {
+		return nil, err
+	}
+	dialer, err := cfg.Link.Dialer()
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{cfg: cfg, log: log, dec: envelope.NewDecoder(), filter: newTableFilter(cfg), offsets: offsets, dialer: dialer,
+		client:  &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: 25 * time.Second, Transport: transport},
 		msgs:    make(chan fetched, 1024),
 		readers: map[topicPartition]*kafkago.Reader{}}
 	parts, err := s.discover(ctx)
@@ -146,11 +169,17 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, erro
 
 // discover lists the partitions of every topic matching Config.Topics.
 func (s *Source) discover(ctx context.Context) ([]topicPartition, error) {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	// Longer than a dial and TLS handshake (10 s each), whose errors name
+	// the cause.
+	ctx, cancel := context.WithTimeout(ctx, 25*time.Second)
 	defer cancel()
 	md, err := s.client.Metadata(ctx, &kafkago.MetadataRequest{})
 	if err != nil {
-		return nil, retry.Transient(fmt.Errorf("kafka brokers %s: metadata: %w", strings.Join(s.cfg.Brokers, ","), err))
+		err = fmt.Errorf("kafka brokers %s: metadata: %w", strings.Join(s.cfg.Brokers, ","), s.cfg.Link.Explain(err))
+		if errors.Is(err, tlslink.ErrTLS) || errors.Is(err, kafkalink.ErrSASL) {
+			return nil, err // refused as configured: fatal
+		}
+		return nil, retry.Transient(err)
 	}
 	var parts []topicPartition
 	for _, t := range md.Topics {
@@ -218,6 +247,7 @@ func (s *Source) listOffsets(ctx context.Context, parts []topicPartition) (map[t
 func (s *Source) startReader(tp topicPartition, offset int64) {
 	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers:               s.cfg.Brokers,
+		Dialer:                s.dialer,
 		Topic:                 tp.topic,
 		Partition:             tp.partition,
 		MinBytes:              1,
@@ -336,6 +366,14 @@ func (s *Source) Next(ctx context.Context) (*event.Txn, error) {
 	s.posMu.Lock()
 	s.pos = pos
 	s.posMu.Unlock()
+	if v := s.filter.judge(&change); v != keep {
+		if v == hamalTable {
+			s.refused++
+			s.log.Warn("kafka source: an envelope names a table of Hamal's own schema; not applied",
+				"partition", f.tp.String(), "offset", m.Offset, "table", change.Namespace, "refused_so_far", s.refused)
+		}
+		return &event.Txn{Pos: pos, CommitTime: src.CommitTime(), Kind: event.KindHeartbeat}, nil
+	}
 	return &event.Txn{
 		Pos:        pos,
 		Origin:     src.TxnOrigin(),

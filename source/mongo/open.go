@@ -40,7 +40,7 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, erro
 		}
 		from = Position{ClusterTime: cfg.Start}
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(cfg.URI).SetServerSelectionTimeout(10 * time.Second))
+	client, err := mongo.Connect(clientOptions(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("source mongo %s: %w; check source.mongo.uri", redact(cfg.URI), err)
 	}
@@ -211,6 +211,16 @@ func classifyErr(uri string, err error) error {
 	return fmt.Errorf("%s: %w", where, err)
 }
 
+// clientOptions are the driver's options for cfg: its connection string
+// and, with cfg.TLS, TLS on every connection.
+func clientOptions(cfg Config) *options.ClientOptions {
+	o := options.Client().ApplyURI(cfg.URI).SetServerSelectionTimeout(10 * time.Second)
+	if cfg.TLS != nil {
+		o.SetTLSConfig(cfg.TLS)
+	}
+	return o
+}
+
 // redact drops the password from a connection string for messages.
 func redact(uri string) string {
 	scheme := strings.Index(uri, "://")
@@ -229,7 +239,7 @@ func redact(uri string) string {
 // replica set member or a mongos, and that a change stream opens on the
 // scope with the given credentials.
 func Check(ctx context.Context, cfg Config) (string, error) {
-	client, err := mongo.Connect(options.Client().ApplyURI(cfg.URI).SetServerSelectionTimeout(10 * time.Second))
+	client, err := mongo.Connect(clientOptions(cfg))
 	if err != nil {
 		return "", fmt.Errorf("source mongo %s: %w", redact(cfg.URI), err)
 	}

@@ -3,6 +3,7 @@ package mongo
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,9 @@ import (
 // Config configures the MongoDB source.
 type Config struct {
 	URI string
+	// TLS, when set, encrypts every connection to the deployment (the
+	// connection string then sets no TLS options of its own).
+	TLS *tls.Config
 	// Database and Collection set the scope: both empty, the deployment;
 	// Database alone, one database; both, one collection.
 	Database, Collection string

@@ -15,6 +15,9 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/hamal-replication/hamal/mysqlconn"
+	"github.com/hamal-replication/hamal/tlslink"
 )
 
 // Preflight checks a source without streaming: connectivity and
@@ -43,19 +46,37 @@ const connectTimeout = 10 * time.Second
 // connection, so a hung server cannot block Open or Next forever.
 const queryTimeout = 30 * time.Second
 
+// connect opens a metadata session through mysqlconn: TLS when
+// configured and never clear text then, no login that would expose the
+// password, the login bounded by connectTimeout.
 func connect(ctx context.Context, cfg Config) (*client.Conn, error) {
-	return client.ConnectWithContext(ctx, cfg.Addr, cfg.User, cfg.Password, "", connectTimeout,
+	return mysqlconn.Connect(ctx, mysqlconn.Target{Addr: cfg.Addr, User: cfg.User, Password: cfg.Password,
+		TLS: cfg.TLS, Key: "source.tls", Timeout: connectTimeout},
 		func(c *client.Conn) error {
 			c.ReadTimeout, c.WriteTimeout = queryTimeout, queryTimeout
-			if cfg.TLS != nil {
-				c.SetTLSConfig(cfg.TLS)
-			}
 			return nil
 		})
 }
 
 // connectProblem turns a connection error into a Problem.
 func connectProblem(cfg Config, err error) Problem {
+	switch {
+	case errors.Is(err, mysqlconn.ErrPasswordExposed):
+		return Problem{What: fmt.Sprintf("source %s: %v", cfg.Addr, err), Fix: "enable source.tls, or change the account's authentication plugin"}
+	case errors.Is(err, tlslink.ErrTLS):
+		var te *tlslink.Error
+		if errors.As(err, &te) {
+			return Problem{What: fmt.Sprintf("TLS to source %s failed: %s (%v)", cfg.Addr, te.Cause, te.Err), Fix: te.Fix}
+		}
+		return Problem{What: fmt.Sprintf("TLS to source %s failed: %v", cfg.Addr, err), Fix: "check source.tls"}
+	case errors.Is(err, mysqlconn.ErrHandshakeTimeout):
+		// Kept under "cannot reach source": a stalled server is an outage
+		// the channel retries.
+		return Problem{
+			What: fmt.Sprintf("cannot reach source at %s: %v", cfg.Addr, err),
+			Fix:  "check that source.addr is the server's MySQL port and that the server is not stalled",
+		}
+	}
 	var myErr *gomysql.MyError
 	if errors.As(err, &myErr) && (myErr.Code == gomysql.ER_ACCESS_DENIED_ERROR || myErr.Code == gomysql.ER_DBACCESS_DENIED_ERROR) {
 		return Problem{

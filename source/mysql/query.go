@@ -48,7 +48,10 @@ func classifyQuery(q string) queryKind {
 func (r *Reader) query(h *replication.EventHeader, e *replication.QueryEvent, commitPos uint32) (*event.Txn, error) {
 	stmt := string(e.Query)
 	schema := string(e.Schema)
-	switch classifyQuery(stmt) {
+	// What the server ran: a statement inside an executable comment
+	// (/*!40000 TRUNCATE … */) is classified and filtered as itself.
+	executed := executableText(stmt, r.version)
+	switch classifyQuery(executed) {
 	case queryBegin:
 		if !r.grp.started {
 			r.grp = group{started: true, startPos: r.position()}
@@ -77,7 +80,7 @@ func (r *Reader) query(h *replication.EventHeader, e *replication.QueryEvent, co
 
 	// DDL and other standalone statements.
 	r.invalidateSchema()
-	forward := r.filter.forwardDDL(stmt, schema)
+	forward := r.filter.forwardDDL(executed, schema)
 	ddl := &event.DDL{Schema: schema, Statement: stmt}
 	// A DDL applied by a Hamal sink with a loop guard names its path in a
 	// leading comment (a DDL has no transaction for a marker row).

@@ -16,8 +16,10 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/mysqlconn"
 	"github.com/hamal-replication/hamal/retry"
 	"github.com/hamal-replication/hamal/source"
+	"github.com/hamal-replication/hamal/tlslink"
 )
 
 var _ source.Source = (*Reader)(nil)
@@ -54,7 +56,10 @@ type Reader struct {
 	cfg    Config
 	log    *slog.Logger
 	flavor string
-	filter *filter
+	// version decides which executable comments of the binlog's
+	// statements the server ran (executableText).
+	version serverVersion
+	filter  *filter
 
 	syncer   *replication.BinlogSyncer
 	streamer *replication.BinlogStreamer
@@ -74,6 +79,7 @@ type Reader struct {
 	stalled     atomic.Bool
 	readTimeout time.Duration // readTimeout; tests shorten it
 
+	dialer   *mysqlconn.Dialer // the syncer's, over dial
 	connMu   sync.Mutex
 	dumpConn net.Conn // the binlog dump's connection, once dialed
 
@@ -128,6 +134,7 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Reader, erro
 		cfg:         cfg,
 		log:         log,
 		flavor:      rep.Flavor,
+		version:     parseServerVersion(rep.Flavor, rep.Version),
 		filter:      f,
 		meta:        conn,
 		closed:      make(chan struct{}),
@@ -248,6 +255,9 @@ func dateCommit(stamp, arrived time.Time) time.Time {
 // classifyStreamError marks network failures transient and turns ERROR
 // 1236 into a PurgedError (or a server_id clash).
 func (r *Reader) classifyStreamError(err error) error {
+	if errors.Is(err, mysqlconn.ErrPasswordExposed) || errors.Is(err, tlslink.ErrTLS) {
+		return err // refused as configured: fatal, the message says what to fix
+	}
 	var myErr *gomysql.MyError
 	if errors.As(err, &myErr) {
 		switch myErr.Code {

@@ -267,3 +267,38 @@ func TestCreateTableSelect(t *testing.T) {
 		t.Fatalf("after CREATE … SELECT: %s", describe(second))
 	}
 }
+
+// TestDDLInExecutableComment: a DDL the server runs from an executable
+// comment is filtered as the statement it is: TRUNCATE of an excluded
+// table hidden in /*!40000 … */ or /*M! … */, run in an included default
+// schema, is not forwarded; one of an included table is, as written.
+func TestDDLInExecutableComment(t *testing.T) {
+	srv := sharedServer(t)
+	execIn(t, srv, "", "CREATE DATABASE ex", "CREATE TABLE ex.t (id INT PRIMARY KEY)",
+		"CREATE DATABASE bank", "CREATE TABLE bank.ledger (id INT PRIMARY KEY)", "INSERT INTO bank.ledger VALUES (1)")
+	cfg := baseConfig(t, srv)
+	cfg.Tables = []string{"ex.*"}
+	r := openReader(t, cfg, nil)
+	execIn(t, srv, "ex",
+		"/*!40000 TRUNCATE TABLE bank.ledger */",
+		"/*M!100100 TRUNCATE TABLE bank.ledger */",
+		"/*!40000 TRUNCATE TABLE ex.t */")
+	lastGTID := ""
+	var got []*event.Txn
+	for len(got) < 3 {
+		txn := nextAny(t, r)
+		if txn.Kind == event.KindHeartbeat && mustDecode(t, txn.Pos).GTID == lastGTID {
+			continue // a binlog heartbeat
+		}
+		lastGTID = mustDecode(t, txn.Pos).GTID
+		got = append(got, txn)
+	}
+	for i, want := range []event.Kind{event.KindHeartbeat, event.KindHeartbeat, event.KindDDL} {
+		if got[i].Kind != want {
+			t.Fatalf("statement %d: %s, want %s\n%s", i, got[i].Kind, want, describe(got[i]))
+		}
+	}
+	if got[2].DDL.Statement != "/*!40000 TRUNCATE TABLE ex.t */" {
+		t.Errorf("forwarded statement %q", got[2].DDL.Statement)
+	}
+}

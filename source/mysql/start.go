@@ -13,6 +13,8 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/hamal-replication/hamal/mysqlconn"
 )
 
 // start resolves the start position and starts the dump.
@@ -121,6 +123,10 @@ func (r *Reader) start(conn *client.Conn, st serverState, resume *Position) erro
 	if err != nil {
 		return fmt.Errorf("source.addr %q: bad port: %w", r.cfg.Addr, err)
 	}
+	// The syncer dials its own connections: each goes through mysqlconn's
+	// guard (TLS required when configured, no login exposing the
+	// password), over dial's deadline.
+	r.dialer = &mysqlconn.Dialer{TLS: r.cfg.TLS != nil, Key: "source.tls", Next: r.dial}
 	r.syncer = replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID:        r.cfg.ServerID,
 		Flavor:          r.flavor,
@@ -145,7 +151,7 @@ func (r *Reader) start(conn *client.Conn, st serverState, resume *Position) erro
 		DisableRetrySync:     true,
 		MaxReconnectAttempts: 1,
 		EventCacheCount:      eventCache,
-		Dialer:               r.dial,
+		Dialer:               r.dialer.Dial,
 		TLSConfig:            r.cfg.TLS,
 		Logger:               slog.New(minLevelHandler{min: slog.LevelWarn, next: r.log.Handler()}),
 	})
@@ -159,7 +165,7 @@ func (r *Reader) start(conn *client.Conn, st serverState, resume *Position) erro
 		r.streamer, err = r.syncer.StartSync(gomysql.Position{Name: r.file, Pos: r.pos})
 	}
 	if err != nil {
-		return r.classifyStreamError(fmt.Errorf("start binlog dump at %s: %w", r.startPos, err))
+		return r.classifyStreamError(fmt.Errorf("start binlog dump at %s: %w", r.startPos, r.dialer.Explain(r.cfg.Addr, err)))
 	}
 	// The dump is running: from now on the watchdog guards its reads.
 	r.connMu.Lock()

@@ -3,6 +3,7 @@ package mysql
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -272,5 +273,52 @@ func TestDateCommit(t *testing.T) {
 				t.Fatalf("dateCommit left the binlog's second: %s", got.Format(time.RFC3339Nano))
 			}
 		})
+	}
+}
+
+// TestExecutableText: filters see a statement as the server executed it,
+// executable comments included for the server's version; a "/*" inside a
+// string is text.
+func TestExecutableText(t *testing.T) {
+	maria := parseServerVersion(FlavorMariaDB, "10.11.8-MariaDB-log")
+	mysql8 := parseServerVersion(FlavorMySQL, "8.0.36")
+	if maria.n != 101108 || !maria.mariaDB || mysql8.n != 80036 || mysql8.mariaDB {
+		t.Fatalf("versions %+v %+v", maria, mysql8)
+	}
+	for _, c := range []struct {
+		name string
+		v    serverVersion
+		stmt string
+		want string // fields of the result
+	}{
+		{"versioned, run", maria, "/*!40000 TRUNCATE TABLE bank.ledger */", "TRUNCATE TABLE bank.ledger"},
+		{"unversioned", mysql8, "/*! DROP TABLE bank.x */", "DROP TABLE bank.x"},
+		{"newer than the server", mysql8, "/*!90000 DROP TABLE bank.x */", ""},
+		{"six digits", maria, "/*!100500 DROP TABLE bank.x */ /*!110000 DROP TABLE bank.y */", "DROP TABLE bank.x"},
+		{"MariaDB-only on MariaDB", maria, "/*M!100100 TRUNCATE bank.z */", "TRUNCATE bank.z"},
+		{"MariaDB-only on MySQL", mysql8, "/*M!100100 TRUNCATE bank.z */", ""},
+		{"plain comment and hint", mysql8, "ALTER /* x */ TABLE /*+ hint */ app.t ADD c INT -- tail", "ALTER TABLE app.t ADD c INT"},
+		{"inside a string", maria, "ALTER TABLE app.t COMMENT '/*!40000 DROP TABLE bank.x */'", "ALTER TABLE app.t COMMENT '/*!40000 DROP TABLE bank.x */'"},
+		{"nested quote in the body", maria, "/*!40000 ALTER TABLE app.t COMMENT 'a*/b' */", "ALTER TABLE app.t COMMENT 'a*/b'"},
+		{"unknown version runs all", serverVersion{}, "/*!99999 DROP TABLE bank.x */", "DROP TABLE bank.x"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := strings.Join(strings.Fields(executableText(c.stmt, c.v)), " "); got != c.want {
+				t.Errorf("executableText(%q) = %q, want %q", c.stmt, got, c.want)
+			}
+		})
+	}
+	// The filter decides on what ran: an excluded table hidden in an
+	// executable comment, in a session whose default schema is included,
+	// is not forwarded.
+	f, err := newFilter([]string{"app.*"}, nil, "hamal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.forwardDDL(executableText("/*!40000 TRUNCATE TABLE bank.ledger */", maria), "app") {
+		t.Error("/*!40000 TRUNCATE TABLE bank.ledger */ passed a filter of app.*")
+	}
+	if !f.forwardDDL(executableText("/*!40000 TRUNCATE TABLE app.ledger */", maria), "bank") {
+		t.Error("/*!40000 TRUNCATE TABLE app.ledger */ was not forwarded")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hdt3213/rdb/core"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/retry"
+	"github.com/hamal-replication/hamal/tlslink"
 )
 
 // Config configures the Redis source.
@@ -35,10 +38,21 @@ type Config struct {
 	Channel string
 	// Filter selects keys and databases and maps databases; nil
 	// replicates everything as it is.
-	Filter      *Filter
-	DialTimeout time.Duration
-	Logger      *slog.Logger
+	Filter *Filter
+	// TLS, when set, encrypts every connection to the master (the PSYNC
+	// link and the COMMAND/INFO client); the master must take TLS.
+	TLS *tls.Config
+	// MaxBulkBytes bounds one string from the master (a key, a value, an
+	// element), in the command stream and in the RDB; a longer one stops
+	// the channel (ErrTooLarge). 0: DefaultMaxBulkBytes.
+	MaxBulkBytes int64
+	DialTimeout  time.Duration
+	Logger       *slog.Logger
 }
+
+// DefaultMaxBulkBytes is MaxBulkBytes' default: Redis's own
+// proto-max-bulk-len.
+const DefaultMaxBulkBytes = 512 << 20
 
 // MarkerPrefix starts every key Hamal itself writes on a Redis target;
 // such keys are never replicated as data.
@@ -90,6 +104,9 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, erro
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxBulkBytes <= 0 {
+		cfg.MaxBulkBytes = DefaultMaxBulkBytes
+	}
 	var from *Position
 	if resume != nil {
 		p, err := DecodePosition(resume)
@@ -100,17 +117,16 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, erro
 	}
 	// 30 s, not go-redis's 3 s: COMMAND's reply is large and a busy source
 	// (or a stalled host) can take seconds; ctx still bounds the wait.
-	client := goredis.NewClient(&goredis.Options{Addr: cfg.Addr, Username: cfg.User, Password: cfg.Password,
-		DialTimeout: cfg.DialTimeout, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxRetries: -1, PoolSize: 1})
+	client := NewClient(cfg)
 	defer client.Close()
 	cmds, err := LoadCommands(ctx, client)
 	if err != nil {
-		return nil, classify(cfg.Addr, err)
+		return nil, classify(cfg, err)
 	}
 	if from != nil && !from.Snapshot {
 		info, err := client.Info(ctx, "replication").Result()
 		if err != nil {
-			return nil, classify(cfg.Addr, fmt.Errorf("INFO replication: %w", err))
+			return nil, classify(cfg, fmt.Errorf("INFO replication: %w", err))
 		}
 		id1, id2 := infoField(info, "master_replid"), infoField(info, "master_replid2")
 		if from.ReplID != id1 && from.ReplID != id2 {
@@ -129,9 +145,47 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, erro
 	return s, nil
 }
 
+// NewClient is a go-redis client of the master as cfg says, TLS
+// included (for COMMAND, INFO and hamal check). The caller closes it.
+func NewClient(cfg Config) *goredis.Client {
+	timeout := cfg.DialTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	// 30 s, not go-redis's 3 s: COMMAND's reply is large and a busy source
+	// (or a stalled host) can take seconds; ctx still bounds the wait.
+	return goredis.NewClient(&goredis.Options{Addr: cfg.Addr, Username: cfg.User, Password: cfg.Password,
+		DialTimeout: timeout, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxRetries: -1, PoolSize: 1,
+		// One dial per attempt: the channel retries, and a failed TLS
+		// handshake is reported at once rather than after five.
+		DialerRetries: 1,
+		Dialer: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return tlslink.Dial(ctx, addr, cfg.TLS, timeout, "source.tls")
+		}})
+}
+
+// Explain is classify for callers outside the package (hamal check): the
+// error with its cause named.
+func Explain(cfg Config, err error) error { return classify(cfg, err) }
+
 // classify turns a connection or auth error into an error naming the
-// server and the fix; refused connections are transient.
-func classify(addr string, err error) error {
+// server and the fix; refused connections are transient, a TLS link that
+// cannot be set up as configured is fatal.
+func classify(cfg Config, err error) error {
+	addr := cfg.Addr
+	if errors.Is(err, tlslink.ErrTLS) {
+		return fmt.Errorf("source redis %s: %w", addr, err)
+	}
+	if errors.Is(err, tlslink.ErrHandshakeTimeout) {
+		return retry.Transient(fmt.Errorf("source redis %s: %w", addr, err))
+	}
+	if cfg.TLS != nil {
+		// A failure after the handshake may still be TLS's (a client
+		// certificate the master refuses shows on the first read).
+		if e := tlslink.Explain("source.tls", addr, err); e != err {
+			return fmt.Errorf("source redis %s: %w", addr, e)
+		}
+	}
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "invalid password"):
@@ -141,6 +195,10 @@ func classify(addr string, err error) error {
 	}
 	var ne net.Error
 	var oe *net.OpError
+	if cfg.TLS == nil && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+		// What a TLS-only port does to a plain client: it hangs up at once.
+		return retry.Transient(fmt.Errorf("source redis %s closed the connection at once: %w; if it takes only TLS on this port, set source.tls (enabled: true, ca: <the CA's PEM>); else check source.addr and that redis-server runs", addr, err))
+	}
 	if errors.As(err, &oe) || errors.As(err, &ne) || errors.Is(err, io.EOF) {
 		return retry.Transient(fmt.Errorf("source redis %s unreachable: %w; check source.addr and that redis-server runs", addr, err))
 	}
@@ -148,16 +206,17 @@ func classify(addr string, err error) error {
 }
 
 func (s *Source) connect(ctx context.Context, from *Position) error {
-	d := net.Dialer{Timeout: s.cfg.DialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", s.cfg.Addr)
+	// TLS when configured, and then never plain: AUTH and the stream
+	// cross the link only encrypted.
+	conn, err := tlslink.Dial(ctx, s.cfg.Addr, s.cfg.TLS, s.cfg.DialTimeout, "source.tls")
 	if err != nil {
-		return classify(s.cfg.Addr, err)
+		return classify(s.cfg, err)
 	}
 	s.conn = conn
-	s.rd = &respReader{br: bufio.NewReaderSize(conn, 1<<20)}
+	s.rd = &respReader{br: bufio.NewReaderSize(conn, 1<<20), maxBulk: s.cfg.MaxBulkBytes}
 	fail := func(err error) error {
 		conn.Close()
-		return classify(s.cfg.Addr, err)
+		return classify(s.cfg, err)
 	}
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	if s.cfg.Password != "" {
@@ -306,6 +365,10 @@ func (s *Source) stream() error {
 			case <-s.stop:
 				return errClosed
 			default:
+			}
+			if errors.Is(err, ErrTooLarge) {
+				// Fatal: reconnecting would read the same command again.
+				return fmt.Errorf("source redis %s at offset %d: %w", s.cfg.Addr, s.rd.n-base, err)
 			}
 			return s.broken(err)
 		}
@@ -481,7 +544,8 @@ func (s *Source) readRDB(pos Position) error {
 	var keys int
 	var cbErr error
 	now := time.Now()
-	err := core.NewDecoder(body).Parse(func(obj model.RedisObject) bool {
+	dec := core.NewDecoder(body).WithMaxLength(uint64(s.cfg.MaxBulkBytes))
+	err := parseRDB(dec, func(obj model.RedisObject) bool {
 		s.contact.Store(time.Now().UnixNano())
 		if strings.HasPrefix(obj.GetKey(), MarkerPrefix) || expired(obj, now) || !s.cfg.Filter.KeyIn([]byte(obj.GetKey())) {
 			return true
@@ -512,6 +576,11 @@ func (s *Source) readRDB(pos Position) error {
 	if cbErr != nil {
 		return cbErr
 	}
+	if lerr := dec.LimitError(); lerr != nil {
+		// Fatal: the same RDB would come again.
+		return fmt.Errorf("full sync from %s: %w: %v; raise source.max_bulk_bytes (now %d) if the master really holds such a value",
+			s.cfg.Addr, ErrTooLarge, lerr, s.cfg.MaxBulkBytes)
+	}
 	if err != nil {
 		select {
 		case <-s.stop:
@@ -526,6 +595,17 @@ func (s *Source) readRDB(pos Position) error {
 	}
 	s.log.Info("full sync: RDB read", "keys", keys)
 	return nil
+}
+
+// parseRDB runs the decoder, turning a panic of the third-party parser
+// on malformed input into an error.
+func parseRDB(dec *core.Decoder, cb func(model.RedisObject) bool) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: malformed RDB: the parser failed: %v", errProtocol, r)
+		}
+	}()
+	return dec.Parse(cb)
 }
 
 // broken marks a stream failure as transient: the engine reopens the

@@ -14,10 +14,20 @@ import (
 type respReader struct {
 	br *bufio.Reader
 	n  int64 // bytes consumed
+	// maxBulk bounds one bulk string (Config.MaxBulkBytes); 0: none.
+	maxBulk int64
 }
 
 // errProtocol marks a malformed stream.
 var errProtocol = errors.New("redis replication protocol error")
+
+// ErrTooLarge is the error of a bulk string, or an RDB string or
+// collection, longer than Config.MaxBulkBytes (source.max_bulk_bytes).
+var ErrTooLarge = errors.New("longer than source.max_bulk_bytes")
+
+// preallocBulk is the most of a bulk string allocated before its bytes
+// arrive: a declared length is not memory.
+const preallocBulk = 64 << 10
 
 // readLine returns one line without its CRLF.
 func (r *respReader) readLine() ([]byte, error) {
@@ -49,8 +59,8 @@ func (r *respReader) readCommand() ([][]byte, error) {
 	if err != nil || n < 0 || n > 1<<20 {
 		return nil, fmt.Errorf("%w: bad array header %q", errProtocol, line)
 	}
-	args := make([][]byte, n)
-	for i := range args {
+	args := make([][]byte, 0, min(n, 64))
+	for range n {
 		hdr, err := r.readLine()
 		if err != nil {
 			return nil, err
@@ -58,18 +68,61 @@ func (r *respReader) readCommand() ([][]byte, error) {
 		if len(hdr) == 0 || hdr[0] != '$' {
 			return nil, fmt.Errorf("%w: expected a bulk string, got %q", errProtocol, hdr)
 		}
-		size, err := strconv.Atoi(string(hdr[1:]))
-		if err != nil || size < 0 || size > 512<<20 {
+		size, err := strconv.ParseInt(string(hdr[1:]), 10, 64)
+		if err != nil || size < 0 {
 			return nil, fmt.Errorf("%w: bad bulk length %q", errProtocol, hdr)
 		}
-		buf := make([]byte, size+2)
+		if r.maxBulk > 0 && size > r.maxBulk {
+			return nil, fmt.Errorf("%w: the master sent a %d-byte argument of a %s command, over the limit of %d: raise source.max_bulk_bytes if such values are real (Redis's own limit is proto-max-bulk-len)",
+				ErrTooLarge, size, commandName(args), r.maxBulk)
+		}
+		arg, err := r.readBulk(size)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, arg)
+	}
+	return args, nil
+}
+
+// readBulk reads a bulk string of size bytes and its CRLF, allocating as
+// the bytes arrive.
+func (r *respReader) readBulk(size int64) ([]byte, error) {
+	var buf []byte
+	if size+2 <= preallocBulk {
+		buf = make([]byte, size+2)
 		if _, err := io.ReadFull(r.br, buf); err != nil {
 			return nil, err
 		}
-		r.n += int64(size + 2)
-		args[i] = buf[:size:size]
+	} else {
+		var b bytes.Buffer
+		b.Grow(preallocBulk)
+		if _, err := io.CopyN(&b, r.br, size+2); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		buf = b.Bytes()
 	}
-	return args, nil
+	if buf[size] != '\r' || buf[size+1] != '\n' {
+		return nil, fmt.Errorf("%w: bulk string of %d bytes not followed by CRLF", errProtocol, size)
+	}
+	r.n += size + 2
+	return buf[:size:size], nil
+}
+
+// commandName names the command whose first arguments are args, for
+// messages (the name only: the rest may be data).
+func commandName(args [][]byte) string {
+	if len(args) == 0 {
+		return "(unnamed)"
+	}
+	name := args[0]
+	if len(name) > 32 {
+		name = name[:32]
+	}
+	return strconv.Quote(string(bytes.ToUpper(name)))
 }
 
 // eofMarkReader yields the bytes of a diskless RDB transfer

@@ -44,6 +44,9 @@ type channel struct {
 	path      string
 	adminAddr string
 	name      string
+	// token is admin.token when the config sets one: status and post
+	// send it (error texts then come in full).
+	token string
 }
 
 type channelOpts struct {
@@ -218,7 +221,14 @@ func (p *proc) kill(t *testing.T) {
 func (c *channel) status() (pipeline.Status, error) {
 	var st pipeline.Status
 	client := &http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get("http://" + c.adminAddr + "/status")
+	req, err := http.NewRequest(http.MethodGet, "http://"+c.adminAddr+"/status", nil)
+	if err != nil {
+		return st, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return st, err
 	}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,31 +13,6 @@ import (
 	"github.com/hamal-replication/hamal/reshard"
 	"github.com/hamal-replication/hamal/test/harness"
 )
-
-// opensslCerts makes a CA and a server certificate for 127.0.0.1 signed
-// by it with the openssl command-line tool, and returns the PEM files.
-func opensslCerts(t *testing.T, dir, prefix string) (ca, cert, key string) {
-	t.Helper()
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not found: install it (Debian: apt-get install -y openssl) to run the TLS tests")
-	}
-	p := func(name string) string { return filepath.Join(dir, prefix+"-"+name) }
-	ext := p("ext.cnf")
-	if err := os.WriteFile(ext, []byte("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{
-		{"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("ca-key.pem"), "-out", p("ca.pem"), "-days", "2", "-subj", "/CN=" + prefix + " test CA"},
-		{"req", "-newkey", "rsa:2048", "-nodes", "-keyout", p("server-key.pem"), "-out", p("server.csr"), "-subj", "/CN=127.0.0.1"},
-		{"x509", "-req", "-in", p("server.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca-key.pem"), "-CAcreateserial",
-			"-out", p("server.pem"), "-days", "2", "-extfile", ext},
-	} {
-		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
-			t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	return p("ca.pem"), p("server.pem"), p("server-key.pem")
-}
 
 // overSocket is s reached through its Unix socket, which
 // require_secure_transport still admits in clear: the test's own reads and
@@ -59,8 +33,8 @@ func TestMigrateOverTLS(t *testing.T) {
 		t.Skip("e2e: skipped with -short")
 	}
 	dir := t.TempDir()
-	ca, cert, key := opensslCerts(t, dir, "good")
-	otherCA, _, _ := opensslCerts(t, dir, "other")
+	good, other := harness.TLSCerts(t, "good"), harness.TLSCerts(t, "other")
+	ca, cert, key, otherCA := good.CA, good.Server, good.ServerKey, other.CA
 	sslArgs := []string{"--ssl-ca=" + ca, "--ssl-cert=" + cert, "--ssl-key=" + key}
 	servers := make([]*harness.Server, 3)
 	var wg sync.WaitGroup

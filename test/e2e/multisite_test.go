@@ -229,7 +229,11 @@ func TestStarRelay(t *testing.T) {
 
 func (c *channel) post(t *testing.T, path string) {
 	t.Helper()
-	resp, err := http.Post("http://"+c.adminAddr+path, "", nil)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+c.adminAddr+path, nil)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,10 @@ func newRedisChannel(t *testing.T, src, dst *harness.Redis, o redisChannelOpts) 
 		o.name = "redis-e2e"
 	}
 	dir := t.TempDir()
-	c := &channel{dir: dir, path: filepath.Join(dir, "hamal.yaml"), adminAddr: fmt.Sprintf("127.0.0.1:%d", port), name: o.name}
+	// With a token: the channel's errors name keys, which a response
+	// without it redacts.
+	c := &channel{dir: dir, path: filepath.Join(dir, "hamal.yaml"), adminAddr: fmt.Sprintf("127.0.0.1:%d", port), name: o.name,
+		token: "e2e-redis-admin-token"}
 	text := fmt.Sprintf(`name: %s
 source:
   kind: redis
@@ -60,7 +63,8 @@ checkpoint:
   interval: 200ms
 admin:
   listen: %s
-`, o.name, src.Addr, o.srcPassword, o.srcSite, o.sourceExtra, dst.Addr, o.dstSite, filepath.Join(dir, "state"), c.adminAddr)
+  token: %s
+`, o.name, src.Addr, o.srcPassword, o.srcSite, o.sourceExtra, dst.Addr, o.dstSite, filepath.Join(dir, "state"), c.adminAddr, c.token)
 	if err := os.WriteFile(c.path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -1,16 +1,8 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,42 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/test/harness"
 	"github.com/hamal-replication/hamal/test/workload"
 )
-
-// writeCA writes a CA and a server certificate for 127.0.0.1 signed by it
-// into dir, and returns the file paths.
-func writeCA(t *testing.T, dir, prefix string) (ca, cert, key string) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: prefix + " test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	srvTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		KeyUsage: x509.KeyUsageDigitalSignature}
-	caCert, _ := x509.ParseCertificate(caDER)
-	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(srvKey)
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, prefix+"-"+name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", srvDER), write("server-key.pem", "EC PRIVATE KEY", keyDER)
-}
 
 // TestTLSToSourceAndTarget replicates over TLS to both servers, with
 // accounts that REQUIRE SSL and the server certificates verified against
@@ -65,9 +25,9 @@ func TestTLSToSourceAndTarget(t *testing.T) {
 		t.Skip("e2e: skipped with -short")
 	}
 	dir := t.TempDir()
-	ca, cert, key := writeCA(t, dir, "good")
-	otherCA, _, _ := writeCA(t, dir, "other")
-	sslArgs := []string{"--ssl-ca=" + ca, "--ssl-cert=" + cert, "--ssl-key=" + key}
+	good, other := harness.TLSCerts(t, "good"), harness.TLSCerts(t, "other")
+	ca, otherCA := good.CA, other.CA
+	sslArgs := good.MariaDBArgs()
 	var src, dst *harness.Server
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -107,9 +67,18 @@ admin: {listen: %s}
 
 	bad := writeConfig(filepath.Join(dir, "bad.yaml"), otherCA)
 	out, code := hamalCmd(t, "check", "--config", bad.path)
-	if code != 1 || !strings.Contains(out, "certificate") {
-		t.Errorf("hamal check with the wrong CA: exit %d, want 1 naming the certificate; output:\n%s", code, out)
+	if code != 1 || !strings.Contains(out, "certificate is not signed by a CA Hamal trusts") || !strings.Contains(out, "set source.tls.ca") ||
+		!strings.Contains(out, "set sink.tls.ca") || strings.Contains(out, "reachable") {
+		t.Errorf("hamal check with the wrong CA: exit %d, want 1 naming the certificate and the keys; output:\n%s", code, out)
 	}
+	// hamal run stops in state error at once, naming the cause, instead of
+	// retrying an outage that is none.
+	badRun := bad.start(t)
+	st := bad.waitState(t, time.Minute, func(st pipeline.Status) bool { return st.State == pipeline.StateError })
+	if !strings.Contains(st.LastError, "not signed by a CA Hamal trusts") {
+		t.Errorf("hamal run with the wrong CA: last error %q", st.LastError)
+	}
+	badRun.kill(t)
 
 	ch := writeConfig(filepath.Join(dir, "good.yaml"), ca)
 	if out, code := hamalCmd(t, "check", "--config", ch.path); code != 0 {

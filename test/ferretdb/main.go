@@ -6,6 +6,7 @@
 // It prints "ready <mongodb URI>" once listening and runs until killed.
 //
 //	ferretdb -dir /tmp/f -listen 127.0.0.1:27018
+//	ferretdb -dir /tmp/f -listen 127.0.0.1:27018 -tls-cert s.pem -tls-key s-key.pem  # TLS only
 package main
 
 import (
@@ -24,6 +25,8 @@ import (
 func main() {
 	dir := flag.String("dir", "", "SQLite data directory (created if missing)")
 	listen := flag.String("listen", "127.0.0.1:27018", "host:port to listen on")
+	tlsCert := flag.String("tls-cert", "", "server certificate (PEM): listen with TLS only")
+	tlsKey := flag.String("tls-key", "", "key of -tls-cert (PEM)")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "ferretdb: -dir is required")
@@ -33,8 +36,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ferretdb:", err)
 		os.Exit(1)
 	}
+	listener := ferretdb.ListenerConfig{TCP: *listen}
+	if *tlsCert != "" {
+		listener = ferretdb.ListenerConfig{TLS: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey}
+	}
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
+		Listener:  listener,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + *dir + "/",
 	})

@@ -23,6 +23,11 @@ type RedisOptions struct {
 	Args     []string // extra redis-server flags, e.g. "--repl-backlog-size", "16kb"
 	Dir      string   // working directory; default a new temp dir
 	Port     int      // default a free loopback port
+	// TLS, when set, makes the server take TLS only (--tls-port, --port
+	// 0) with these certificates; Port is then the TLS port.
+	TLS *Certs
+	// ClientCerts requires client certificates signed by the CA (with TLS).
+	ClientCerts bool
 }
 
 // Redis is a running redis-server on 127.0.0.1, without persistence
@@ -77,9 +82,18 @@ func (r *Redis) start() error {
 	}
 	r.Addr = "127.0.0.1:" + strconv.Itoa(r.Port)
 	bin, _ := lookPath("redis-server")
-	args := []string{"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--dir", r.Dir,
+	args := []string{"--port", strconv.Itoa(r.Port)}
+	if c := r.opts.TLS; c != nil {
+		auth := "no"
+		if r.opts.ClientCerts {
+			auth = "yes"
+		}
+		args = []string{"--port", "0", "--tls-port", strconv.Itoa(r.Port), "--tls-cert-file", c.Server, "--tls-key-file", c.ServerKey,
+			"--tls-ca-cert-file", c.CA, "--tls-auth-clients", auth}
+	}
+	args = append(args, "--bind", "127.0.0.1", "--dir", r.Dir,
 		"--save", "", "--appendonly", "no", "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
-		"--logfile", r.logPath, "--daemonize", "no", "--protected-mode", "no"}
+		"--logfile", r.logPath, "--daemonize", "no", "--protected-mode", "no")
 	if r.opts.Password != "" {
 		args = append(args, "--requirepass", r.opts.Password)
 	}
@@ -133,8 +147,15 @@ func (r *Redis) Client() *redis.Client { return r.ClientDB(0) }
 // round trip past 3 s, and MaxRetries is off so a timed-out write is not
 // sent twice.
 func (r *Redis) ClientDB(db int) *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.opts.Password, DB: db, MaxRetries: -1,
-		DialTimeout: 30 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second})
+	o := &redis.Options{Addr: r.Addr, Password: r.opts.Password, DB: db, MaxRetries: -1,
+		DialTimeout: 30 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	if c := r.opts.TLS; c != nil {
+		cfg, err := c.ClientConfig()
+		if err == nil {
+			o.TLSConfig = cfg
+		}
+	}
+	return redis.NewClient(o)
 }
 
 // Stop shuts the server down (SIGTERM; without persistence nothing is saved).

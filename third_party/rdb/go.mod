@@ -1,0 +1,3 @@
+module github.com/hdt3213/rdb
+
+go 1.18
