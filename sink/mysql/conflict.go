@@ -98,8 +98,10 @@ func (r ConflictRules) validate() error {
 
 // conflictState is the sink's detection switch and count.
 type conflictState struct {
-	rules ConflictRules
-	count atomic.Uint64
+	rules   ConflictRules
+	count   atomic.Uint64
+	replays atomic.Uint64 // rows found ahead by a replay (fence.go)
+	units   atomic.Uint64 // units fenced, for pruning
 }
 
 // Conflicts returns how many conflicts this sink detected (and resolved).
@@ -172,7 +174,7 @@ func (a *applier) detect(g *rowGroup) error {
 		if err != nil {
 			return err
 		}
-		var records []conflictRecord
+		var mismatched []int32
 		for i, idx := range ids {
 			e := &a.st.entries[idx]
 			flags, present := found[i]
@@ -185,7 +187,32 @@ func (a *applier) detect(g *rowGroup) error {
 			default:
 				conflict = flags&(flagMatchPrior|flagMatchFinal) == 0
 			}
-			if !conflict {
+			if conflict {
+				mismatched = append(mismatched, int32(i))
+			}
+		}
+		if len(mismatched) == 0 {
+			continue
+		}
+		// A replay is not a conflict: a row whose first change of the batch
+		// the target already applied (the fence says so) differs because
+		// the target is ahead, not because another site wrote it.
+		applied, err := a.appliedTxns(ids, mismatched)
+		if err != nil {
+			return err
+		}
+		var records []conflictRecord
+		for _, i := range mismatched {
+			idx := ids[i]
+			e := &a.st.entries[idx]
+			flags, present := found[int(i)]
+			if applied[e.first] {
+				// Applied before: the row holds that change and later
+				// ones. Write the batch's final image only if its last
+				// change is new; a later change of the same suffix, or
+				// the target's own resolved state, is already there.
+				e.skip = applied[e.txn]
+				a.s.conflicts.replays.Add(1)
 				continue
 			}
 			apply := a.resolve(p, e, present, flags)
@@ -356,7 +383,9 @@ func (p *tablePlan) appendMatch(b []byte, image []any, exact bool) ([]byte, erro
 			b = append(b, ')')
 			continue
 		}
-		text := exact && (cp.kind == kindUTF8 || cp.kind == kindCharsetHex || cp.kind == kindPlain)
+		// Only text compares as bytes: BINARY on a number would compare
+		// its shortest text ("0.1" for a FLOAT) with the literal's digits.
+		text := exact && (cp.kind == kindUTF8 || cp.kind == kindCharsetHex)
 		if text {
 			b = append(b, "BINARY "...)
 		}

@@ -26,7 +26,7 @@ func (s *Sink) markerTable() string {
 }
 
 // setupMarker creates the marker schema and Hamal's tables in it (marker,
-// conflicts, unsynced) when missing.
+// conflicts, unsynced, the replay fence) when missing.
 func (s *Sink) setupMarker(c *client.Conn) error {
 	stmts := []string{
 		"CREATE DATABASE IF NOT EXISTS " + quoteIdent(s.cfg.HamalSchema) + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
@@ -40,6 +40,7 @@ func (s *Sink) setupMarker(c *client.Conn) error {
 )` + hamalTableOptions,
 		"CREATE TABLE IF NOT EXISTS " + s.conflictsTable() + conflictsDDL,
 		"CREATE TABLE IF NOT EXISTS " + s.unsyncedTable() + unsyncedDDL,
+		"CREATE TABLE IF NOT EXISTS " + s.appliedTable() + appliedDDL,
 	}
 	for _, q := range stmts {
 		if _, err := c.Execute(q); err != nil {
@@ -60,7 +61,7 @@ const hamalTableOptions = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb
 // converts to it), so a conflict on non-Latin text can be recorded.
 func (s *Sink) convertHamalTables(c *client.Conn) error {
 	r, err := c.Execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=" + quoteString(s.cfg.HamalSchema) +
-		" AND TABLE_NAME IN ('origin_marker','conflicts','unsynced') AND TABLE_COLLATION <> 'utf8mb4_bin'")
+		" AND TABLE_NAME IN ('origin_marker','conflicts','unsynced','applied') AND TABLE_COLLATION <> 'utf8mb4_bin'")
 	if err != nil {
 		return fmt.Errorf("mysql sink: read the charset of Hamal's tables in %s on %s: %w", s.cfg.HamalSchema, s.cfg.Addr, err)
 	}
