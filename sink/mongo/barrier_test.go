@@ -12,8 +12,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/hamal-replication/hamal/event"
-	"github.com/hamal-replication/hamal/sink"
 	"github.com/hamal-replication/hamal/retry"
+	"github.com/hamal-replication/hamal/sink"
 )
 
 func TestParseBarrier(t *testing.T) {
