@@ -82,7 +82,11 @@ func withIOTimeout(c *client.Conn) error {
 // connection break first) is killed and the lock taken over.
 func (l *lease) acquire(ctx context.Context) error {
 	s := l.sink
-	c, err := s.dial(ctx, "", withIOTimeout)
+	addr := s.cfg.Addr
+	if s.cfg.leaseAddr != "" {
+		addr = s.cfg.leaseAddr
+	}
+	c, err := s.dialAddr(ctx, addr, "", withIOTimeout)
 	if err != nil {
 		return err
 	}
