@@ -2,11 +2,8 @@ package mongo
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -84,12 +81,8 @@ func slotLeaseID(channel string, slot int) string { return channel + "/" + strco
 // acquireLease takes the channel's lease, waiting at most one TTL (plus a
 // renewal) for a holder that is gone, then failing with ErrLeaseHeld.
 func acquireLease(ctx context.Context, client *mongo.Client, channel string, ttl time.Duration, log logger) (*lease, error) {
-	var nonce [6]byte
-	_, _ = rand.Read(nonce[:])
-	host, _ := os.Hostname()
 	l := &lease{coll: client.Database(HamalDB).Collection(LeaseColl), channel: channel, ttl: ttl, log: log,
-		owner: fmt.Sprintf("%s %d %s", host, os.Getpid(), hex.EncodeToString(nonce[:])),
-		stop:  make(chan struct{}), done: make(chan struct{})}
+		owner: sink.HolderID(), stop: make(chan struct{}), done: make(chan struct{})}
 	var seen bson.M
 	seenAt := time.Now()
 	for {
