@@ -2,8 +2,11 @@ package sink
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/loopguard"
@@ -233,4 +236,14 @@ func Classify(ctx context.Context, t Target, first *event.Txn, err error) error 
 		return retry.Transient(wrapped)
 	}
 	return wrapped
+}
+
+// HolderID names this process as a lease holder, for lease records and
+// the errors a successor shows: "<host> <pid> <random nonce>". The nonce
+// tells two sinks of one process apart.
+func HolderID() string {
+	var nonce [6]byte
+	_, _ = rand.Read(nonce[:])
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s %d %s", host, os.Getpid(), hex.EncodeToString(nonce[:]))
 }
