@@ -2,6 +2,7 @@ package reshard
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,14 +48,18 @@ type Migration struct {
 	throttled    atomic.Bool
 	requests     chan request
 	rate         tablecopy.Rate
+	startedAt    time.Time // when this process opened the migration
 }
 
 type runningChannel struct {
 	ch     *pipeline.Channel
 	cancel context.CancelFunc
 	done   chan struct{}
-	// want is the GTID set the channel must reach to be caught up.
+	// forward is a catch-up channel (a source → the targets); otherwise
+	// reverse replication (a target → the sources).
 	forward bool
+	// from names the server the channel reads ("sources[0] 10.0.0.1:3306").
+	from string
 }
 
 type request struct {
@@ -68,12 +73,15 @@ func Open(p *Plan, log *slog.Logger, reg *prometheus.Registry) (*Migration, erro
 		log = slog.New(slog.DiscardHandler)
 	}
 	store, err := checkpoint.Open(p.StateDir, checkpoint.WithLogger(log))
+	if errors.Is(err, checkpoint.ErrLocked) {
+		return nil, fmt.Errorf("state_dir %s is in use: another `hamal migrate start` of this plan is running (stop it first, or watch it with `hamal migrate status`): %w", p.StateDir, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("state_dir %s: %w", p.StateDir, err)
 	}
 	m := &Migration{plan: p, log: log.With("migration", p.Name), store: store, reg: reg,
 		tableCopied: map[string]*atomic.Int64{}, overloaded: make([]atomic.Bool, len(p.Sources)),
-		requests: make(chan request)}
+		requests: make(chan request), startedAt: time.Now().UTC()}
 	for _, t := range p.Tables {
 		m.tableCopied[t.Name] = &atomic.Int64{}
 	}
@@ -84,6 +92,8 @@ func Open(p *Plan, log *slog.Logger, reg *prometheus.Registry) (*Migration, erro
 	}
 	if !ok {
 		st = &State{Phase: PhaseNew, Segments: map[string]*Segment{}, StartedAt: time.Now().UTC()}
+	} else if b, err := json.Marshal(st); err == nil {
+		_ = writeMirror(p.StateDir, p.Name, b) // a state dir from before the mirror file
 	}
 	m.st = st
 	for _, seg := range st.Segments {
@@ -106,8 +116,18 @@ func (m *Migration) Close() error { return m.store.Close() }
 
 func (m *Migration) tableRows(name string) *atomic.Int64 { return m.tableCopied[name] }
 
-// save persists the state; callers hold m.mu.
-func (m *Migration) save() error { return saveState(m.store, m.plan.Name, m.st) }
+// save persists the state, and repeats it in the mirror file status reads
+// without the lock; callers hold m.mu.
+func (m *Migration) save() error {
+	b, err := saveState(m.store, m.plan.Name, m.st)
+	if err != nil {
+		return err
+	}
+	if err := writeMirror(m.plan.StateDir, m.plan.Name, b); err != nil {
+		m.log.Warn("cannot write the status file (hamal migrate status reads it while no process runs)", "err", err)
+	}
+	return nil
+}
 
 func (m *Migration) phase() Phase {
 	m.mu.Lock()
@@ -565,10 +585,11 @@ func (m *Migration) startForward(ctx context.Context) error {
 		// No loop guard forward: the catch-up is the targets' only writer
 		// until the cut-over, and reverse replication starts after it (so
 		// no site, and no conflict detection, on the targets).
-		err := m.startChannel(ctx, name, nil, true, func(ctx context.Context, resume event.Position) (source.Source, error) {
+		from := fmt.Sprintf("sources[%d] %s", i, m.plan.Sources[i].Addr)
+		err := m.startChannel(ctx, name, from, nil, true, func(ctx context.Context, resume event.Position) (source.Source, error) {
 			return src.Open(ctx, env, resume)
 		}, func(ctx context.Context) (sink.Sink, error) {
-			return m.openSinks(ctx, name, m.plan.Targets, "", enginemysql.Conflicts{}, routes)
+			return m.openSinks(ctx, name, m.plan.Targets, "targets", "", enginemysql.Conflicts{}, routes)
 		})
 		if err != nil {
 			return err
@@ -609,10 +630,11 @@ func (m *Migration) startReverse(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		err = m.startChannel(ctx, name, guard, false, func(ctx context.Context, resume event.Position) (source.Source, error) {
+		from := fmt.Sprintf("targets[%d] %s", j, tg.Addr)
+		err = m.startChannel(ctx, name, from, guard, false, func(ctx context.Context, resume event.Position) (source.Source, error) {
 			return src.Open(ctx, env, resume)
 		}, func(ctx context.Context) (sink.Sink, error) {
-			return m.openSinks(ctx, name, m.plan.Sources, m.plan.Sites.Source, m.plan.Conflicts, routes)
+			return m.openSinks(ctx, name, m.plan.Sources, "sources", m.plan.Sites.Source, m.plan.Conflicts, routes)
 		})
 		if err != nil {
 			return err
@@ -624,25 +646,29 @@ func (m *Migration) startReverse(ctx context.Context) error {
 
 // openSinks opens one sink per server through the MySQL driver (TLS and
 // conflict rules as `hamal run` builds them), behind a router.
-func (m *Migration) openSinks(ctx context.Context, channel string, servers []Server, site string, conflicts enginemysql.Conflicts,
+func (m *Migration) openSinks(ctx context.Context, channel string, servers []Server, what string, site string, conflicts enginemysql.Conflicts,
 	routes map[string]Route) (sink.Sink, error) {
 	sinks := make([]sink.Sink, 0, len(servers))
+	names := make([]string, len(servers))
+	for i, s := range servers {
+		names[i] = fmt.Sprintf("%s[%d] %s", what, i, s.Addr)
+	}
 	env := engine.Env{Channel: channel, Site: site, Workers: m.plan.Apply.Workers, Logger: m.log}
-	for _, s := range servers {
+	for i, s := range servers {
 		sc := &enginemysql.SinkConfig{Conn: s.Conn, HamalSchema: enginemysql.DefaultHamalSchema, Conflicts: conflicts}
 		sk, err := sc.Open(ctx, env)
 		if err != nil {
 			for _, o := range sinks {
 				o.Close()
 			}
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", names[i], err)
 		}
 		sinks = append(sinks, sk)
 	}
-	return NewRouter(sinks, routes), nil
+	return NewRouter(sinks, routes).Named(names), nil
 }
 
-func (m *Migration) startChannel(ctx context.Context, name string, guard *loopguard.Guard, forward bool,
+func (m *Migration) startChannel(ctx context.Context, name, from string, guard *loopguard.Guard, forward bool,
 	openSource func(context.Context, event.Position) (source.Source, error), openSink func(context.Context) (sink.Sink, error)) error {
 	ch, err := pipeline.New(pipeline.Options{Name: name, OpenSource: openSource, OpenSink: openSink, Store: m.store,
 		Guard: guard, Workers: m.plan.Apply.Workers, Window: m.plan.Apply.daemon().Window(),
@@ -651,7 +677,7 @@ func (m *Migration) startChannel(ctx context.Context, name string, guard *loopgu
 		return err
 	}
 	cctx, cancel := context.WithCancel(ctx)
-	rc := &runningChannel{ch: ch, cancel: cancel, done: make(chan struct{}), forward: forward}
+	rc := &runningChannel{ch: ch, cancel: cancel, done: make(chan struct{}), forward: forward, from: from}
 	go func() {
 		defer close(rc.done)
 		if err := ch.Run(cctx); err != nil {
@@ -662,6 +688,26 @@ func (m *Migration) startChannel(ctx context.Context, name string, guard *loopgu
 	m.channels = append(m.channels, rc)
 	m.mu.Unlock()
 	return nil
+}
+
+// ResumeChannels restarts every running channel that stopped in state
+// error from its checkpoint (the channel's own POST /resume), and returns
+// how many it restarted.
+func (m *Migration) ResumeChannels() int {
+	m.mu.Lock()
+	chans := append([]*runningChannel(nil), m.channels...)
+	m.mu.Unlock()
+	n := 0
+	for _, rc := range chans {
+		if rc.ch.Status().State == pipeline.StateError {
+			rc.ch.Resume()
+			n++
+		}
+	}
+	if n > 0 {
+		m.log.Info("resumed channels in state error", "channels", n)
+	}
+	return n
 }
 
 // channelRegisterer is where a channel registers its metrics: the
