@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -329,13 +330,26 @@ func (m *Migration) fence(ctx context.Context) error {
 	if !m.plan.reversible() {
 		m.log.Warn("cut-over of a merge without tables[].source_rule: reverse replication cannot route rows back to the sources, so rollback after cut-over is not available")
 	}
-	if err := m.setReadOnly(ctx, m.plan.Sources, "sources", true); err != nil {
+	locked, err := m.fenceBypass(ctx)
+	if err != nil {
+		if uerr := m.unfenceBypass(ctx, locked); uerr != nil {
+			m.log.Error("cannot unlock accounts locked for the cut-over", "err", uerr)
+		}
+		return err
+	}
+	undo := func() {
 		_ = m.setReadOnly(ctx, m.plan.Sources, "sources", false)
+		if uerr := m.unfenceBypass(ctx, locked); uerr != nil {
+			m.log.Error("cannot unlock accounts locked for the cut-over", "err", uerr)
+		}
+	}
+	if err := m.setReadOnly(ctx, m.plan.Sources, "sources", true); err != nil {
+		undo()
 		return err
 	}
 	final, err := m.positions(ctx, false)
 	if err != nil {
-		_ = m.setReadOnly(ctx, m.plan.Sources, "sources", false)
+		undo()
 		return err
 	}
 	m.mu.Lock()
@@ -344,9 +358,45 @@ func (m *Migration) fence(ctx context.Context) error {
 		m.st.Sources[i].Final = final[i]
 	}
 	m.st.Phase = PhaseCutover
-	m.st.Cutover = CutoverState{Step: StepFenced, FencedAt: time.Now().UTC()}
+	m.st.Cutover = CutoverState{Step: StepFenced, FencedAt: time.Now().UTC(), Locked: locked}
 	m.log.Info("cut-over: sources fenced", "final", final)
 	return m.save()
+}
+
+// staggerAutoIncrement gives each target its own AUTO_INCREMENT values
+// (auto_increment.stagger): increment N, offset index+1, so new rows on
+// different targets never take the same value.
+func (m *Migration) staggerAutoIncrement(ctx context.Context) error {
+	ai := m.plan.AutoIncrement
+	if !ai.Stagger {
+		return nil
+	}
+	for j, tg := range m.plan.Targets {
+		c, err := dial(ctx, fmt.Sprintf("targets[%d]", j), tg)
+		if err != nil {
+			return err
+		}
+		q := fmt.Sprintf("SET GLOBAL auto_increment_increment=%d, auto_increment_offset=%d", ai.Increment, j+1)
+		_, err = c.Execute(q)
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("targets[%d] %s: %s (auto_increment.stagger; the user needs SUPER or SYSTEM_VARIABLES_ADMIN): %w", j, tg.Addr, q, err)
+		}
+	}
+	m.log.Info("cut-over: AUTO_INCREMENT staggered on the targets (put the same in each target's server config)", "increment", ai.Increment)
+	return nil
+}
+
+// unfenceSources lifts the sources' fence: read_only (or the hook) and
+// the accounts the cut-over locked.
+func (m *Migration) unfenceSources(ctx context.Context) error {
+	if err := m.setReadOnly(ctx, m.plan.Sources, "sources", false); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	locked := m.st.Cutover.Locked
+	m.mu.Unlock()
+	return m.unfenceBypass(ctx, locked)
 }
 
 // setReadOnly fences (or unfences) servers: read_only, or the plan's hook
@@ -473,7 +523,7 @@ func (m *Migration) phaseCutover(ctx context.Context) error {
 				if err != nil {
 					// Never stay stuck fenced: unfence and go back.
 					m.noteError(fmt.Errorf("cut-over: %w; sources unfenced, back to catch-up", err))
-					if uerr := m.setReadOnly(ctx, m.plan.Sources, "sources", false); uerr != nil {
+					if uerr := m.unfenceSources(ctx); uerr != nil {
 						return uerr
 					}
 					m.mu.Lock()
@@ -491,7 +541,7 @@ func (m *Migration) phaseCutover(ctx context.Context) error {
 				cancel()
 				<-done
 				m.stopChannels()
-				err := m.setReadOnly(ctx, m.plan.Sources, "sources", false)
+				err := m.unfenceSources(ctx)
 				if err == nil {
 					err = m.setPhase(PhaseCancelled, "cancelled during cut-over; sources unfenced and still the primary")
 				}
@@ -500,6 +550,9 @@ func (m *Migration) phaseCutover(ctx context.Context) error {
 			}
 		}
 		m.stopChannels()
+		if err := m.staggerAutoIncrement(ctx); err != nil {
+			return err
+		}
 		tpos, err := m.positions(ctx, true)
 		if err != nil {
 			return err
@@ -526,7 +579,17 @@ func (m *Migration) phaseCutover(ctx context.Context) error {
 			switch r.kind {
 			case "complete":
 				m.stopChannels()
-				r.reply <- m.setPhase(PhaseComplete, "complete: the targets are the primary; the sources stay fenced (read_only) and may be retired")
+				record := "complete: the targets are the primary; the sources stay fenced (read_only) and may be retired"
+				m.mu.Lock()
+				var locked []string
+				for _, l := range m.st.Cutover.Locked {
+					locked = append(locked, l...)
+				}
+				m.mu.Unlock()
+				if len(locked) > 0 {
+					record += "; the accounts locked for the cut-over stay locked on the sources: " + strings.Join(locked, ", ")
+				}
+				r.reply <- m.setPhase(PhaseComplete, record)
 				return nil
 			case "cancel":
 				err := m.rollback(ctx)
@@ -559,7 +622,7 @@ func (m *Migration) rollback(ctx context.Context) error {
 		return fmt.Errorf("rollback: %w (targets unfenced again; retry cancel)", err)
 	}
 	m.stopChannels()
-	if err := m.setReadOnly(ctx, m.plan.Sources, "sources", false); err != nil {
+	if err := m.unfenceSources(ctx); err != nil {
 		return err
 	}
 	return m.setPhase(PhaseCancelled, "rolled back after cut-over: reverse replication brought the sources up to the targets; the sources are the primary again and the targets are read_only")
@@ -604,7 +667,6 @@ func (m *Migration) startForward(ctx context.Context) error {
 // own sharding) or, with one source, to it.
 func (m *Migration) startReverse(ctx context.Context) error {
 	routes := map[string]Route{}
-	var tables []string
 	for _, t := range m.plan.Tables {
 		rename := ""
 		if t.Rename != "" {
@@ -615,16 +677,10 @@ func (m *Migration) startReverse(ctx context.Context) error {
 			rt.Rule, rt.ShardKey = t.sourceRule, t.SourceRule.ShardKey
 		}
 		routes[t.TargetName()] = rt
-		tables = append(tables, t.TargetName())
 	}
 	for j, tg := range m.plan.Targets {
 		name := fmt.Sprintf("migrate-%s-rev%d", m.plan.Name, j)
-		id := tg.ServerID
-		if id == 0 {
-			id = 990000 + uint32(j)
-		}
-		src := &enginemysql.SourceConfig{Conn: tg.Conn, ServerID: id, Start: m.st.Cutover.TargetStart[j], Tables: tables,
-			HamalSchema: enginemysql.DefaultHamalSchema}
+		src := m.plan.reverseSourceConfig(j, m.st.Cutover.TargetStart[j])
 		env := engine.Env{Channel: name, Site: m.plan.Sites.Target, Logger: m.log}
 		guard, err := loopguard.New(m.plan.Sites.Target, m.plan.Sites.Source)
 		if err != nil {

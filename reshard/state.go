@@ -54,7 +54,7 @@ type State struct {
 type SourceState struct {
 	Addr string `json:"addr"`
 	// Snapshot is the source's GTID position taken before the copy
-	// started (srcmysql.SnapshotPosition): the catch-up replays from here.
+	// started (engine/mysql SnapshotPosition): the catch-up replays from here.
 	Snapshot string `json:"snapshot"`
 	// Final is the source's position once fenced (cut-over).
 	Final string `json:"final,omitempty"`
@@ -71,6 +71,10 @@ type CutoverState struct {
 	// caught up: reverse replication starts there.
 	TargetStart []string  `json:"target_start,omitempty"`
 	FencedAt    time.Time `json:"fenced_at,omitzero"`
+	// Locked lists, per source, the accounts the cut-over locked because
+	// they can write through read_only (cutover.read_only_bypass: fence);
+	// unfencing the sources unlocks them.
+	Locked [][]string `json:"locked,omitempty"`
 	SwitchedAt  time.Time `json:"switched_at,omitzero"`
 }
 

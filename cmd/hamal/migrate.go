@@ -141,8 +141,9 @@ func migrateStart(args []string, stdout, stderr io.Writer) int {
 }
 
 func migrateCheck(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("migrate check", "migrate check --plan FILE", stdout, stderr)
+	fs := newFlags("migrate check", "migrate check --plan FILE [--timeout D]", stdout, stderr)
 	path := fs.String("plan", "", "migration plan file (YAML)")
+	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -151,14 +152,16 @@ func migrateCheck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	r := engine.NewReport(stdout)
+	fmt.Fprintf(stdout, "plan %s: %d source(s), %d target(s), %d table(s)\n", plan.Name, len(plan.Sources), len(plan.Targets), len(plan.Tables))
 	reportTLS(r, planTLS(plan))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	if _, err := reshard.Preflight(ctx, plan); err != nil {
-		fmt.Fprintf(stderr, "hamal migrate: %v\n", err)
+	reshard.Check(ctx, plan, r, func(format string, args ...any) { fmt.Fprintf(stdout, "== "+format+"\n", args...) })
+	if n := r.Problems(); n > 0 {
+		fmt.Fprintf(stdout, "%d problem(s) found\n", n)
 		return 1
 	}
-	fmt.Fprintf(stdout, "plan %s: OK (%d source(s), %d target(s), %d table(s))\n", plan.Name, len(plan.Sources), len(plan.Targets), len(plan.Tables))
+	fmt.Fprintf(stdout, "plan %s: OK\n", plan.Name)
 	return 0
 }
 
