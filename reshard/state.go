@@ -74,8 +74,8 @@ type CutoverState struct {
 	// Locked lists, per source, the accounts the cut-over locked because
 	// they can write through read_only (cutover.read_only_bypass: fence);
 	// unfencing the sources unlocks them.
-	Locked [][]string `json:"locked,omitempty"`
-	SwitchedAt  time.Time `json:"switched_at,omitzero"`
+	Locked     [][]string `json:"locked,omitempty"`
+	SwitchedAt time.Time  `json:"switched_at,omitzero"`
 }
 
 func stateKey(name string) string { return "migration/" + name + "/state" }
