@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hamal-replication/hamal/checkpoint"
@@ -364,23 +365,60 @@ func (m *Migration) fence(ctx context.Context) error {
 }
 
 // staggerAutoIncrement gives each target its own AUTO_INCREMENT values
-// (auto_increment.stagger): increment N, offset index+1, so new rows on
-// different targets never take the same value.
+// (auto_increment.stagger): increment N, offset index+1, and every table's
+// counter on every target past the largest value any target holds (each
+// target's own counter only passed its own rows, so an id another target
+// holds could come next). New rows on different targets then never take
+// the same value.
 func (m *Migration) staggerAutoIncrement(ctx context.Context) error {
 	ai := m.plan.AutoIncrement
 	if !ai.Stagger {
 		return nil
 	}
+	conns := make([]*client.Conn, len(m.plan.Targets))
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
 	for j, tg := range m.plan.Targets {
 		c, err := dial(ctx, fmt.Sprintf("targets[%d]", j), tg)
 		if err != nil {
 			return err
 		}
-		q := fmt.Sprintf("SET GLOBAL auto_increment_increment=%d, auto_increment_offset=%d", ai.Increment, j+1)
-		_, err = c.Execute(q)
-		c.Close()
+		conns[j] = c
+	}
+	for _, t := range m.plan.Tables {
+		schema, name, _ := splitName(t.TargetName())
+		col, err := queryString(conns[0], "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "+quoteString(schema)+
+			" AND TABLE_NAME = "+quoteString(name)+" AND EXTRA LIKE '%auto_increment%'")
 		if err != nil {
-			return fmt.Errorf("targets[%d] %s: %s (auto_increment.stagger; the user needs SUPER or SYSTEM_VARIABLES_ADMIN): %w", j, tg.Addr, q, err)
+			return fmt.Errorf("targets[0]: read the AUTO_INCREMENT column of %s: %w", t.TargetName(), err)
+		}
+		if col == "" {
+			continue
+		}
+		var next int64 = 1
+		for j, c := range conns {
+			r, err := c.Execute("SELECT IFNULL(MAX(" + quoteIdent(col) + "), 0) FROM " + qualified(t.TargetName()))
+			if err != nil {
+				return fmt.Errorf("targets[%d]: largest %s.%s: %w", j, t.TargetName(), col, err)
+			}
+			n, _ := r.GetInt(0, 0)
+			next = max(next, n+1)
+		}
+		for j, c := range conns {
+			if _, err := c.Execute(fmt.Sprintf("ALTER TABLE %s AUTO_INCREMENT = %d", qualified(t.TargetName()), next)); err != nil {
+				return fmt.Errorf("targets[%d]: move the AUTO_INCREMENT counter of %s past %d (the user needs ALTER): %w", j, t.TargetName(), next-1, err)
+			}
+		}
+	}
+	for j, c := range conns {
+		q := fmt.Sprintf("SET GLOBAL auto_increment_increment=%d, auto_increment_offset=%d", ai.Increment, j+1)
+		if _, err := c.Execute(q); err != nil {
+			return fmt.Errorf("targets[%d] %s: %s (auto_increment.stagger; the user needs SUPER): %w", j, m.plan.Targets[j].Addr, q, err)
 		}
 	}
 	m.log.Info("cut-over: AUTO_INCREMENT staggered on the targets (put the same in each target's server config)", "increment", ai.Increment)
