@@ -10,6 +10,7 @@ import (
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/hamal-replication/hamal/engine"
+	"github.com/hamal-replication/hamal/shardrule"
 	srcmysql "github.com/hamal-replication/hamal/source/mysql"
 	"github.com/hamal-replication/hamal/tablecopy"
 )
@@ -114,7 +115,7 @@ func (m *Migration) planSegments(ctx context.Context) error {
 func (m *Migration) runCopy(ctx context.Context) error {
 	tables := map[string]*tablecopy.Table{}
 	keyIdx := map[*tablecopy.Table]int{}
-	rules := map[*tablecopy.Table]Rule{}
+	rules := map[*tablecopy.Table]shardrule.Rule{}
 	for _, t := range m.plan.Tables {
 		info := m.infos[t.Name]
 		tables[t.Name] = info.table

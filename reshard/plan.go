@@ -14,6 +14,7 @@ import (
 
 	"github.com/hamal-replication/hamal/config"
 	enginemysql "github.com/hamal-replication/hamal/engine/mysql"
+	"github.com/hamal-replication/hamal/shardrule"
 )
 
 // Plan is one migration, as the plan file states it.
@@ -75,28 +76,15 @@ type Table struct {
 	// merge cannot be rolled back after the cut-over.
 	SourceRule *RuleSpec `yaml:"source_rule"`
 
-	rule       Rule
-	sourceRule Rule
+	rule       shardrule.Rule
+	sourceRule shardrule.Rule
 }
 
-// RuleSpec is a shard key and the rule that maps its values to shards.
+// RuleSpec is a shard key and the rule that maps its values to shards
+// (package shardrule: hash, range or list).
 type RuleSpec struct {
-	ShardKey string `yaml:"shard_key"` // the column the rule reads
-	Rule     string `yaml:"rule"`      // hash | range | list
-	// Ranges (rule range): half-open [from, to) intervals; a missing from
-	// or to is unbounded. Together they must cover every key.
-	Ranges []RangeSpec `yaml:"ranges"`
-	// Lists (rule list): shard index → the key values it holds; Default,
-	// when set, takes every other value.
-	Lists   map[int][]yaml.Node `yaml:"lists"`
-	Default *int                `yaml:"default"`
-}
-
-// RangeSpec is one interval of a range rule.
-type RangeSpec struct {
-	Shard int       `yaml:"shard"`
-	From  yaml.Node `yaml:"from"`
-	To    yaml.Node `yaml:"to"`
+	ShardKey       string `yaml:"shard_key"` // the column the rule reads
+	shardrule.Spec `yaml:",inline"`
 }
 
 // Copy tunes the copy phase.
@@ -282,7 +270,7 @@ func (p *Plan) validate() []string {
 		if t.ShardKey == "" {
 			add("%s: shard_key is empty: name the column the rule reads", what)
 		}
-		r, err := buildRule(&t.RuleSpec, len(p.Targets), "target")
+		r, err := shardrule.Build(&t.RuleSpec.Spec, len(p.Targets), "target")
 		if err != nil {
 			add("%s: %v", what, err)
 			continue
@@ -295,7 +283,7 @@ func (p *Plan) validate() []string {
 			case sr.ShardKey == "":
 				add("%s: source_rule.shard_key is empty: name the column the sources are sharded by", what)
 			default:
-				r, err := buildRule(sr, len(p.Sources), "source")
+				r, err := shardrule.Build(&sr.Spec, len(p.Sources), "source")
 				if err != nil {
 					add("%s: source_rule: %v", what, err)
 					continue
@@ -369,7 +357,7 @@ func (t *Table) TargetName() string {
 }
 
 // Router returns the table's routing rule.
-func (t *Table) Router() Rule { return t.rule }
+func (t *Table) Router() shardrule.Rule { return t.rule }
 
 // reversible reports whether reverse replication can route every table
 // back to its source: one source, or a source_rule on every table.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/retry"
+	"github.com/hamal-replication/hamal/shardrule"
 	"github.com/hamal-replication/hamal/sink"
 )
 
@@ -20,7 +21,7 @@ type Route struct {
 	Rename string
 	// Rule picks the sink of a row by its shard key; nil sends every row to
 	// sink 0.
-	Rule     Rule
+	Rule     shardrule.Rule
 	ShardKey string
 }
 

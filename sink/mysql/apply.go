@@ -2,7 +2,6 @@ package mysql
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/hamal-replication/hamal/event"
-	"github.com/hamal-replication/hamal/retry"
 )
 
 // tablePlan is everything needed to write rows of one source table
@@ -337,43 +335,6 @@ func (a *applier) query(q string) (*mysql.Result, error) {
 	return a.slot.c.Execute(q)
 }
 
-// run applies the DML of the batch and commits.
-func (a *applier) run(batch []*event.Txn) error {
-	a.st.reset()
-	defer a.st.reset()
-	if a.s.cfg.Site != "" {
-		if err := checkOnePath(batch); err != nil {
-			return &stmtError{err: err}
-		}
-		b := a.appendMarker(a.st.buf[:0], batch[0])
-		a.st.buf = b[:0]
-		if err := a.exec(b, a.s.cfg.HamalSchema+".origin_marker"); err != nil {
-			return err
-		}
-	}
-	for _, txn := range batch {
-		if txn.Kind == event.KindHeartbeat {
-			continue
-		}
-		a.txn = txn
-		for i := range txn.Changes {
-			if err := a.change(&txn.Changes[i]); err != nil {
-				return err
-			}
-		}
-	}
-	if err := a.flush(); err != nil {
-		return err
-	}
-	if err := a.clearOwners(originOf(batch[0])); err != nil {
-		return err
-	}
-	if err := a.s.lease.check(); err != nil {
-		return err
-	}
-	return a.send(true)
-}
-
 func (a *applier) change(c *event.Change) error {
 	if c.Table == nil {
 		return &stmtError{table: c.Namespace, err: errors.New("row change without a table description")}
@@ -665,98 +626,4 @@ func (a *applier) keyless(p *tablePlan, c *event.Change) error {
 		}
 	}
 	return nil
-}
-
-// Apply applies a batch of Txns, in order, in one target transaction, or a DDL Txn (alone in its batch) on its own connection. It
-// returns after COMMIT. Errors are transient (retry.IsTransient: deadlock,
-// lock wait timeout, lost connection, lease being re-acquired) or fatal,
-// and name the table, the position of the batch's first Txn and the cause.
-func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
-	if len(batch) == 0 {
-		return nil
-	}
-	if s.closed.Load() {
-		return errors.New("mysql sink: Apply after Close")
-	}
-	pos := batch[0].Pos.String()
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("apply batch at %s: %w", pos, err)
-	}
-	if err := s.lease.check(); err != nil {
-		return fmt.Errorf("apply batch at %s: %w", pos, err)
-	}
-	rows := 0
-	for _, txn := range batch {
-		if txn.Kind == event.KindDDL {
-			if len(batch) != 1 {
-				return fmt.Errorf("apply batch at %s: a DDL Txn must be alone in its batch, got a batch of %d", pos, len(batch))
-			}
-			return s.applyDDL(txn)
-		}
-		if txn.Kind != event.KindHeartbeat {
-			rows += len(txn.Changes)
-		}
-	}
-	if rows == 0 {
-		return nil
-	}
-
-	slot, err := s.acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("apply batch at %s: %w", pos, err)
-	}
-	defer s.release(slot)
-	if err := s.connect(ctx, slot); err != nil {
-		return fmt.Errorf("apply batch at %s: %w", pos, err)
-	}
-	// go-mysql has no context support: closing the socket is what
-	// interrupts a statement when ctx ends.
-	netConn := slot.c.Conn.Conn
-	stop := context.AfterFunc(ctx, func() { _ = netConn.Close() })
-	a := applier{s: s, slot: slot, st: &slot.st}
-	err = a.run(batch)
-	interrupted := !stop()
-	if interrupted {
-		s.drop(slot)
-	}
-	if err == nil {
-		slot.lastUsed = time.Now()
-		return nil
-	}
-	if interrupted {
-		return fmt.Errorf("apply batch at %s: %w", pos, context.Cause(ctx))
-	}
-	return s.batchError(slot, pos, err)
-}
-
-// batchError rolls back what the failed batch did and words the error.
-func (s *Sink) batchError(slot *pooledConn, pos string, err error) error {
-	class := classFatal
-	var se *stmtError
-	table := ""
-	if errors.As(err, &se) {
-		table = se.table
-		if se.server {
-			class = classify(se.err)
-		}
-	} else if retry.IsTransient(err) {
-		class = classTransient
-	}
-	if class == classConnLost {
-		s.log.Warn("target connection lost; reconnecting on next use", "err", err)
-		s.drop(slot)
-	} else if slot.c != nil {
-		if _, rbErr := slot.c.Execute("ROLLBACK"); rbErr != nil {
-			s.drop(slot)
-		}
-	}
-	if table != "" {
-		err = fmt.Errorf("apply batch at %s: table %s: %w", pos, table, err)
-	} else {
-		err = fmt.Errorf("apply batch at %s: %w", pos, err)
-	}
-	if class != classFatal {
-		return retry.Transient(err)
-	}
-	return err
 }
