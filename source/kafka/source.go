@@ -16,6 +16,7 @@ import (
 	"github.com/hamal-replication/hamal/envelope"
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/kafkalink"
+	"github.com/hamal-replication/hamal/loopguard"
 	"github.com/hamal-replication/hamal/retry"
 	"github.com/hamal-replication/hamal/source"
 	"github.com/hamal-replication/hamal/tlslink"
@@ -56,6 +57,9 @@ type Config struct {
 // OriginHeader is the header naming the site that first wrote a change
 // (every format Hamal publishes carries it).
 const OriginHeader = "hamal-origin"
+
+// PathHeader is the header with the loop guard's path of a change.
+const PathHeader = "hamal-path"
 
 // ErrPurged marks a checkpointed offset that the brokers no longer hold.
 var ErrPurged = errors.New("offset no longer available")
@@ -384,9 +388,13 @@ func (s *Source) Next(ctx context.Context) (*event.Txn, error) {
 		return &event.Txn{Pos: pos, Kind: event.KindHeartbeat}, nil
 	}
 	origin := src.TxnOrigin()
+	var path []string
 	for _, h := range m.Headers {
-		if h.Key == OriginHeader && len(h.Value) > 0 {
+		switch {
+		case h.Key == OriginHeader && len(h.Value) > 0:
 			origin = string(h.Value)
+		case h.Key == PathHeader && len(h.Value) > 0:
+			path = loopguard.ParsePath(string(h.Value))
 		}
 	}
 	if v := s.filter.judge(&change); v != keep {
@@ -400,6 +408,7 @@ func (s *Source) Next(ctx context.Context) (*event.Txn, error) {
 	return &event.Txn{
 		Pos:        pos,
 		Origin:     origin,
+		Path:       path,
 		CommitTime: src.CommitTime(),
 		Kind:       event.KindDML,
 		Changes:    []event.Change{change},
