@@ -49,7 +49,11 @@ import (
 //     applied twice: written in the unit with the data, so data and fence
 //     never disagree. Engines whose writes converge when repeated (full
 //     images keyed by primary key or _id: MySQL, MongoDB) need no fence
-//     record; Redis keeps source offsets per slot; barriers record their
+//     record for the data itself; Redis keeps source offsets per slot;
+//     Kafka with exactly_once commits the position in its transaction;
+//     MySQL with conflict detection (sink.site set) records each unit's
+//     Txn positions in <hamal>.applied, so a replayed change is known as
+//     a replay and never taken for a conflict; barriers record their
 //     position where a repeat would not converge.
 //
 // Errors are classified once, here (Classify), from what the engine's

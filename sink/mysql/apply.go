@@ -55,6 +55,7 @@ type rowEntry struct {
 	// to hold (its before-image; nil: no row), kept for conflict detection.
 	prior []any
 	txn   *event.Txn // the Txn of the last change, for conflict records
+	first *event.Txn // the Txn of the first change (whose prior it is)
 }
 
 type rowGroup struct {
@@ -272,7 +273,7 @@ func (a *applier) setRow(p *tablePlan, image []any, del bool, prior []any) error
 	idx := int32(len(st.entries))
 	start := int32(len(st.arena))
 	st.arena = append(st.arena, st.exact...)
-	st.entries = append(st.entries, rowEntry{group: g, exactStart: start, exactEnd: int32(len(st.arena)), del: del, image: image, prior: prior, txn: a.txn})
+	st.entries = append(st.entries, rowEntry{group: g, exactStart: start, exactEnd: int32(len(st.arena)), del: del, image: image, prior: prior, txn: a.txn, first: a.txn})
 	st.index[string(st.folded)] = idx
 	st.groups[g].entries = append(st.groups[g].entries, idx)
 	return nil

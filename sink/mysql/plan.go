@@ -94,7 +94,8 @@ func (s *Sink) plan(slot *pooledConn, tbl *event.Table) (*tablePlan, error) {
 				continue
 			}
 			kind, charset := literalKindOf(c, tc)
-			p.cols[i] = columnPlan{quotedName: quoteIdent(c.Name), kind: kind, charset: charset, generated: tc.generated}
+			p.cols[i] = columnPlan{quotedName: quoteIdent(c.Name), kind: kind, charset: charset, generated: tc.generated,
+				numbered: tc.dataType == "enum" || tc.dataType == "set", padded: tc.dataType == "binary"}
 		}
 		if len(missing) == 0 {
 			break
