@@ -33,7 +33,7 @@ func TestSinkConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
-		Txns:  sinktest.RowWorkload("conf", "t"),
+		Txns: sinktest.RowWorkload("conf", "t"),
 		LoseLease: func(t testing.TB, s sink.Sink) {
 			l := s.(*Sink).lease
 			mustExec(t, fmt.Sprintf("KILL %d", l.connID))
