@@ -9,6 +9,7 @@ import (
 
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/retry"
+	"github.com/hamal-replication/hamal/sink"
 )
 
 func TestDDL(t *testing.T) {
@@ -99,11 +100,14 @@ func TestClassify(t *testing.T) {
 			t.Errorf("classify(%v) = %d, want %d", tc.err, got, tc.want)
 		}
 	}
-	// Through batchError, a deadlock becomes a transient batch error.
+	// Through the protocol's Classify, a deadlock becomes a transient
+	// batch error naming the position (the unit names the table).
 	s := &Sink{log: discardLogger()}
-	err := s.batchError(&pooledConn{}, "pos-x", &stmtError{table: "a.b", err: &gomysql.MyError{Code: erLockDeadlock}, server: true})
+	u := &unit{}
+	err := sink.Classify(context.Background(), s, &event.Txn{Pos: event.Position("pos-x")},
+		u.fail(&stmtError{table: "a.b", err: &gomysql.MyError{Code: erLockDeadlock}, server: true}))
 	if !retry.IsTransient(err) || !strings.Contains(err.Error(), "a.b") || !strings.Contains(err.Error(), "pos-x") {
-		t.Errorf("batchError = %v", err)
+		t.Errorf("classified = %v", err)
 	}
 }
 

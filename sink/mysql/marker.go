@@ -6,8 +6,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 
-	"github.com/hamal-replication/hamal/event"
-	"github.com/hamal-replication/hamal/loopguard"
+	"github.com/hamal-replication/hamal/sink"
 )
 
 // The origin marker (DESIGN.md, "Loop guard"): with Config.Site set, every
@@ -76,14 +75,9 @@ func (s *Sink) convertHamalTables(c *client.Conn) error {
 	return nil
 }
 
-// appendMarker appends the marker upsert for a batch whose Txns share the
-// path of first.
-func (a *applier) appendMarker(b []byte, first *event.Txn) []byte {
+// appendMarker appends the marker upsert of a unit.
+func (a *applier) appendMarker(b []byte, m sink.Marker) []byte {
 	s := a.s
-	origin := first.Origin
-	if origin == "" && len(first.Path) > 0 {
-		origin = first.Path[0]
-	}
 	b = append(b, "INSERT INTO "...)
 	b = append(b, s.markerTable()...)
 	b = append(b, " (channel,worker,origin,path,n) VALUES ("...)
@@ -91,20 +85,9 @@ func (a *applier) appendMarker(b []byte, first *event.Txn) []byte {
 	b = append(b, ',')
 	b = strconv.AppendInt(b, int64(a.slot.id), 10)
 	b = append(b, ',')
-	b = append(b, quoteString(origin)...)
+	b = append(b, quoteString(m.Origin)...)
 	b = append(b, ',')
-	b = append(b, quoteString(loopguard.FormatPath(first.Path))...)
+	b = append(b, quoteString(m.PathText())...)
 	b = append(b, ",1) ON DUPLICATE KEY UPDATE origin=VALUES(origin),path=VALUES(path),n=n+1"...)
 	return b
-}
-
-// checkOnePath enforces the contract that a batch shares one path, since
-// one marker describes the whole target transaction.
-func checkOnePath(batch []*event.Txn) error {
-	for _, txn := range batch[1:] {
-		if !loopguard.SamePath(batch[0], txn) {
-			return fmt.Errorf("batch mixes Txns of paths %v and %v; the channel must split batches by path", batch[0].Path, txn.Path)
-		}
-	}
-	return nil
 }

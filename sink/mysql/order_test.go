@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ import (
 // TestStatementOrder: a flush writes tables in name order and rows in key
 // order, whatever order the batch touched them in, so concurrent workers
 // take row locks in one order (fewer deadlocks); and the whole batch,
-// COMMIT included, goes in one round trip. The statements are read back
+// lease proof and COMMIT included, goes in one round trip. The statements are read back
 // from the server's general log.
 func TestStatementOrder(t *testing.T) {
 	const schema = "lockorder"
@@ -43,6 +44,8 @@ func TestStatementOrder(t *testing.T) {
 		"DELETE FROM `lockorder`.`a` WHERE `id` IN (5,6,7)",
 		"REPLACE INTO `lockorder`.`a` (`id`,`v`) VALUES (1,'a1'),(2,'a2'),(3,'a3')",
 		"REPLACE INTO `lockorder`.`b` (`id`,`v`) VALUES (10,'b10'),(20,'b20'),(30,'b30')",
+		// The lease proof, after the data (every row locked), before COMMIT.
+		fmt.Sprintf("SET autocommit=IF(IS_USED_LOCK('hamal/TestStatementOrder')<=>%d,@@autocommit,2)", s.lease.connID),
 		"COMMIT",
 	}
 	if len(sent) != 1 {
