@@ -116,6 +116,7 @@ func (s *Sink) conflictsTable() string { return quoteIdent(s.cfg.HamalSchema) + 
 
 const conflictsDDL = ` (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  kind VARCHAR(20) NOT NULL DEFAULT 'conflict',
   detected_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
   channel VARCHAR(64) NOT NULL,
   table_name VARCHAR(200) NOT NULL,
