@@ -456,3 +456,38 @@ func TestFailoverReport(t *testing.T) {
 		t.Errorf("human report (exit %d):\n%s", code, human)
 	}
 }
+
+// TestOwnershipGuard: A⇄B with sink.ownership on app.owned (owners below
+// 100 live at a, the rest at b). A writes for an owner of its own and for
+// one of b's: both sites converge, B records the foreign write (kind
+// foreign-write) and a-to-b counts it in hamal_foreign_writes_total; the
+// home write is not recorded.
+func TestOwnershipGuard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: skipped with -short")
+	}
+	a, b := startPair(t)
+	tables := map[string]string{"app.owned": "id"}
+	for _, s := range []*harness.Server{a, b} {
+		s.MustExec(t, "CREATE TABLE app.owned (id INT PRIMARY KEY, owner INT NOT NULL, v VARCHAR(20) CHARACTER SET utf8mb4)")
+	}
+	own := "  ownership:\n    app.owned: {column: owner, home: {sites: [a, b], rule: range, ranges: [{shard: 0, to: 100}, {shard: 1, from: 100}]}}\n"
+	ab := newChannel(t, a, b, channelOpts{name: "a-to-b", srcSite: "a", sinkSite: "b", sinkExtra: own})
+	ba := newChannel(t, b, a, channelOpts{name: "b-to-a", srcSite: "b", sinkSite: "a", sinkExtra: own})
+	ab.startRunning(t)
+	ba.startRunning(t)
+	a.MustExec(t, "INSERT INTO app.owned VALUES (1, 7, 'home write'), (2, 500, '外来 write')")
+	b.MustExec(t, "INSERT INTO app.owned VALUES (3, 501, 'home at b')")
+	waitTablesEqual(t, a, b, tables, time.Minute)
+	waitQuiet(t, a, b)
+	got := b.MustQuery(t, "SELECT kind, table_name, row_key, incoming_origin, existing_origin FROM hamal.conflicts")
+	if len(got) != 1 || strings.Join(got[0], ",") != "foreign-write,app.owned,id=2,a,b" {
+		t.Errorf("records at b: %v, want the one foreign write of owner 500 from a", got)
+	}
+	if n := a.MustQuery(t, "SELECT COUNT(*) FROM hamal.conflicts")[0][0]; n != "0" {
+		t.Errorf("site a recorded %s rows; b wrote only for its own owners", n)
+	}
+	if n := ab.metric(t, "hamal_foreign_writes_total"); n != 1 {
+		t.Errorf("a-to-b hamal_foreign_writes_total = %v, want 1", n)
+	}
+}
