@@ -5,13 +5,15 @@
 //   - the copy, unthrottled, in rows/s, against LOAD DATA INFILE of the
 //     same rows into the same two targets in the same run (before and
 //     after the copy, averaged);
+//
 //   - the cut-over's write block at a steady write load: from the fence
 //     (read_only=1 on the source) to the switch (the targets hold the
 //     source's final position; writes may go to them);
+//
 //   - reverse replication's lag (its channels' own lag, sampled every
 //     10 ms) at the same load written on the new shards: p50, p99, max.
 //
-//	go run ./bench/reshard [-rows 1000000] [-rate 2000] [-duration 20s] [-workers 4] [-chunk 10000]
+//     go run ./bench/reshard [-rows 1000000] [-rate 2000] [-duration 20s] [-workers 4] [-chunk 10000]
 //
 // BENCH_SCALE (a fraction, e.g. 0.01) scales -rows and -duration for a
 // quick run. The machine may be loaded: compare the figures of one run,
