@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/hamal-replication/hamal/event"
@@ -45,6 +46,16 @@ func (s *Sink) applyDDL(txn *event.Txn) error {
 	if err := s.initSession(c, false); err != nil {
 		return s.ddlError(pos, stmt, err)
 	}
+	if m := txn.DDL.SQLMode; m != "" {
+		// The statement reads as it was written: its quoting and escaping
+		// flags join the sink's own mode on this connection only.
+		if !sqlModeFlags.MatchString(m) {
+			return fmt.Errorf("apply DDL at %s: sql_mode flags %q are not a list of sql_mode names", pos, m)
+		}
+		if _, err := c.Execute("SET SESSION sql_mode='" + sqlMode + "," + m + "'"); err != nil {
+			return s.ddlError(pos, stmt, err)
+		}
+	}
 	// The lease proof, right before the statement: a DDL commits on its
 	// own, so it cannot share a transaction with it.
 	if _, err := c.Execute(string(s.lease.appendProof(nil))); err != nil {
@@ -64,6 +75,9 @@ func (s *Sink) applyDDL(txn *event.Txn) error {
 	s.log.Info("applied DDL", "pos", pos, "schema", txn.DDL.Schema, "statement", shorten(stmt))
 	return nil
 }
+
+// sqlModeFlags is what event.DDL.SQLMode may hold.
+var sqlModeFlags = regexp.MustCompile(`^[A-Z_]+(?:,[A-Z_]+)*$`)
 
 func (s *Sink) ddlError(pos, stmt string, err error) error {
 	err = fmt.Errorf("apply DDL at %s (%s): %w", pos, shorten(stmt), err)

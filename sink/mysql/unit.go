@@ -152,7 +152,10 @@ func (u *unit) Write(context.Context) error {
 	if err := u.flush(); err != nil {
 		return u.fail(err)
 	}
-	return u.fail(u.clearOwners(originOf(u.txns[0])))
+	if err := u.clearOwners(originOf(u.txns[0])); err != nil {
+		return u.fail(err)
+	}
+	return u.fail(u.fence(u.txns))
 }
 
 // ProveLease queues the lease proof, the last statement before COMMIT.

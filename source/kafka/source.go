@@ -254,6 +254,9 @@ func (s *Source) startReader(tp topicPartition, offset int64) {
 		MaxBytes:              16 << 20,
 		MaxWait:               250 * time.Millisecond,
 		OffsetOutOfRangeError: true,
+		// What an exactly-once sink aborted (a batch of a process killed
+		// mid-transaction) must never be applied.
+		IsolationLevel: kafkago.ReadCommitted,
 	})
 	if err := r.SetOffset(offset); err != nil {
 		r.Close()
