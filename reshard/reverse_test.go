@@ -73,7 +73,7 @@ func reverseMigration(t *testing.T) (m *Migration, reg *prometheus.Registry, hea
 	reg = prometheus.NewRegistry()
 	p := &Plan{Name: "rb", Sources: []Server{{}}, Targets: []Server{{}, {}}, Cutover: Cutover{Timeout: time.Minute}}
 	m = &Migration{plan: p, log: slog.New(slog.NewTextHandler(io.Discard, nil)), store: store, reg: reg,
-		st: &State{Phase: PhaseCutover, Cutover: CutoverState{Step: StepSwitched, SwitchedAt: time.Now()}, Segments: map[string]*Segment{}},
+		st:          &State{Phase: PhaseCutover, Cutover: CutoverState{Step: StepSwitched, SwitchedAt: time.Now()}, Segments: map[string]*Segment{}},
 		tableCopied: map[string]*atomic.Int64{}, startedAt: time.Now()}
 	if err := reg.Register(&collector{m: m}); err != nil {
 		t.Fatal(err)
