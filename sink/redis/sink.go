@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -235,14 +236,13 @@ func fenceFields(t *event.Txn) []string {
 	if t.IsBarrier() {
 		return []string{barrierField}
 	}
-	seen := map[string]bool{}
 	var out []string
 	for i := range t.Changes {
 		c := &t.Changes[i]
 		for _, k := range c.Keys {
 			f := c.Namespace + "/" + string(k)
-			if !seen[f] {
-				seen[f] = true
+			// Few fields per Txn (its keys' slots): a scan beats a map.
+			if !slices.Contains(out, f) {
 				out = append(out, f)
 			}
 		}
@@ -378,6 +378,7 @@ func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
 	db := c.db
 	fences := map[string]string{}
 	last := map[string]redisrepl.Position{}
+	var slab []any // the commands' arguments, cut from one allocation per 1024
 	cmds, err := c.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		if origin := txns[0].txn.Origin; origin != "" {
 			// Without an origin (no sites configured) a marker would only
@@ -399,7 +400,11 @@ func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
 					p.Select(ctx, n)
 					db = n
 				}
-				args := make([]any, len(ch.Args))
+				if len(slab) < len(ch.Args) {
+					slab = make([]any, max(len(ch.Args), 1024))
+				}
+				args := slab[:len(ch.Args):len(ch.Args)]
+				slab = slab[len(ch.Args):]
 				for j, a := range ch.Args {
 					args[j] = a
 				}
