@@ -33,7 +33,13 @@ type Persister struct {
 	last    Checkpoint
 	hasLast bool
 	saves   uint64
+
+	onSave func(seq uint64) // see OnSave
 }
+
+// OnSave sets a function called with the seq of every checkpoint saved,
+// after it is durable, from the goroutine that saved it. Set it before Run.
+func (p *Persister) OnSave(f func(seq uint64)) { p.onSave = f }
 
 // NewPersister returns a Persister that saves tracker's watermark as the
 // checkpoint of channel in store every interval while Run runs (interval <= 0
@@ -101,6 +107,9 @@ func (p *Persister) Flush() error {
 	p.last, p.hasLast = c, true
 	p.saves++
 	p.mu.Unlock()
+	if p.onSave != nil {
+		p.onSave(c.Seq)
+	}
 	p.log.Debug("checkpoint saved", "seq", c.Seq, "pos", c.Pos.String())
 	return nil
 }

@@ -67,6 +67,10 @@ func (p Position) String() string { return string(p) }
 type DDL struct {
 	Schema    string // default schema the statement ran in (USE ...)
 	Statement string
+	// SQLMode lists the sql_mode flags the statement was written under
+	// that change how it reads (ANSI_QUOTES, NO_BACKSLASH_ESCAPES, …),
+	// comma-separated; "" for none. A sink runs the statement under them.
+	SQLMode string
 }
 
 // Txn is one committed source transaction.
@@ -134,6 +138,15 @@ type Column struct {
 	Unsigned bool
 	Binary   bool // binary charset: BINARY, VARBINARY, BLOB
 	Nullable bool
+	// Meta is the binlog's column metadata (TableMapEvent.ColumnMeta):
+	// precision<<8|scale of a DECIMAL, the fractional digits of a TIME,
+	// DATETIME or TIMESTAMP, bytes<<8|bits%8 of a BIT, the maximum byte
+	// length of a VARCHAR; 0 when the source has none.
+	Meta uint16
+	// Members are the member names of an ENUM or SET column, in
+	// definition order, when the binlog carries them
+	// (binlog_row_metadata=FULL); nil otherwise.
+	Members []string
 }
 
 // UniqueKey is a named unique index over column indexes.

@@ -37,6 +37,16 @@ type ConflictCounter interface {
 	Conflicts() uint64
 }
 
+// CheckpointWatcher is an optional capability of a sink that fences
+// replays itself (the Kafka sink's exactly-once mode): it is told the seq
+// of every checkpoint the session saved, after the save is durable, so it
+// can forget what no restart will read again. Persisted is called from
+// the persister's goroutine, concurrently with Apply, and must not block
+// on the target.
+type CheckpointWatcher interface {
+	Persisted(seq uint64)
+}
+
 // RelayLog is the relay log a channel reads through, as the observer
 // reports it (package relay implements it; the pipeline does not import
 // it). Status is called from any goroutine, at every /status request and

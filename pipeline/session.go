@@ -137,6 +137,9 @@ func (c *Channel) runSession(ctx context.Context) error {
 		resume:    resume,
 		sched:     dag.New[*event.Txn](c.window()),
 		persister: checkpoint.NewPersister(c.opts.Store, c.opts.Name, tracker, c.opts.CheckpointInterval, c.log)}
+	if w, ok := snk.(CheckpointWatcher); ok {
+		s.persister.OnSave(w.Persisted)
+	}
 	c.obs.sessionStarted(resume, tracker, s.persister, s.sched)
 	c.obs.sourceOpened(src)
 	if c.life.recovered() {

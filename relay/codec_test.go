@@ -3,6 +3,8 @@ package relay
 import (
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -13,7 +15,7 @@ import (
 // sampleTable is shaped like what the MySQL source emits.
 func sampleTable() *event.Table {
 	return &event.Table{Schema: "app", Name: "t", Columns: []event.Column{
-		{Name: "id", Type: 8, Unsigned: true}, {Name: "c", Type: 15, Nullable: true}, {Name: "b", Type: 252, Binary: true, Nullable: true},
+		{Name: "id", Type: 8, Unsigned: true}, {Name: "c", Type: 15, Nullable: true, Meta: 480}, {Name: "e", Type: 254, Nullable: true, Meta: 0xf701, Members: []string{"new", "paid", "已发货"}}, {Name: "s", Type: 254, Members: []string{}}, {Name: "b", Type: 252, Binary: true, Nullable: true},
 	}, PrimaryKey: []int{0}, UniqueKeys: []event.UniqueKey{{Name: "uk_c", Columns: []int{1}}}}
 }
 
@@ -40,6 +42,7 @@ func sampleTxns() []*event.Txn {
 			}},
 		{Pos: event.Position("0-1-43"), Kind: event.KindDDL, DDL: &event.DDL{Schema: "app", Statement: "ALTER TABLE t ADD d INT"},
 			CommitTime: time.Unix(1700000000, 0)},
+		{Pos: event.Position("0-1-44"), Kind: event.KindDDL, DDL: &event.DDL{Schema: "app", Statement: `DROP TABLE "app"."t_gone"`, SQLMode: "ANSI_QUOTES,NO_BACKSLASH_ESCAPES"}},
 		{Pos: event.Position{}, Kind: event.KindDML, Changes: []event.Change{
 			{Op: event.OpCommand, Namespace: "0", Args: [][]byte{[]byte("SET"), []byte("k"), {}, nil}, Keys: [][]byte{[]byte("k")}},
 		}},
@@ -219,5 +222,40 @@ func TestDecodeRejectsBadIndices(t *testing.T) {
 				t.Fatalf("decoded without the corruption error: %v", err)
 			}
 		})
+	}
+}
+
+// TestReadsFormatOneSegments: a segment written before column metadata
+// was recorded (magic HAMALRL1, no column flag 8 or 16) is read as it is,
+// so upgrading hamal keeps a relay's unapplied records.
+func TestReadsFormatOneSegments(t *testing.T) {
+	path := filepath.Join(t.TempDir(), segName(1))
+	want := &event.Txn{Pos: event.Position("0-1-9"), Kind: event.KindDML, Changes: []event.Change{{
+		Op: event.OpInsert, Namespace: "app.t", After: []any{int32(1)},
+		Table: &event.Table{Schema: "app", Name: "t", Columns: []event.Column{{Name: "id", Type: 3}}, PrimaryKey: []int{0}},
+	}}}
+	enc := newEncoder()
+	rec, err := enc.appendFramed(nil, 1, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append([]byte(segMagicV1), rec...), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	rr, err := openRecords(path)
+	if err != nil {
+		t.Fatalf("a format 1 segment is refused: %v", err)
+	}
+	defer rr.close()
+	payload, err := rr.next(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rseq, got, err := newDecoder(&tableIntern{}).decodeTxn(payload)
+	if err != nil || rseq != 1 {
+		t.Fatalf("decode: seq %d, %v", rseq, err)
+	}
+	if !reflect.DeepEqual(got.Changes[0].Table, want.Changes[0].Table) || !reflect.DeepEqual(got.Changes[0].After, want.Changes[0].After) {
+		t.Errorf("got %+v, want %+v", got.Changes[0], want.Changes[0])
 	}
 }

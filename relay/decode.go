@@ -282,6 +282,12 @@ func (d *decoder) decodeTxn(payload []byte) (rseq uint64, txn *event.Txn, err er
 			}
 		case txnDDL:
 			t.DDL = &event.DDL{Schema: r.string(), Statement: r.string()}
+		case txnDDLSQLMode:
+			if t.DDL == nil {
+				r.fail() // flags without a statement
+				break
+			}
+			t.DDL.SQLMode = r.string()
 		case txnHeartbeat:
 			t.Heartbeat = r.time()
 		case txnPartial:
@@ -352,6 +358,24 @@ func decodeTable(r *reader) *event.Table {
 			c.Type = r.byte()
 			flags := r.byte()
 			c.Unsigned, c.Binary, c.Nullable = flags&1 != 0, flags&2 != 0, flags&4 != 0
+			if flags&8 != 0 {
+				m := r.uvarint()
+				if m > 0xffff {
+					r.fail()
+				}
+				c.Meta = uint16(m)
+			}
+			if flags&16 != 0 {
+				n := r.uvarint()
+				if n > uint64(len(r.b)-r.off) {
+					r.fail() // each member takes at least one byte
+					n = 0
+				}
+				c.Members = make([]string, n)
+				for j := range c.Members {
+					c.Members[j] = r.string()
+				}
+			}
 		}
 	}
 	t.PrimaryKey = decodeInts(r)

@@ -84,6 +84,10 @@ func (e *encoder) appendTxn(b []byte, rseq uint64, t *event.Txn) ([]byte, error)
 		b = append(b, txnDDL)
 		b = appendString(b, t.DDL.Schema)
 		b = appendString(b, t.DDL.Statement)
+		if t.DDL.SQLMode != "" {
+			b = append(b, txnDDLSQLMode)
+			b = appendString(b, t.DDL.SQLMode)
+		}
 	}
 	if !t.Heartbeat.IsZero() {
 		b = append(b, txnHeartbeat)
@@ -156,7 +160,22 @@ func appendTable(b []byte, t *event.Table) []byte {
 		if c.Nullable {
 			flags |= 4
 		}
+		if c.Meta != 0 {
+			flags |= 8
+		}
+		if c.Members != nil {
+			flags |= 16
+		}
 		b = append(b, c.Type, flags)
+		if c.Meta != 0 {
+			b = binary.AppendUvarint(b, uint64(c.Meta))
+		}
+		if c.Members != nil {
+			b = binary.AppendUvarint(b, uint64(len(c.Members)))
+			for _, m := range c.Members {
+				b = appendString(b, m)
+			}
+		}
 	}
 	b = appendInts(b, t.PrimaryKey)
 	b = binary.AppendUvarint(b, uint64(len(t.UniqueKeys))+boolCount(t.UniqueKeys != nil))

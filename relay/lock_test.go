@@ -76,7 +76,7 @@ func TestRelayRefusesForeignSegment(t *testing.T) {
 		want  []string
 	}{
 		{"old format, last segment", map[string]string{segName(1): "HAMALRL0" + "\x05\x00\x00\x00garbage"},
-			[]string{`relay format "0"`, `reads format "1"`, "remove the relay dir"}},
+			[]string{`relay format "0"`, `reads formats "1" and "2"`, "remove the relay dir"}},
 		{"foreign file, last segment", map[string]string{segName(1): "hello, world"},
 			[]string{"is not a relay segment", `"hello, w"`, "move it out"}},
 		{"old format, before the last", map[string]string{segName(1): "HAMALRL0xxxx", segName(9): segMagic},

@@ -30,10 +30,14 @@ import (
 // A segment is named by the relay seq of its first record, zero-padded so
 // that names sort in relay order.
 const (
-	segMagic  = segFamily + "1"
+	segMagic  = segFamily + "2"
 	segFamily = "HAMALRL" // segMagic without its version
-	segSuffix = ".seg"
-	recHeader = 8
+	// segMagicV1 is the format before column metadata (event.Column's
+	// Meta and Members, flags 8 and 16): its records are a subset of
+	// version 2's, so this version reads them as they are.
+	segMagicV1 = segFamily + "1"
+	segSuffix  = ".seg"
+	recHeader  = 8
 	// maxRecord bounds one record: a length beyond it is a torn or foreign
 	// header, never an allocation.
 	maxRecord = 1 << 30
@@ -154,7 +158,7 @@ func openRecords(path string) (*recordReader, error) {
 	rr := &recordReader{f: f, br: bufio.NewReaderSize(f, 256<<10)}
 	var magic [len(segMagic)]byte
 	n, err := io.ReadFull(rr.br, magic[:])
-	if err != nil || string(magic[:]) != segMagic {
+	if err != nil || (string(magic[:]) != segMagic && string(magic[:]) != segMagicV1) {
 		f.Close()
 		head := string(magic[:n])
 		switch {
@@ -207,8 +211,8 @@ type FormatError struct {
 
 func (e *FormatError) Error() string {
 	if v, ok := strings.CutPrefix(e.Head, segFamily); ok && len(e.Head) == len(segMagic) {
-		return fmt.Sprintf("relay segment %s is relay format %q, this hamal reads format %q: stop the channel and remove the relay dir %s (what it holds unapplied is read again from the source, from the checkpoint), or run the hamal version that wrote it",
-			e.Path, v, strings.TrimPrefix(segMagic, segFamily), filepath.Dir(e.Path))
+		return fmt.Sprintf("relay segment %s is relay format %q, this hamal reads formats %q and %q: stop the channel and remove the relay dir %s (what it holds unapplied is read again from the source, from the checkpoint), or run the hamal version that wrote it",
+			e.Path, v, strings.TrimPrefix(segMagicV1, segFamily), strings.TrimPrefix(segMagic, segFamily), filepath.Dir(e.Path))
 	}
 	return fmt.Sprintf("%s is not a relay segment (it starts with %q): move it out of the relay dir %s", e.Path, e.Head, filepath.Dir(e.Path))
 }

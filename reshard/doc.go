@@ -3,7 +3,7 @@
 // the application keeps writing to the source.
 //
 // A Plan (plan.go, strict YAML) names the source shard(s), the target
-// shards and, per table, a shard-key column and a Rule (rule.go): hash
+// shards and, per table, a shard-key column and a rule (package shardrule): hash
 // (CRC-32/IEEE of the key's canonical text mod N, the same as SQL's
 // CRC32(col) % N), range (half-open intervals that must cover every key)
 // or list (explicit values, optional default).
@@ -16,7 +16,7 @@
 //		   └───────────────┴─────────┴──────────────────────┴──── cancel ──▶ cancelled
 //
 //	  - snapshot: take every source's snapshot position
-//	    (srcmysql.SnapshotPosition: exact, lock-free on MariaDB), create the
+//	    (engine/mysql SnapshotPosition: exact, lock-free on MariaDB), create the
 //	    target tables from SHOW CREATE TABLE, split each table into key
 //	    ranges.
 //	  - copy (copy.go): the shared copier (package tablecopy) copies the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hamal-replication/hamal/engine"
 	enginemysql "github.com/hamal-replication/hamal/engine/mysql"
+	"github.com/hamal-replication/hamal/shardrule"
 	"github.com/hamal-replication/hamal/tablecopy"
 )
 
@@ -83,7 +84,7 @@ func Preflight(ctx context.Context, p *Plan) (map[string]*tableInfo, error) {
 					add("%s %s: %v", what, s.Addr, err)
 				}
 			}
-			if lr, ok := t.rule.(ListRule); ok && lr.def < 0 {
+			if lr, ok := t.rule.(shardrule.ListRule); ok && !hasDefault(lr) {
 				if err := checkListCoverage(c, t, lr); err != nil {
 					add("%s %s: %v", what, s.Addr, err)
 				}
@@ -122,7 +123,9 @@ func describe(c *client.Conn, t *Table) (*tableInfo, error) {
 
 // checkListCoverage names shard-key values on the source that no list
 // holds (a list rule without a default).
-func checkListCoverage(c *client.Conn, t *Table, lr ListRule) error {
+func hasDefault(lr shardrule.ListRule) bool { _, ok := lr.Default(); return ok }
+
+func checkListCoverage(c *client.Conn, t *Table, lr shardrule.ListRule) error {
 	vals := lr.Listed()
 	q := make([]string, len(vals))
 	for i, v := range vals {
@@ -178,5 +181,22 @@ func (p *Plan) sourceConfig(i int, start string) *enginemysql.SourceConfig {
 		tables[j] = t.Name
 	}
 	return &enginemysql.SourceConfig{Conn: s.Conn, ServerID: s.ServerID, Start: start, Tables: tables,
+		HamalSchema: enginemysql.DefaultHamalSchema}
+}
+
+// reverseSourceConfig is the MySQL driver's source block of target j for
+// reverse replication from start ("" for the check): the target's binlog,
+// the plan's tables under their target names.
+func (p *Plan) reverseSourceConfig(j int, start string) *enginemysql.SourceConfig {
+	tg := p.Targets[j]
+	id := tg.ServerID
+	if id == 0 {
+		id = 990000 + uint32(j)
+	}
+	tables := make([]string, len(p.Tables))
+	for i, t := range p.Tables {
+		tables[i] = t.TargetName()
+	}
+	return &enginemysql.SourceConfig{Conn: tg.Conn, ServerID: id, Start: start, Tables: tables,
 		HamalSchema: enginemysql.DefaultHamalSchema}
 }

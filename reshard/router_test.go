@@ -9,6 +9,7 @@ import (
 
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/retry"
+	"github.com/hamal-replication/hamal/shardrule"
 	"github.com/hamal-replication/hamal/sink"
 )
 
@@ -52,13 +53,13 @@ func (s *recordSink) ops() string {
 
 type sinkT = sink.Sink
 
-func mustText(v any) []byte { b, _ := KeyText(v); return b }
+func mustText(v any) []byte { b, _ := shardrule.KeyText(v); return b }
 
 func TestRouterSplits(t *testing.T) {
 	tbl := &event.Table{Schema: "app", Name: "users", Columns: []event.Column{{Name: "id"}, {Name: "v"}}, PrimaryKey: []int{0}}
 	sinks := []*recordSink{{}, {}}
 	r := NewRouter([]sinkT{sinks[0], sinks[1]}, map[string]Route{
-		"app.users": {Rename: "new.people", Rule: HashRule{N: 2}, ShardKey: "id"},
+		"app.users": {Rename: "new.people", Rule: shardrule.HashRule{N: 2}, ShardKey: "id"},
 	})
 	batch := []*event.Txn{
 		{Seq: 1, Kind: event.KindDML, Changes: []event.Change{
@@ -74,7 +75,7 @@ func TestRouterSplits(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want [2][]string
-	shard := func(id int64) int { s, _ := HashRule{N: 2}.Shard(id); return s }
+	shard := func(id int64) int { s, _ := shardrule.HashRule{N: 2}.Shard(id); return s }
 	want[shard(1)] = append(want[shard(1)], "insert new.people 1")
 	want[shard(2)] = append(want[shard(2)], "insert new.people 2")
 	want[shard(1)] = append(want[shard(1)], "delete new.people 1")
@@ -95,7 +96,7 @@ func TestRouterSplits(t *testing.T) {
 	if err := r.Apply(context.Background(), []*event.Txn{ddl}); err == nil || !strings.Contains(err.Error(), "renames") {
 		t.Errorf("DDL on a renamed table: err %v", err)
 	}
-	plain := NewRouter([]sinkT{sinks[0], sinks[1]}, map[string]Route{"app.users": {Rule: HashRule{N: 2}, ShardKey: "id"}})
+	plain := NewRouter([]sinkT{sinks[0], sinks[1]}, map[string]Route{"app.users": {Rule: shardrule.HashRule{N: 2}, ShardKey: "id"}})
 	if err := plain.Apply(context.Background(), []*event.Txn{ddl}); err != nil {
 		t.Fatal(err)
 	}

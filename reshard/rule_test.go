@@ -1,7 +1,6 @@
 package reshard
 
 import (
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,34 +19,6 @@ func planWith(t *testing.T, tables string, targets int) (*Plan, error) {
 	}
 	b.WriteString("tables:\n" + tables)
 	return Parse([]byte(b.String()))
-}
-
-func TestHashRuleIsCRC32ModN(t *testing.T) {
-	r := HashRule{N: 4}
-	// Known values: CRC32('1') = 2212294583, CRC32('abc') = 891568578,
-	// the same figures MariaDB's CRC32() returns.
-	cases := []struct {
-		key  any
-		want int
-	}{
-		{int64(1), 2212294583 % 4},
-		{uint8(1), 2212294583 % 4},
-		{[]byte("1"), 2212294583 % 4},
-		{"abc", 891568578 % 4},
-		{int32(-5), int(crc32.ChecksumIEEE([]byte("-5")) % 4)},
-	}
-	for _, c := range cases {
-		got, err := r.Shard(c.key)
-		if err != nil || got != c.want {
-			t.Errorf("Shard(%#v) = %d, %v; want %d", c.key, got, err, c.want)
-		}
-	}
-	if _, err := r.Shard(nil); err == nil {
-		t.Error("Shard(nil) succeeded; want an error about NULL")
-	}
-	if got := r.Predicate("`id`", 2); got != "CRC32(`id`) % 4 = 2" {
-		t.Errorf("Predicate = %q", got)
-	}
 }
 
 func TestRangeRule(t *testing.T) {

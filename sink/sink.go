@@ -1,6 +1,10 @@
-// Package sink defines what every sink provides: applying batches of
-// ready transactions, replay-safely. Engines live in
-// subpackages (sink/mysql; Redis, MongoDB and Kafka follow).
+// Package sink defines what every sink provides, applying batches of
+// ready transactions replay-safely and fenced against a second process,
+// and owns the target protocol every engine implements (protocol.go):
+// each apply is one atomic unit on the target that writes the path
+// marker, the data and its replay fence, and proves the lease inside the
+// unit. Engines live in subpackages (sink/mysql, sink/redis, sink/mongo,
+// sink/kafka); sink/sinktest is the conformance suite every sink runs.
 package sink
 
 import (
@@ -10,9 +14,10 @@ import (
 	"github.com/hamal-replication/hamal/event"
 )
 
-// ErrLeaseHeld means another process holds the channel's fencing lease on
-// the target (or took it while this one had lost it). It is fatal: two
-// processes must never apply one channel. Every sink with a lease wraps it.
+// ErrLeaseHeld means another process holds the channel's lease on the
+// target (or took it while this one had lost it). It is fatal: two
+// processes must never apply one channel. Every sink wraps it, from Open
+// and from a unit whose lease proof failed.
 var ErrLeaseHeld = errors.New("fencing lease held by another hamal process")
 
 // Sink applies batches of Txns to one target.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hamal-replication/hamal/config"
 	"github.com/hamal-replication/hamal/engine"
+	"github.com/hamal-replication/hamal/envelope"
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/kafkalink"
 	"github.com/hamal-replication/hamal/sink"
@@ -53,6 +54,23 @@ type Sink struct {
 	MaxMessageBytes  int           `yaml:"max_message_bytes"`  // default 1 MiB
 	WriteTimeout     time.Duration `yaml:"write_timeout"`      // default 10s
 	SASL             *SASL         `yaml:"sasl"`               // nil: no SASL
+	// Format is the JSON of the values: hamal (default), debezium, canal
+	// or maxwell (docs/kafka.md).
+	Format   string    `yaml:"format"`
+	Debezium *Debezium `yaml:"debezium"` // options of format debezium
+	// ExactlyOnce publishes every batch in one Kafka transaction with the
+	// channel's replay fence; read the topics with isolation.level
+	// read_committed.
+	ExactlyOnce bool   `yaml:"exactly_once"`
+	StateTopic  string `yaml:"state_topic"` // template over {channel}; default hamal.{channel}.state
+}
+
+// Debezium holds the keys under sink.kafka.debezium: the Debezium
+// connector and JSON converter options users commonly change.
+type Debezium struct {
+	Schemas         bool   `yaml:"schemas"`          // {schema, payload} like schemas.enable=true; default false
+	Tombstones      *bool  `yaml:"tombstones"`       // tombstones.on.delete; default true
+	DecimalHandling string `yaml:"decimal_handling"` // precise (default) | double | string
 }
 
 // SourceConfig is the source block of kind kafka.
@@ -79,6 +97,9 @@ type Source struct {
 	Start  string        `yaml:"start"`  // earliest | latest, for partitions without a checkpoint; default earliest
 	Rescan time.Duration `yaml:"rescan"` // how often to look for new topics and partitions; default 10s
 	SASL   *SASL         `yaml:"sasl"`   // nil: no SASL
+	// Format is the JSON of the messages: hamal (default), debezium,
+	// canal or maxwell (docs/kafka.md).
+	Format string `yaml:"format"`
 }
 
 var (
@@ -193,6 +214,28 @@ func (c *SinkConfig) Validate(s *config.Scope) {
 	if k.DDLTopic == "" {
 		k.DDLTopic = "hamal.{channel}.ddl"
 	}
+	switch k.Format {
+	case "":
+		k.Format = "hamal"
+	case "hamal", "debezium", "canal", "maxwell":
+	default:
+		s.Bad("%s: %q is not one of hamal, debezium, canal, maxwell", s.Key("format"), k.Format)
+	}
+	if d := k.Debezium; d != nil {
+		if k.Format != "debezium" {
+			s.Bad("%s: set only with format debezium (format is %s)", s.Key("debezium"), k.Format)
+		}
+		switch d.DecimalHandling {
+		case "":
+			d.DecimalHandling = "precise"
+		case "precise", "double", "string":
+		default:
+			s.Bad("%s.decimal_handling: %q is not one of precise, double, string", s.Key("debezium"), d.DecimalHandling)
+		}
+	}
+	if k.StateTopic == "" {
+		k.StateTopic = "hamal.{channel}.state"
+	}
 	if k.Linger < 0 || k.MaxMessageBytes < 0 || k.WriteTimeout < 0 {
 		s.Bad("%s: linger, max_message_bytes and write_timeout must be positive", s.Path)
 	}
@@ -231,6 +274,13 @@ func (c *SourceConfig) Validate(s *config.Scope) {
 	default:
 		s.Bad("%s: %q is not one of earliest, latest", s.Key("start"), k.Start)
 	}
+	switch k.Format {
+	case "":
+		k.Format = "hamal"
+	case "hamal", "debezium", "canal", "maxwell":
+	default:
+		s.Bad("%s: %q is not one of hamal, debezium, canal, maxwell", s.Key("format"), k.Format)
+	}
 	if k.Rescan == 0 {
 		k.Rescan = 10 * time.Second
 	} else if k.Rescan < 0 {
@@ -256,7 +306,7 @@ func (c *SourceConfig) ReaderConfig(env engine.Env) (srckafka.Config, error) {
 		return srckafka.Config{}, err
 	}
 	return srckafka.Config{Brokers: k.Brokers, Topics: k.Topics, Start: k.Start, Rescan: k.Rescan,
-		Tables: c.Tables, Exclude: c.Exclude, HamalSchema: c.HamalSchema, Link: l, Logger: env.Logger}, nil
+		Tables: c.Tables, Exclude: c.Exclude, HamalSchema: c.HamalSchema, Format: k.Format, Link: l, Logger: env.Logger}, nil
 }
 
 // Open implements engine.SourceConfig.
@@ -325,7 +375,18 @@ func (c *SinkConfig) ApplierConfig(env engine.Env) (sinkkafka.Config, error) {
 	}
 	return sinkkafka.Config{Brokers: k.Brokers, Topic: k.Topic, DDL: k.DDL, DDLTopic: k.DDLTopic, Channel: env.Channel,
 		Site: k.Site, AutoCreateTopics: k.AutoCreateTopics, Linger: k.Linger, MaxMessageBytes: k.MaxMessageBytes,
-		WriteTimeout: k.WriteTimeout, Link: l, Logger: env.Logger}, nil
+		WriteTimeout: k.WriteTimeout, ExactlyOnce: k.ExactlyOnce, StateTopic: k.StateTopic,
+		Format: k.FormatOptions(), Link: l, Logger: env.Logger}, nil
+}
+
+// FormatOptions are the format keys as envelope.FormatOptions.
+func (k *Sink) FormatOptions() envelope.FormatOptions {
+	o := envelope.FormatOptions{Name: k.Format}
+	if d := k.Debezium; d != nil {
+		o.Schemas, o.DecimalHandling = d.Schemas, d.DecimalHandling
+		o.NoTombstones = d.Tombstones != nil && !*d.Tombstones
+	}
+	return o
 }
 
 // Open implements engine.SinkConfig.
@@ -345,7 +406,7 @@ func (c *SinkConfig) Link() (kafkalink.Link, error) { return link("sink", c.TLS,
 func (c *SinkConfig) Check(ctx context.Context, env engine.Env, r *engine.Report) {
 	k := c.Kafka
 	if checkBrokersReach(ctx, r, "sink", c.Link, k.Brokers, c.Endpoint()) {
-		r.OK("sink topics %q (auto-create %v), DDL %s", k.Topic, k.AutoCreateTopics, k.DDL)
+		r.OK("sink topics %q (auto-create %v), format %s, DDL %s, exactly-once %v", k.Topic, k.AutoCreateTopics, k.Format, k.DDL, k.ExactlyOnce)
 	}
 }
 

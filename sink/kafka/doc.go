@@ -21,11 +21,26 @@
 // # Order and delivery
 //
 // Txns sharing a conflict key reach Apply one after another (the DAG waits
-// for the first Apply to return), and kafka-go writes the batches of one
-// partition sequentially, so a key's messages land in source order. A
-// retried or replayed batch can write messages again: delivery is
-// at-least-once, and consumers deduplicate by (source.channel,
-// source.position, source.index) or simply apply idempotently.
+// for the first Apply to return), and the producer (franz-go, idempotent,
+// acks=all) writes the batches of one partition sequentially, so a key's
+// messages land in source order. By default a replayed batch (after a
+// crash, the Txns since the last saved checkpoint) is written again:
+// delivery is at-least-once, and consumers deduplicate by
+// (source.channel, source.position, source.index) or simply apply
+// idempotently.
+//
+// # Exactly once
+//
+// With Config.ExactlyOnce every Apply is one Kafka transaction of the
+// channel's transactional id (TransactionalID): the batch's messages and a
+// marker in the channel's state topic, which records the replay fence
+// (exactly.go). A read_committed consumer sees each change exactly once
+// across kill -9 of the publisher; a second process opening the channel
+// fences the first by producer epoch (its next batch fails with
+// sink.ErrLeaseHeld): the transactional id is the sink's lease. Applies
+// are serialised, one transaction at a time. The sink implements
+// pipeline.CheckpointWatcher to forget the fence entries the channel's
+// saved checkpoints passed.
 //
 // # DDL
 //
@@ -38,8 +53,7 @@
 //
 // # Errors
 //
-// Connection and broker errors that kafka-go reports as temporary are
-// marked retry.Transient. A message larger than the broker accepts, an
+// Connection and broker errors are marked retry.Transient. A message larger than the broker accepts, an
 // authorization failure, a missing topic without auto-creation and an
 // unencodable change are fatal, naming the table or topic, the position and
 // the fix.

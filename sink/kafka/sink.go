@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
-	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hamal-replication/hamal/envelope"
 	"github.com/hamal-replication/hamal/event"
@@ -31,6 +32,7 @@ const (
 const (
 	DefaultTopic           = "hamal.{db}.{table}"
 	DefaultDDLTopic        = "hamal.{channel}.ddl"
+	DefaultStateTopic      = "hamal.{channel}.state"
 	DefaultLinger          = 2 * time.Millisecond
 	DefaultMaxMessageBytes = 1 << 20
 	DefaultWriteTimeout    = 10 * time.Second
@@ -38,6 +40,10 @@ const (
 
 // OriginHeader is the header naming the site that first wrote a change.
 const OriginHeader = "hamal-origin"
+
+// PathHeader is the header with the sites a change went through (the
+// loop guard's path), when the channel has a loop guard.
+const PathHeader = "hamal-path"
 
 // Config configures a Sink.
 type Config struct {
@@ -51,6 +57,15 @@ type Config struct {
 	Linger           time.Duration
 	MaxMessageBytes  int
 	WriteTimeout     time.Duration
+	// Format is the JSON the values are written in: envelope.FormatHamal
+	// (default), FormatDebezium, FormatCanal or FormatMaxwell.
+	Format envelope.FormatOptions
+	// ExactlyOnce publishes each batch in one Kafka transaction together
+	// with the channel's replay fence (see doc.go).
+	ExactlyOnce bool
+	// StateTopic is the template over {channel} of the topic holding the
+	// replay fence (exactly-once only).
+	StateTopic string
 	// Link is the TLS and SASL of every connection to the brokers.
 	Link   kafkalink.Link
 	Logger *slog.Logger
@@ -60,16 +75,38 @@ type Config struct {
 type Sink struct {
 	cfg    Config
 	log    *slog.Logger
-	writer *kafkago.Writer
-	meta   envelope.Meta
+	client *kgo.Client
+	enc    envelope.Encoder
 
 	mu     sync.Mutex
 	topics map[string]string // namespace → topic
+
+	eos *exactly // nil unless Config.ExactlyOnce
 }
 
 var _ sink.Sink = (*Sink)(nil)
 
-// Open checks that a broker answers and returns a Sink.
+// pkKey carries a record's partition key in its Context for partitioner.
+type pkKey struct{}
+
+// partitioner picks the partition from the envelope's partition key:
+// xxhash modulo the partition count (the assignment earlier releases
+// made, so a key stays in its partition across an upgrade).
+var partitioner = kgo.BasicConsistentPartitioner(func(string) func(*kgo.Record, int) int {
+	return func(r *kgo.Record, n int) int {
+		pk := r.Key
+		if r.Context != nil {
+			if v, ok := r.Context.Value(pkKey{}).([]byte); ok {
+				pk = v
+			}
+		}
+		return int(xxhash.Sum64(pk) % uint64(n))
+	}
+})
+
+// Open checks that a broker answers and returns a Sink. With ExactlyOnce
+// it also takes over the channel's transactional id, which fences any
+// other process still publishing the channel, and loads the replay fence.
 func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("no brokers configured")
@@ -79,6 +116,9 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	}
 	if cfg.DDLTopic == "" {
 		cfg.DDLTopic = DefaultDDLTopic
+	}
+	if cfg.StateTopic == "" {
+		cfg.StateTopic = DefaultStateTopic
 	}
 	if cfg.DDL == "" {
 		cfg.DDL = DDLError
@@ -96,47 +136,69 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	transport, err := cfg.Link.Transport()
+	enc, err := envelope.NewEncoder(cfg.Format, envelope.Meta{Channel: cfg.Channel, Site: cfg.Site})
 	if err != nil {
 		return nil, err
 	}
-	if err := ping(ctx, cfg.Brokers, cfg.Link, transport); err != nil {
+	if err := ping(ctx, cfg.Brokers, cfg.Link); err != nil {
 		return nil, err
 	}
-	w := &kafkago.Writer{
-		Addr:                   kafkago.TCP(cfg.Brokers...),
-		Transport:              transport,
-		Balancer:               partitioner{},
-		RequiredAcks:           kafkago.RequireAll,
-		BatchSize:              10000,
-		BatchBytes:             int64(cfg.MaxMessageBytes),
-		BatchTimeout:           cfg.Linger,
-		WriteTimeout:           cfg.WriteTimeout,
-		ReadTimeout:            cfg.WriteTimeout,
-		MaxAttempts:            3,
-		AllowAutoTopicCreation: cfg.AutoCreateTopics,
+	linkOpts, err := cfg.Link.Opts()
+	if err != nil {
+		return nil, err
 	}
-	return &Sink{cfg: cfg, log: log, writer: w, topics: map[string]string{},
-		meta: envelope.Meta{Channel: cfg.Channel, Site: cfg.Site}}, nil
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.RecordPartitioner(partitioner),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(cfg.Linger),
+		kgo.ProducerBatchMaxBytes(int32(cfg.MaxMessageBytes)),
+		kgo.MaxBufferedRecords(1 << 16),
+		kgo.ProduceRequestTimeout(cfg.WriteTimeout),
+		kgo.UnknownTopicRetries(4),
+	}, linkOpts...)
+	if cfg.AutoCreateTopics {
+		opts = append(opts, kgo.AllowAutoTopicCreation())
+	}
+	s := &Sink{cfg: cfg, log: log, enc: enc, topics: map[string]string{}}
+	if cfg.ExactlyOnce {
+		opts = append(opts, kgo.TransactionalID(TransactionalID(cfg.Channel)),
+			kgo.TransactionTimeout(time.Minute))
+	} else {
+		opts = append(opts, kgo.RecordDeliveryTimeout(3*cfg.WriteTimeout))
+	}
+	if s.client, err = kgo.NewClient(opts...); err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	if cfg.ExactlyOnce {
+		if s.eos, err = openExactly(ctx, s); err != nil {
+			s.client.Close()
+			return nil, err
+		}
+	}
+	return s, nil
 }
+
+// TransactionalID is the Kafka transactional id of a channel's
+// exactly-once producer: one per channel, so that a second process
+// publishing the channel fences the first.
+func TransactionalID(channel string) string { return "hamal-" + channel }
 
 // Ping asks the brokers for cluster metadata over a plain link; it fails
 // with a transient error when none answers.
 func Ping(ctx context.Context, brokers []string) error {
-	t, _ := kafkalink.Link{}.Transport()
-	return ping(ctx, brokers, kafkalink.Link{}, t)
+	return ping(ctx, brokers, kafkalink.Link{})
 }
 
 // ping asks the brokers for cluster metadata over the link: a TLS or
 // SASL refusal is fatal, any other failure transient.
-func ping(ctx context.Context, brokers []string, link kafkalink.Link, t *kafkago.Transport) error {
+func ping(ctx context.Context, brokers []string, link kafkalink.Link) error {
 	// Longer than a dial and TLS handshake (10 s each), so that their
 	// errors, which name the cause, come back rather than the deadline.
 	ctx, cancel := context.WithTimeout(ctx, 25*time.Second)
 	defer cancel()
-	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 25 * time.Second, Transport: t}
-	if _, err := c.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{}}); err != nil {
-		err = fmt.Errorf("kafka brokers %s: %w", strings.Join(brokers, ","), link.Explain(err))
+	if err := link.Ping(ctx, brokers); err != nil {
+		err = fmt.Errorf("kafka brokers %s: %w", strings.Join(brokers, ","), err)
 		if errors.Is(err, tlslink.ErrTLS) || errors.Is(err, kafkalink.ErrSASL) {
 			return err
 		}
@@ -145,54 +207,59 @@ func ping(ctx context.Context, brokers []string, link kafkalink.Link, t *kafkago
 	return nil
 }
 
-// Close flushes nothing (Apply is synchronous) and closes connections.
-func (s *Sink) Close() error { return s.writer.Close() }
+// Close flushes nothing (Apply is synchronous) and closes connections; an
+// exactly-once sink's transactional id stays with the brokers for the
+// next process.
+func (s *Sink) Close() error {
+	s.client.Close()
+	return nil
+}
 
-// Apply publishes every change of batch and returns once all of them are
-// acknowledged by all in-sync replicas.
+// Apply publishes every change of batch through the target protocol
+// (sink.Apply, unit.go) and returns once all of them are acknowledged by
+// all in-sync replicas (with ExactlyOnce: once the transaction holding
+// them is committed).
 func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
-	if len(batch) == 0 {
-		return nil
-	}
-	now := time.Now()
-	var msgs []kafkago.Message
+	return sink.Apply(ctx, s, batch)
+}
+
+// records encodes the changes of batch as records, in batch order.
+func (s *Sink) records(batch []*event.Txn, path string, now time.Time) ([]*kgo.Record, error) {
+	var recs []*kgo.Record
 	for _, txn := range batch {
 		switch txn.Kind {
 		case event.KindHeartbeat:
 			continue
 		case event.KindDDL:
-			m, ok, err := s.ddl(txn, now)
+			r, ok, err := s.ddl(txn, now)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if ok {
-				msgs = append(msgs, m)
+				recs = append(recs, r)
 			}
 			continue
 		}
-		encoded, err := envelope.Encode(txn, s.meta, now)
+		encoded, err := s.enc.Encode(txn, now)
 		if err != nil {
-			return fmt.Errorf("publish batch at %s: %w", txn.Pos, err)
+			return nil, err
 		}
-		origin := s.origin(txn)
+		headers := []kgo.RecordHeader{{Key: OriginHeader, Value: []byte(s.origin(txn))}}
+		if path != "" {
+			headers = append(headers, kgo.RecordHeader{Key: PathHeader, Value: []byte(path)})
+		}
 		for _, e := range encoded {
-			msgs = append(msgs, kafkago.Message{
-				Topic:      s.topic(e.Schema, e.Table),
-				Key:        e.Key,
-				Value:      e.Value,
-				Headers:    []kafkago.Header{{Key: OriginHeader, Value: []byte(origin)}},
-				WriterData: e.PartitionKey,
-				Time:       now,
+			recs = append(recs, &kgo.Record{
+				Topic:     s.topic(e.Schema, e.Table),
+				Key:       e.Key,
+				Value:     e.Value,
+				Headers:   headers,
+				Context:   context.WithValue(context.Background(), pkKey{}, e.PartitionKey),
+				Timestamp: now,
 			})
 		}
 	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	if err := s.writer.WriteMessages(ctx, msgs...); err != nil {
-		return s.classify(ctx, batch[0], err)
-	}
-	return nil
+	return recs, nil
 }
 
 func (s *Sink) origin(txn *event.Txn) string {
@@ -203,7 +270,7 @@ func (s *Sink) origin(txn *event.Txn) string {
 }
 
 // ddl handles a DDL Txn per Config.DDL.
-func (s *Sink) ddl(txn *event.Txn, now time.Time) (kafkago.Message, bool, error) {
+func (s *Sink) ddl(txn *event.Txn, now time.Time) (*kgo.Record, bool, error) {
 	stmt, schema := "", ""
 	if txn.DDL != nil {
 		stmt, schema = txn.DDL.Statement, txn.DDL.Schema
@@ -212,16 +279,16 @@ func (s *Sink) ddl(txn *event.Txn, now time.Time) (kafkago.Message, bool, error)
 	case DDLSkip:
 		s.log.Warn("DDL not published to Kafka (sink.kafka.ddl: skip); apply it to the consumers' targets by hand",
 			"position", txn.Pos.String(), "schema", schema, "statement", stmt)
-		return kafkago.Message{}, false, nil
+		return nil, false, nil
 	case DDLPublish:
-		value := envelope.EncodeDDL(txn, s.meta, now)
+		value := envelope.EncodeDDL(txn, envelope.Meta{Channel: s.cfg.Channel, Site: s.cfg.Site}, now)
 		topic := strings.ReplaceAll(s.cfg.DDLTopic, "{channel}", s.cfg.Channel)
-		return kafkago.Message{Topic: topic, Key: []byte(s.cfg.Channel), Value: value,
-			Headers:    []kafkago.Header{{Key: OriginHeader, Value: []byte(s.origin(txn))}},
-			WriterData: []byte(s.cfg.Channel), Time: now}, true, nil
+		return &kgo.Record{Topic: topic, Key: []byte(s.cfg.Channel), Value: value,
+			Headers:   []kgo.RecordHeader{{Key: OriginHeader, Value: []byte(s.origin(txn))}},
+			Timestamp: now}, true, nil
 	}
-	return kafkago.Message{}, false, fmt.Errorf("publish batch at %s: DDL cannot be ordered with row messages in Kafka: %q (schema %s); apply it to the consumers' targets, then set sink.kafka.ddl to skip (or publish) and resume",
-		txn.Pos, stmt, schema)
+	return nil, false, fmt.Errorf("DDL cannot be ordered with row messages in Kafka: %q (schema %s); apply it to the consumers' targets, then set sink.kafka.ddl to skip (or publish) and resume",
+		stmt, schema)
 }
 
 // topic expands the topic template for one table, cached.
@@ -240,54 +307,26 @@ func (s *Sink) topic(schema, table string) string {
 	return t
 }
 
-// classify turns a kafka-go write error into a transient or fatal error
+// classify turns a franz-go produce error into a transient or fatal error
 // naming the position of the batch and the fix where there is one.
-func (s *Sink) classify(ctx context.Context, first *event.Txn, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	cause, topic := err, ""
-	var werrs kafkago.WriteErrors
-	if errors.As(err, &werrs) {
-		for _, e := range werrs {
-			if e != nil {
-				cause = e
-				break
-			}
+func (s *Sink) classify(cause error) error {
+	switch {
+	case s.eos != nil && isFenced(cause):
+		return fmt.Errorf("%w: another process took the channel's transactional id %s (producer epoch): %w",
+			sink.ErrLeaseHeld, TransactionalID(s.cfg.Channel), cause)
+	case errors.Is(cause, kerr.UnknownTopicOrPartition):
+		if !s.cfg.AutoCreateTopics {
+			return fmt.Errorf("publish: %w; create the topics (template %q) or set sink.kafka.auto_create_topics: true", cause, s.cfg.Topic)
 		}
+		return retry.Transient(fmt.Errorf("publish: %w", cause))
+	case errors.Is(cause, kerr.MessageTooLarge), errors.Is(cause, kerr.RecordListTooLarge):
+		return fmt.Errorf("publish: %w; a message exceeds sink.kafka.max_message_bytes (%d) or the topic's max.message.bytes: raise both together",
+			cause, s.cfg.MaxMessageBytes)
+	case errors.Is(cause, kerr.TopicAuthorizationFailed), errors.Is(cause, kerr.ClusterAuthorizationFailed),
+		errors.Is(cause, kerr.TransactionalIDAuthorizationFailed), errors.Is(cause, kerr.SaslAuthenticationFailed),
+		errors.Is(cause, kerr.InvalidTopicException), errors.Is(cause, kerr.InvalidRequiredAcks),
+		errors.Is(cause, kerr.UnsupportedForMessageFormat):
+		return fmt.Errorf("publish: %w", s.cfg.Link.Explain(cause))
 	}
-	var tooLarge kafkago.MessageTooLargeError
-	if errors.As(cause, &tooLarge) {
-		topic = tooLarge.Message.Topic
-		return fmt.Errorf("publish batch at %s: topic %s: a message of %d bytes exceeds sink.kafka.max_message_bytes (%d); raise it together with the topic's max.message.bytes: %w",
-			first.Pos, topic, len(tooLarge.Message.Key)+len(tooLarge.Message.Value), s.cfg.MaxMessageBytes, cause)
-	}
-	var kerr kafkago.Error
-	if errors.As(cause, &kerr) {
-		switch kerr {
-		case kafkago.UnknownTopicOrPartition:
-			if !s.cfg.AutoCreateTopics {
-				return fmt.Errorf("publish batch at %s: %w; create the topics (template %q) or set sink.kafka.auto_create_topics: true", first.Pos, cause, s.cfg.Topic)
-			}
-			return retry.Transient(fmt.Errorf("publish batch at %s: %w", first.Pos, cause))
-		case kafkago.MessageSizeTooLarge, kafkago.RecordListTooLarge:
-			return fmt.Errorf("publish batch at %s: %w; raise the topic's max.message.bytes or lower sink.kafka.max_message_bytes", first.Pos, cause)
-		case kafkago.TopicAuthorizationFailed, kafkago.ClusterAuthorizationFailed, kafkago.SASLAuthenticationFailed,
-			kafkago.InvalidTopic, kafkago.InvalidRequiredAcks, kafkago.UnsupportedForMessageFormat:
-			return fmt.Errorf("publish batch at %s: %w", first.Pos, cause)
-		}
-	}
-	return retry.Transient(fmt.Errorf("publish batch at %s: %w", first.Pos, cause))
-}
-
-// partitioner picks the partition from the envelope's partition key,
-// carried in Message.WriterData: xxhash modulo the partition count.
-type partitioner struct{}
-
-func (partitioner) Balance(msg kafkago.Message, partitions ...int) int {
-	pk, _ := msg.WriterData.([]byte)
-	if pk == nil {
-		pk = msg.Key
-	}
-	return partitions[xxhash.Sum64(pk)%uint64(len(partitions))]
+	return retry.Transient(fmt.Errorf("publish: %w", s.cfg.Link.Explain(cause)))
 }

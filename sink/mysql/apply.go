@@ -2,7 +2,6 @@ package mysql
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,147 +13,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/hamal-replication/hamal/event"
-	"github.com/hamal-replication/hamal/retry"
 )
-
-// tablePlan is everything needed to write rows of one source table
-// description to the target, built once per *event.Table.
-type tablePlan struct {
-	ns      string // schema.table
-	cols    []columnPlan
-	keyCols []int // row key (PK or NOT NULL UK); nil when keyless
-	keyless bool
-	allowed bool // keyless and listed in Config.AllowKeyless
-	// conflict is the table's conflict rule (with Config.Site set).
-	conflict conflictPlan
-	ownerCol int // Config.Unsynced owner column, or -1
-
-	quotedName    string // `s`.`t`, names quoted as identifiers
-	replacePrefix string // REPLACE INTO `s`.`t` (`a`,`b`) VALUES
-	insertPrefix  string // INSERT INTO `s`.`t` (`a`,`b`) VALUES
-	deletePrefix  string // DELETE FROM `s`.`t` WHERE (`a`,`b`) IN (
-	matchPrefix   string // DELETE FROM `s`.`t` WHERE
-}
-
-// binaryDataTypes are the target types whose values are raw bytes.
-var binaryDataTypes = map[string]bool{
-	"binary": true, "varbinary": true, "tinyblob": true, "blob": true, "mediumblob": true, "longblob": true,
-	"geometry": true, "point": true, "linestring": true, "polygon": true, "multipoint": true,
-	"multilinestring": true, "multipolygon": true, "geometrycollection": true,
-}
-
-func literalKindOf(src event.Column, tc targetColumn) (literalKind, string) {
-	switch tc.dataType {
-	case "decimal":
-		return kindDecimal, ""
-	case "date", "time", "datetime", "timestamp":
-		return kindTemporal, ""
-	case "bit", "set":
-		return kindBits, ""
-	}
-	switch {
-	case tc.charset == "binary" || binaryDataTypes[tc.dataType]:
-		return kindBinary, ""
-	case tc.charset == "utf8mb4":
-		return kindUTF8, ""
-	case tc.charset != "":
-		return kindCharsetHex, tc.charset
-	case src.Binary:
-		return kindBinary, ""
-	}
-	return kindPlain, ""
-}
-
-// plan returns the cached plan of tbl, building it (and reading the
-// target's columns) on first use. Schema mismatches are fatal errors that
-// name the table and the fix.
-func (s *Sink) plan(slot *pooledConn, tbl *event.Table) (*tablePlan, error) {
-	s.mu.Lock()
-	p, ok := s.plans[tbl]
-	s.mu.Unlock()
-	if ok {
-		return p, nil
-	}
-	p = &tablePlan{ns: tbl.Namespace(), cols: make([]columnPlan, len(tbl.Columns)), ownerCol: -1}
-	if col, ok := s.cfg.Unsynced[p.ns]; ok && s.cfg.Site != "" {
-		for i, c := range tbl.Columns {
-			if strings.EqualFold(c.Name, col) {
-				p.ownerCol = i
-			}
-		}
-		if p.ownerCol < 0 {
-			return nil, &stmtError{table: p.ns, err: fmt.Errorf("owner column %q (sink.unsynced) is not a column of %s", col, p.ns)}
-		}
-	}
-	// A cached description may predate a fix made on the target: on a
-	// mismatch, read information_schema again before failing.
-	for attempt := 0; ; attempt++ {
-		tt, err := s.target(slot, tbl.Schema, tbl.Name)
-		if err != nil {
-			return nil, &stmtError{table: p.ns, err: err, server: true}
-		}
-		if tt == nil {
-			return nil, &stmtError{table: p.ns, err: missingTableError(tbl.Schema, tbl.Name)}
-		}
-		var missing []string
-		for i, c := range tbl.Columns {
-			tc, ok := tt.columns[strings.ToLower(c.Name)]
-			if !ok {
-				missing = append(missing, c.Name)
-				continue
-			}
-			kind, charset := literalKindOf(c, tc)
-			p.cols[i] = columnPlan{quotedName: quoteIdent(c.Name), kind: kind, charset: charset, generated: tc.generated}
-		}
-		if len(missing) == 0 {
-			break
-		}
-		s.forgetTarget(p.ns)
-		if attempt > 0 {
-			return nil, &stmtError{table: p.ns, err: missingColumnsError(tbl.Schema, tbl.Name, missing)}
-		}
-	}
-	quoted := quoteIdent(tbl.Schema) + "." + quoteIdent(tbl.Name)
-	var list []string
-	for _, c := range p.cols {
-		if !c.generated {
-			list = append(list, c.quotedName)
-		}
-	}
-	colList := " (" + strings.Join(list, ",") + ") VALUES "
-	p.quotedName = quoted
-	p.replacePrefix = "REPLACE INTO " + quoted + colList
-	p.insertPrefix = "INSERT INTO " + quoted + colList
-	p.matchPrefix = "DELETE FROM " + quoted + " WHERE "
-	if key, ok := tbl.RowKey(); ok {
-		p.keyCols = key
-		names := make([]string, len(key))
-		for i, k := range key {
-			if k >= len(p.cols) {
-				return nil, &stmtError{table: p.ns, err: fmt.Errorf("key column index %d out of range", k)}
-			}
-			names[i] = p.cols[k].quotedName
-		}
-		if len(names) == 1 {
-			p.deletePrefix = p.matchPrefix + names[0] + " IN ("
-		} else {
-			p.deletePrefix = p.matchPrefix + "(" + strings.Join(names, ",") + ") IN ("
-		}
-	} else {
-		p.keyless = true
-		p.allowed = s.keylessAllowed(p.ns)
-	}
-	if err := s.conflictPlanFor(p, tbl); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if len(s.plans) >= 4096 { // bound the cache if a source hands out fresh Tables
-		clear(s.plans)
-	}
-	s.plans[tbl] = p
-	s.mu.Unlock()
-	return p, nil
-}
 
 // applyState is the per-connection scratch of Apply, reused across calls.
 //
@@ -196,6 +55,7 @@ type rowEntry struct {
 	// to hold (its before-image; nil: no row), kept for conflict detection.
 	prior []any
 	txn   *event.Txn // the Txn of the last change, for conflict records
+	first *event.Txn // the Txn of the first change (whose prior it is)
 }
 
 type rowGroup struct {
@@ -337,43 +197,6 @@ func (a *applier) query(q string) (*mysql.Result, error) {
 	return a.slot.c.Execute(q)
 }
 
-// run applies the DML of the batch and commits.
-func (a *applier) run(batch []*event.Txn) error {
-	a.st.reset()
-	defer a.st.reset()
-	if a.s.cfg.Site != "" {
-		if err := checkOnePath(batch); err != nil {
-			return &stmtError{err: err}
-		}
-		b := a.appendMarker(a.st.buf[:0], batch[0])
-		a.st.buf = b[:0]
-		if err := a.exec(b, a.s.cfg.HamalSchema+".origin_marker"); err != nil {
-			return err
-		}
-	}
-	for _, txn := range batch {
-		if txn.Kind == event.KindHeartbeat {
-			continue
-		}
-		a.txn = txn
-		for i := range txn.Changes {
-			if err := a.change(&txn.Changes[i]); err != nil {
-				return err
-			}
-		}
-	}
-	if err := a.flush(); err != nil {
-		return err
-	}
-	if err := a.clearOwners(originOf(batch[0])); err != nil {
-		return err
-	}
-	if err := a.s.lease.check(); err != nil {
-		return err
-	}
-	return a.send(true)
-}
-
 func (a *applier) change(c *event.Change) error {
 	if c.Table == nil {
 		return &stmtError{table: c.Namespace, err: errors.New("row change without a table description")}
@@ -450,7 +273,7 @@ func (a *applier) setRow(p *tablePlan, image []any, del bool, prior []any) error
 	idx := int32(len(st.entries))
 	start := int32(len(st.arena))
 	st.arena = append(st.arena, st.exact...)
-	st.entries = append(st.entries, rowEntry{group: g, exactStart: start, exactEnd: int32(len(st.arena)), del: del, image: image, prior: prior, txn: a.txn})
+	st.entries = append(st.entries, rowEntry{group: g, exactStart: start, exactEnd: int32(len(st.arena)), del: del, image: image, prior: prior, txn: a.txn, first: a.txn})
 	st.index[string(st.folded)] = idx
 	st.groups[g].entries = append(st.groups[g].entries, idx)
 	return nil
@@ -665,98 +488,4 @@ func (a *applier) keyless(p *tablePlan, c *event.Change) error {
 		}
 	}
 	return nil
-}
-
-// Apply applies a batch of Txns, in order, in one target transaction, or a DDL Txn (alone in its batch) on its own connection. It
-// returns after COMMIT. Errors are transient (retry.IsTransient: deadlock,
-// lock wait timeout, lost connection, lease being re-acquired) or fatal,
-// and name the table, the position of the batch's first Txn and the cause.
-func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
-	if len(batch) == 0 {
-		return nil
-	}
-	if s.closed.Load() {
-		return errors.New("mysql sink: Apply after Close")
-	}
-	pos := batch[0].Pos.String()
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("apply batch at %s: %w", pos, err)
-	}
-	if err := s.lease.check(); err != nil {
-		return fmt.Errorf("apply batch at %s: %w", pos, err)
-	}
-	rows := 0
-	for _, txn := range batch {
-		if txn.Kind == event.KindDDL {
-			if len(batch) != 1 {
-				return fmt.Errorf("apply batch at %s: a DDL Txn must be alone in its batch, got a batch of %d", pos, len(batch))
-			}
-			return s.applyDDL(txn)
-		}
-		if txn.Kind != event.KindHeartbeat {
-			rows += len(txn.Changes)
-		}
-	}
-	if rows == 0 {
-		return nil
-	}
-
-	slot, err := s.acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("apply batch at %s: %w", pos, err)
-	}
-	defer s.release(slot)
-	if err := s.connect(ctx, slot); err != nil {
-		return fmt.Errorf("apply batch at %s: %w", pos, err)
-	}
-	// go-mysql has no context support: closing the socket is what
-	// interrupts a statement when ctx ends.
-	netConn := slot.c.Conn.Conn
-	stop := context.AfterFunc(ctx, func() { _ = netConn.Close() })
-	a := applier{s: s, slot: slot, st: &slot.st}
-	err = a.run(batch)
-	interrupted := !stop()
-	if interrupted {
-		s.drop(slot)
-	}
-	if err == nil {
-		slot.lastUsed = time.Now()
-		return nil
-	}
-	if interrupted {
-		return fmt.Errorf("apply batch at %s: %w", pos, context.Cause(ctx))
-	}
-	return s.batchError(slot, pos, err)
-}
-
-// batchError rolls back what the failed batch did and words the error.
-func (s *Sink) batchError(slot *pooledConn, pos string, err error) error {
-	class := classFatal
-	var se *stmtError
-	table := ""
-	if errors.As(err, &se) {
-		table = se.table
-		if se.server {
-			class = classify(se.err)
-		}
-	} else if retry.IsTransient(err) {
-		class = classTransient
-	}
-	if class == classConnLost {
-		s.log.Warn("target connection lost; reconnecting on next use", "err", err)
-		s.drop(slot)
-	} else if slot.c != nil {
-		if _, rbErr := slot.c.Execute("ROLLBACK"); rbErr != nil {
-			s.drop(slot)
-		}
-	}
-	if table != "" {
-		err = fmt.Errorf("apply batch at %s: table %s: %w", pos, table, err)
-	} else {
-		err = fmt.Errorf("apply batch at %s: %w", pos, err)
-	}
-	if class != classFatal {
-		return retry.Transient(err)
-	}
-	return err
 }

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/retry"
+	"github.com/hamal-replication/hamal/sink"
 	"github.com/hamal-replication/hamal/tablecopy"
 )
 
@@ -15,9 +18,9 @@ import (
 // snapshot, package snapshot): stmts, built by package tablecopy (a LOAD
 // DATA LOCAL … REPLACE with its file, or REPLACE statements), run in one
 // target transaction on a pool connection, fenced and marked as Apply's
-// batches are: the lease is checked before and again right before COMMIT,
-// and with Config.Site the origin marker of path (the loop guard's path of
-// the copied rows) is the transaction's first statement, so the next hop
+// units are: the lease proof is its last statement before COMMIT (in the
+// same round trip), and with Config.Site the origin marker of path (the
+// loop guard's path of the copied rows) is its first, so the next hop
 // drops the copy as it drops the channel's own writes. table names the
 // target table in errors. Errors are classified as Apply's: transient
 // (retry.IsTransient) or fatal. Copy may run on as many goroutines as the
@@ -57,7 +60,8 @@ func (s *Sink) Copy(ctx context.Context, table string, path []string, stmts []ta
 func (s *Sink) copyChunk(slot *pooledConn, table string, path []string, stmts []tablecopy.Statement) error {
 	if s.cfg.Site != "" {
 		a := applier{s: s, slot: slot, st: &slot.st}
-		b := a.appendMarker(slot.st.buf[:0], &event.Txn{Path: path})
+		m, _ := sink.MarkerOf([]*event.Txn{{Kind: event.KindDML, Path: path}})
+		b := a.appendMarker(slot.st.buf[:0], m)
 		slot.st.buf = b[:0]
 		if _, err := slot.c.Execute(string(b)); err != nil {
 			return &stmtError{table: s.cfg.HamalSchema + ".origin_marker", err: err, server: true}
@@ -68,13 +72,28 @@ func (s *Sink) copyChunk(slot *pooledConn, table string, path []string, stmts []
 			return &stmtError{table: table, err: err, server: true}
 		}
 	}
-	if err := s.lease.check(); err != nil {
-		return err
+	// The lease proof and COMMIT in one round trip (see unit.go).
+	q := string(s.lease.appendProof(slot.st.buf[:0])) + ";COMMIT"
+	failedAt := 0
+	var failed error
+	if _, err := slot.c.ExecuteMultiple(q, func(_ *mysql.Result, err error) {
+		if err != nil && failed == nil {
+			failed = err
+		} else if failed == nil {
+			failedAt++
+		}
+	}); err != nil && failed == nil {
+		failed = err
 	}
-	if _, err := slot.c.Execute("COMMIT"); err != nil {
-		return &stmtError{err: fmt.Errorf("commit: %w", err), server: true}
+	switch {
+	case failed == nil:
+		return nil
+	case failedAt == 0 && serverCode(failed) == erWrongValueForVar:
+		return s.lease.proofFailed(slot.c)
+	case failedAt == 0:
+		return &stmtError{table: table, err: fmt.Errorf("lease proof: %w", failed), server: true}
 	}
-	return nil
+	return &stmtError{err: fmt.Errorf("commit: %w", failed), server: true}
 }
 
 // copyError rolls back a failed chunk and words the error as batchError

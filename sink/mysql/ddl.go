@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/hamal-replication/hamal/event"
@@ -14,7 +15,8 @@ import (
 // applyDDL runs a DDL Txn on a connection of its own whose default schema
 // is the one the statement ran in on the source, so pooled connections
 // never change database. Errors that mean "already done" are tolerated on
-// replay and logged. Every cached table description is dropped afterwards.
+// replay and logged. The lease proof runs on that connection right
+// before the statement. Every cached table description is dropped afterwards.
 func (s *Sink) applyDDL(txn *event.Txn) error {
 	pos := txn.Pos.String()
 	if txn.DDL == nil || strings.TrimSpace(txn.DDL.Statement) == "" {
@@ -44,6 +46,24 @@ func (s *Sink) applyDDL(txn *event.Txn) error {
 	if err := s.initSession(c, false); err != nil {
 		return s.ddlError(pos, stmt, err)
 	}
+	if m := txn.DDL.SQLMode; m != "" {
+		// The statement reads as it was written: its quoting and escaping
+		// flags join the sink's own mode on this connection only.
+		if !sqlModeFlags.MatchString(m) {
+			return fmt.Errorf("apply DDL at %s: sql_mode flags %q are not a list of sql_mode names", pos, m)
+		}
+		if _, err := c.Execute("SET SESSION sql_mode='" + sqlMode + "," + m + "'"); err != nil {
+			return s.ddlError(pos, stmt, err)
+		}
+	}
+	// The lease proof, right before the statement: a DDL commits on its
+	// own, so it cannot share a transaction with it.
+	if _, err := c.Execute(string(s.lease.appendProof(nil))); err != nil {
+		if serverCode(err) == erWrongValueForVar {
+			err = s.lease.proofFailed(c)
+		}
+		return s.ddlError(pos, stmt, err)
+	}
 	if _, err := c.Execute(stmt); err != nil {
 		if code := serverCode(err); ddlReplayTolerated(code, stmt) {
 			s.log.Warn("DDL already applied on the target; skipped (replay)",
@@ -56,13 +76,18 @@ func (s *Sink) applyDDL(txn *event.Txn) error {
 	return nil
 }
 
+// sqlModeFlags is what event.DDL.SQLMode may hold.
+var sqlModeFlags = regexp.MustCompile(`^[A-Z_]+(?:,[A-Z_]+)*$`)
+
 func (s *Sink) ddlError(pos, stmt string, err error) error {
 	err = fmt.Errorf("apply DDL at %s (%s): %w", pos, shorten(stmt), err)
 	code := serverCode(err)
 	switch {
-	case code == erAccessDenied || code == erBadDB:
+	case code == erAccessDenied || code == erBadDB || errors.Is(err, ErrLeaseHeld):
 		return err
-	case code == 0 && !errors.Is(err, ErrLeaseHeld):
+	case retry.IsTransient(err):
+		return err
+	case code == 0:
 		return retry.Transient(err) // could not reach the target
 	case classify(err) != classFatal:
 		return retry.Transient(err)

@@ -126,7 +126,9 @@
 // # DDL
 //
 // A DDL Txn arrives alone. It runs on a connection of its own opened in
-// DDL.Schema (so pool connections never change database). On replay,
+// DDL.Schema (so pool connections never change database), with the
+// source's reading flags (DDL.SQLMode: ANSI_QUOTES, NO_BACKSLASH_ESCAPES,
+// …) added to the session's sql_mode, so it reads as written. On replay,
 // "already exists / duplicate column or key / unknown table / can't drop /
 // database exists / doesn't exist" (1050, 1060, 1061, 1051, 1091, 1007,
 // 1008, and 1146 for RENAME and DROP) are logged and tolerated. Afterwards
@@ -142,15 +144,25 @@
 // Txn>: table <schema.table>: <cause>", the cause wrapped with %w. A
 // missing target table or column is fatal and names the fix.
 //
-// # Fencing lease
+// # Lease
 //
 // Open takes GET_LOCK('hamal/<channel>', 0) on a dedicated connection and
-// fails with ErrLeaseHeld when another session holds it. That connection is
-// pinged every 2 s; when lost it is re-acquired (Apply returns transient
-// errors meanwhile), and if another process took the lock in between,
-// every later Apply fails with ErrLeaseHeld. The lock lives on a separate
-// session, so fencing is as good as the ping interval: a batch that
-// started before the loss is noticed may still commit.
+// fails with ErrLeaseHeld when another session holds it. Every unit (the
+// target protocol of package sink, unit.go) proves the lease inside its
+// transaction: its last statement before COMMIT, in the same
+// multi-statement text (no extra round trip), is
+//
+//	SET autocommit=IF(IS_USED_LOCK('hamal/<channel>') <=> <lock session id>, @@autocommit, 2)
+//
+// which fails (error 1231) unless the lock is held by this process's lock
+// session when it runs; the server then never reaches COMMIT and the unit
+// is rolled back: fatal ErrLeaseHeld when another session holds the lock,
+// transient while nobody does. It runs after the data, when every row the
+// unit writes is locked, so a successor's writes are ordered after the
+// unit. Copy and DDL run the same proof (DDL on its connection right
+// before the statement, since a DDL commits on its own). The lock
+// connection is pinged every 2 s and re-acquired when lost; the ping only
+// saves work, the proof is what fences.
 //
 // # Usage
 //

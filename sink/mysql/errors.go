@@ -41,18 +41,20 @@ const (
 	erNetErrorOnWrite      = 1160
 	erNetWriteInterrupted  = 1161
 	erLockAborted          = 1689
+	erWrongValueForVar     = 1231 // the lease proof's SET autocommit=2
 	erServerGone           = 2006
 	erServerLost           = 2013
 	erClientInteractionEnd = 4031 // MySQL 8: disconnected for inactivity
 )
 
-// errClass is what the sink does with an error from the target.
-type errClass uint8
+// errClass is what the sink does with an error from the target: the
+// target protocol's classes.
+type errClass = sink.Class
 
 const (
-	classFatal     errClass = iota + 1 // stop the channel
-	classTransient                     // retry the batch; the connection is usable
-	classConnLost                      // retry the batch on a new connection
+	classFatal     = sink.ClassFatal     // stop the channel
+	classTransient = sink.ClassTransient // retry the batch; the connection is usable
+	classConnLost  = sink.ClassConnLost  // retry the batch on a new connection
 )
 
 // classify sorts an error returned by a go-mysql connection (Execute,

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,15 +30,23 @@ const (
 	maxLockNameLen    = 64 // MariaDB/MySQL limit on user-level lock names
 )
 
-// lease is the fencing lease: a user-level lock GET_LOCK('hamal/<channel>')
-// held by a dedicated connection for as long as the sink is open. The
-// server releases it when that session ends, so a crashed process never
-// blocks its successor. A goroutine pings the connection; when it is lost
-// the lease is re-acquired, and if another session got it meanwhile the
-// lease is lost for good and Apply fails with ErrLeaseHeld.
+// lease is the channel's lease (sink's target protocol): a user-level
+// lock GET_LOCK('hamal/<channel>') held by a dedicated connection for as
+// long as the sink is open. The server releases it when that session
+// ends, so a crashed process never blocks its successor.
+//
+// What fences is the proof in every unit (appendProof): a statement that
+// fails unless IS_USED_LOCK names this process's lock session when it
+// runs, right before COMMIT in the same multi-statement text (no extra
+// round trip). The in-memory state kept by the goroutine that pings the
+// lock connection only saves work: when the connection is lost it
+// re-acquires the lock, and if another session got it meanwhile the lease
+// is lost for good and every unit fails with ErrLeaseHeld before it
+// starts.
 type lease struct {
 	sink     *Sink
 	name     string
+	quoted   string // name as an SQL literal
 	interval time.Duration
 
 	mu     sync.Mutex // guards conn
@@ -59,7 +69,7 @@ func leaseName(channel string) string {
 }
 
 func newLease(s *Sink, name string) *lease {
-	return &lease{sink: s, name: name, interval: leasePingInterval,
+	return &lease{sink: s, name: name, quoted: quoteString(name), interval: leasePingInterval,
 		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
@@ -73,7 +83,11 @@ func withIOTimeout(c *client.Conn) error {
 // connection break first) is killed and the lock taken over.
 func (l *lease) acquire(ctx context.Context) error {
 	s := l.sink
-	c, err := s.dial(ctx, "", withIOTimeout)
+	addr := s.cfg.Addr
+	if s.cfg.leaseAddr != "" {
+		addr = s.cfg.leaseAddr
+	}
+	c, err := s.dialAddr(ctx, addr, "", withIOTimeout)
 	if err != nil {
 		return err
 	}
@@ -96,11 +110,22 @@ func (l *lease) acquire(ctx context.Context) error {
 		return fmt.Errorf("another hamal process is applying channel %s to %s (lock %s is held); stop it first: %w",
 			s.cfg.Channel, s.cfg.Addr, l.name, ErrLeaseHeld)
 	}
+	// The session id the proof compares with is the one the server gives
+	// the lock, read back: behind a proxy the handshake's connection id
+	// can be the proxy's own.
+	id, err := lockOwner(c, l.name)
+	if err == nil && (id <= 0 || id > math.MaxUint32) {
+		err = fmt.Errorf("IS_USED_LOCK gave %d right after GET_LOCK", id)
+	}
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("mysql sink: read back the session holding fencing lease %s on %s: %w", l.name, s.cfg.Addr, err)
+	}
 	l.mu.Lock()
 	if l.conn != nil {
 		l.conn.Close()
 	}
-	l.conn, l.connID = c, c.GetConnectionID()
+	l.conn, l.connID = c, uint32(id)
 	l.mu.Unlock()
 	l.state.Store(leaseHeld)
 	return nil
@@ -170,6 +195,53 @@ func (l *lease) run() {
 			l.sink.log.Warn("re-acquiring fencing lease failed; will retry", "lock", l.name, "err", err)
 		}
 	}
+}
+
+// leaseProofStatement stands for the lease proof among the queued
+// statements' tables.
+const leaseProofStatement = "\x00lease proof"
+
+// appendProof appends the lease proof: SET autocommit to its current
+// value when the lock is held by this process's lock session, and to 2,
+// which is no value of autocommit (error 1231), when it is free or held by
+// another session. A connection id of 0 (no lock session yet, or
+// SkipLease) never matches.
+func (l *lease) appendProof(b []byte) []byte {
+	l.mu.Lock()
+	id := l.connID
+	l.mu.Unlock()
+	b = append(b, "SET autocommit=IF(IS_USED_LOCK("...)
+	b = append(b, l.quoted...)
+	b = append(b, ")<=>"...)
+	b = strconv.AppendUint(b, uint64(id), 10)
+	return append(b, ",@@autocommit,2)"...)
+}
+
+// proofFailed says what a failed proof means, reading the lock's holder
+// on c (the unit's connection, still in its transaction): ErrLeaseHeld
+// (fatal; the lease is lost for good) when another session holds the
+// lock; transient when nobody does (this process's lock session ended and
+// is being re-acquired) or this process re-acquired it on a new session
+// since the proof was written.
+func (l *lease) proofFailed(c *client.Conn) error {
+	s := l.sink
+	owner, err := lockOwner(c, l.name)
+	if err != nil {
+		return &stmtError{table: s.cfg.HamalSchema + " lease proof", err: fmt.Errorf("lease proof failed and the holder of lock %s cannot be read: %w", l.name, err), server: true}
+	}
+	l.mu.Lock()
+	mine := l.connID
+	l.mu.Unlock()
+	switch {
+	case owner == 0:
+		return retry.Transient(fmt.Errorf("lease %s on %s is not held (this process's lock session ended); the unit was rolled back and is retried once the lease is re-acquired", l.name, s.cfg.Addr))
+	case owner == int64(mine):
+		return retry.Transient(fmt.Errorf("lease %s on %s was re-acquired on a new session during the unit; retrying", l.name, s.cfg.Addr))
+	}
+	l.state.Store(leaseLost)
+	s.log.Error("lease lost to another process; unit rolled back", "lock", l.name, "holder_connection_id", owner, "own_connection_id", mine)
+	return fmt.Errorf("lease %s on %s is held by connection %d, not this process's lock session %d: another hamal process applies channel %s, so this unit was rolled back and this process stops applying: %w",
+		l.name, s.cfg.Addr, owner, mine, s.cfg.Channel, ErrLeaseHeld)
 }
 
 // check returns nil while the lease is held, ErrLeaseHeld (fatal) once it

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/retry"
+	"github.com/hamal-replication/hamal/tablecopy"
 	"github.com/hamal-replication/hamal/test/harness"
 )
 
@@ -93,6 +94,72 @@ func TestLease(t *testing.T) {
 		}
 		if got := rows(t, "SELECT COUNT(*) FROM ls.t WHERE id = 2"); got != "0" {
 			t.Errorf("a fenced-off sink wrote: %q", got)
+		}
+	})
+
+	// The proof inside the unit: with the keep-alive too slow to notice
+	// anything, the in-memory state still says "held", and the unit
+	// itself must refuse to commit.
+	slow := cfg
+	slow.leasePingInterval = time.Hour
+
+	t.Run("unit proves the lease: lock taken by another session", func(t *testing.T) {
+		s := openSink(t, slow)
+		thief, err := server.Connect("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer thief.Close()
+		mustExec(t, fmt.Sprintf("KILL %d", s.lease.connID))
+		if got, err := getLock(thief, s.lease.name, 5); err != nil || !got {
+			t.Fatalf("thief GET_LOCK = %v, %v", got, err)
+		}
+		if s.lease.state.Load() != leaseHeld {
+			t.Fatalf("keep-alive noticed the loss; the test needs it not to (state %d)", s.lease.state.Load())
+		}
+		err = s.Apply(context.Background(), []*event.Txn{txn(ins(tbl, int32(3)), ins(tbl, int32(4)))})
+		if !errors.Is(err, ErrLeaseHeld) || retry.IsTransient(err) || !strings.Contains(err.Error(), "rolled back") {
+			t.Fatalf("Apply error = %v, want fatal ErrLeaseHeld", err)
+		}
+		if got := rows(t, "SELECT COUNT(*) FROM ls.t WHERE id IN (3,4)"); got != "0" {
+			t.Errorf("a unit without the lease committed: %q rows", got)
+		}
+		// Lost for good: the next unit fails before it starts.
+		err = s.Apply(context.Background(), []*event.Txn{txn(ins(tbl, int32(5)))})
+		if !errors.Is(err, ErrLeaseHeld) {
+			t.Fatalf("second Apply error = %v, want ErrLeaseHeld", err)
+		}
+	})
+
+	t.Run("unit proves the lease: lock session gone, nobody holds it", func(t *testing.T) {
+		s := openSink(t, slow)
+		mustExec(t, fmt.Sprintf("KILL %d", s.lease.connID))
+		err := s.Apply(context.Background(), []*event.Txn{txn(ins(tbl, int32(6)))})
+		if !retry.IsTransient(err) || errors.Is(err, ErrLeaseHeld) {
+			t.Fatalf("Apply error = %v, want transient", err)
+		}
+		if got := rows(t, "SELECT COUNT(*) FROM ls.t WHERE id = 6"); got != "0" {
+			t.Errorf("a unit without the lease committed: %q rows", got)
+		}
+	})
+
+	t.Run("copy proves the lease", func(t *testing.T) {
+		s := openSink(t, slow)
+		thief, err := server.Connect("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer thief.Close()
+		mustExec(t, fmt.Sprintf("KILL %d", s.lease.connID))
+		if got, err := getLock(thief, s.lease.name, 5); err != nil || !got {
+			t.Fatalf("thief GET_LOCK = %v, %v", got, err)
+		}
+		err = s.Copy(context.Background(), "ls.t", nil, []tablecopy.Statement{{SQL: "REPLACE INTO ls.t VALUES (7)"}})
+		if !errors.Is(err, ErrLeaseHeld) {
+			t.Fatalf("Copy error = %v, want ErrLeaseHeld", err)
+		}
+		if got := rows(t, "SELECT COUNT(*) FROM ls.t WHERE id = 7"); got != "0" {
+			t.Errorf("a copy chunk without the lease committed: %q rows", got)
 		}
 	})
 }

@@ -6,8 +6,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 
-	"github.com/hamal-replication/hamal/event"
-	"github.com/hamal-replication/hamal/loopguard"
+	"github.com/hamal-replication/hamal/sink"
 )
 
 // The origin marker (DESIGN.md, "Loop guard"): with Config.Site set, every
@@ -26,10 +25,10 @@ func (s *Sink) markerTable() string {
 }
 
 // setupMarker creates the marker schema and Hamal's tables in it (marker,
-// conflicts, unsynced) when missing.
+// conflicts, unsynced, the replay fence) when missing.
 func (s *Sink) setupMarker(c *client.Conn) error {
 	stmts := []string{
-		"CREATE DATABASE IF NOT EXISTS " + quoteIdent(s.cfg.HamalSchema),
+		"CREATE DATABASE IF NOT EXISTS " + quoteIdent(s.cfg.HamalSchema) + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
 		"CREATE TABLE IF NOT EXISTS " + s.markerTable() + ` (
   channel VARCHAR(64) NOT NULL,
   worker INT NOT NULL,
@@ -37,9 +36,10 @@ func (s *Sink) setupMarker(c *client.Conn) error {
   path VARCHAR(1024) NOT NULL,
   n BIGINT UNSIGNED NOT NULL,
   PRIMARY KEY (channel, worker)
-) ENGINE=InnoDB`,
+)` + hamalTableOptions,
 		"CREATE TABLE IF NOT EXISTS " + s.conflictsTable() + conflictsDDL,
 		"CREATE TABLE IF NOT EXISTS " + s.unsyncedTable() + unsyncedDDL,
+		"CREATE TABLE IF NOT EXISTS " + s.appliedTable() + appliedDDL,
 	}
 	for _, q := range stmts {
 		if _, err := c.Execute(q); err != nil {
@@ -47,17 +47,37 @@ func (s *Sink) setupMarker(c *client.Conn) error {
 				s.markerTable(), s.cfg.Addr, s.cfg.HamalSchema, err)
 		}
 	}
+	return s.convertHamalTables(c)
+}
+
+// hamalTableOptions ends the DDL of every table Hamal creates: its charset
+// is stated, never the server's default (latin1 on many servers), so
+// images and keys of any text can be recorded.
+const hamalTableOptions = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
+// convertHamalTables converts Hamal's tables that an older version created
+// in the server's default charset to utf8mb4 (lossless: every charset
+// converts to it), so a conflict on non-Latin text can be recorded.
+func (s *Sink) convertHamalTables(c *client.Conn) error {
+	r, err := c.Execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=" + quoteString(s.cfg.HamalSchema) +
+		" AND TABLE_NAME IN ('origin_marker','conflicts','unsynced','applied') AND TABLE_COLLATION <> 'utf8mb4_bin'")
+	if err != nil {
+		return fmt.Errorf("mysql sink: read the charset of Hamal's tables in %s on %s: %w", s.cfg.HamalSchema, s.cfg.Addr, err)
+	}
+	for i := range r.Values {
+		name, _ := r.GetString(i, 0)
+		t := quoteIdent(s.cfg.HamalSchema) + "." + quoteIdent(name)
+		s.log.Info("converting Hamal's table to utf8mb4", "table", s.cfg.HamalSchema+"."+name)
+		if _, err := c.Execute("ALTER TABLE " + t + " CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
+			return fmt.Errorf("mysql sink: convert %s to utf8mb4 on %s (the sink user needs ALTER on %s.*): %w", t, s.cfg.Addr, s.cfg.HamalSchema, err)
+		}
+	}
 	return nil
 }
 
-// appendMarker appends the marker upsert for a batch whose Txns share the
-// path of first.
-func (a *applier) appendMarker(b []byte, first *event.Txn) []byte {
+// appendMarker appends the marker upsert of a unit.
+func (a *applier) appendMarker(b []byte, m sink.Marker) []byte {
 	s := a.s
-	origin := first.Origin
-	if origin == "" && len(first.Path) > 0 {
-		origin = first.Path[0]
-	}
 	b = append(b, "INSERT INTO "...)
 	b = append(b, s.markerTable()...)
 	b = append(b, " (channel,worker,origin,path,n) VALUES ("...)
@@ -65,20 +85,9 @@ func (a *applier) appendMarker(b []byte, first *event.Txn) []byte {
 	b = append(b, ',')
 	b = strconv.AppendInt(b, int64(a.slot.id), 10)
 	b = append(b, ',')
-	b = append(b, quoteString(origin)...)
+	b = append(b, quoteString(m.Origin)...)
 	b = append(b, ',')
-	b = append(b, quoteString(loopguard.FormatPath(first.Path))...)
+	b = append(b, quoteString(m.PathText())...)
 	b = append(b, ",1) ON DUPLICATE KEY UPDATE origin=VALUES(origin),path=VALUES(path),n=n+1"...)
 	return b
-}
-
-// checkOnePath enforces the contract that a batch shares one path, since
-// one marker describes the whole target transaction.
-func checkOnePath(batch []*event.Txn) error {
-	for _, txn := range batch[1:] {
-		if !loopguard.SamePath(batch[0], txn) {
-			return fmt.Errorf("batch mixes Txns of paths %v and %v; the channel must split batches by path", batch[0].Path, txn.Path)
-		}
-	}
-	return nil
 }

@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -12,12 +13,12 @@ import (
 // TestStatementOrder: a flush writes tables in name order and rows in key
 // order, whatever order the batch touched them in, so concurrent workers
 // take row locks in one order (fewer deadlocks); and the whole batch,
-// COMMIT included, goes in one round trip. The statements are read back
+// lease proof and COMMIT included, goes in one round trip. The statements are read back
 // from the server's general log.
 func TestStatementOrder(t *testing.T) {
 	const schema = "lockorder"
-	createSchema(t, schema, `CREATE TABLE %[1]s.b (id INT PRIMARY KEY, v VARCHAR(10));
-		CREATE TABLE %[1]s.a (id INT PRIMARY KEY, v VARCHAR(10))`)
+	createSchema(t, schema, `CREATE TABLE %[1]s.b (id INT PRIMARY KEY, v VARCHAR(10)) DEFAULT CHARSET=utf8mb4;
+		CREATE TABLE %[1]s.a (id INT PRIMARY KEY, v VARCHAR(10)) DEFAULT CHARSET=utf8mb4`)
 	ta := table(schema, "a", []string{"id", "v"}, []int{0})
 	tb := table(schema, "b", []string{"id", "v"}, []int{0})
 	mustExec(t, "INSERT INTO lockorder.a VALUES (7,'x'),(5,'x'),(6,'x')")
@@ -43,6 +44,8 @@ func TestStatementOrder(t *testing.T) {
 		"DELETE FROM `lockorder`.`a` WHERE `id` IN (5,6,7)",
 		"REPLACE INTO `lockorder`.`a` (`id`,`v`) VALUES (1,'a1'),(2,'a2'),(3,'a3')",
 		"REPLACE INTO `lockorder`.`b` (`id`,`v`) VALUES (10,'b10'),(20,'b20'),(30,'b30')",
+		// The lease proof, after the data (every row locked), before COMMIT.
+		fmt.Sprintf("SET autocommit=IF(IS_USED_LOCK('hamal/TestStatementOrder')<=>%d,@@autocommit,2)", s.lease.connID),
 		"COMMIT",
 	}
 	if len(sent) != 1 {

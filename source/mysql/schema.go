@@ -80,6 +80,8 @@ func (r *Reader) buildTable(e *replication.TableMapEvent) (*event.Table, error) 
 	unsigned := e.UnsignedMap()
 	collations := e.CollationMap()
 	tbl := &event.Table{Schema: schema, Name: name, Columns: make([]event.Column, e.ColumnCount)}
+	enums, sets := e.EnumStrValueString(), e.SetStrValueString()
+	enumAt, setAt := 0, 0
 	for i := range tbl.Columns {
 		typ := e.ColumnType[i]
 		if typ == gomysql.MYSQL_TYPE_STRING {
@@ -94,6 +96,19 @@ func (r *Reader) buildTable(e *replication.TableMapEvent) (*event.Table, error) 
 			Unsigned: unsigned[i],
 			Binary:   collations[i] == 63 || typ == gomysql.MYSQL_TYPE_GEOMETRY,
 			Nullable: nullable,
+			Meta:     e.ColumnMeta[i],
+		}
+		switch {
+		case e.IsEnumColumn(i):
+			if enumAt < len(enums) {
+				tbl.Columns[i].Members = enums[enumAt]
+			}
+			enumAt++
+		case e.IsSetColumn(i):
+			if setAt < len(sets) {
+				tbl.Columns[i].Members = sets[setAt]
+			}
+			setAt++
 		}
 	}
 	for _, c := range e.PrimaryKey {

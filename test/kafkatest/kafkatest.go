@@ -2,14 +2,15 @@ package kafkatest
 
 import (
 	"context"
-	"errors"
-	"io"
+	"fmt"
 	"sort"
 	"testing"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Opt configures the cluster.
@@ -38,10 +39,24 @@ func Start(t testing.TB, opts ...Opt) []string {
 }
 
 // Message is one record read back, with its partition and offset.
-type Message = kafkago.Message
+type Message struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Key       []byte
+	Value     []byte // nil for a tombstone
+	Headers   []Header
+}
 
-// ReadAll returns every message of every partition of topic, ordered by
-// partition then offset.
+// Header is a record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// ReadAll returns every committed message of every partition of topic
+// (isolation level read_committed: what an aborted transaction wrote is
+// left out), ordered by partition then offset.
 func ReadAll(t testing.TB, brokers []string, topic string) []Message {
 	t.Helper()
 	msgs, err := Read(context.Background(), brokers, topic)
@@ -63,57 +78,107 @@ func ReadDistinct(t testing.TB, brokers []string, topic string) []Message {
 	return msgs
 }
 
-// Read is ReadAll returning an error.
-func Read(ctx context.Context, brokers []string, topic string) ([]Message, error) {
+// Read is ReadAll returning an error, with extra client options (TLS,
+// SASL).
+func Read(ctx context.Context, brokers []string, topic string, opts ...kgo.Opt) ([]Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := kafkago.DialContext(ctx, "tcp", brokers[0])
+	admin, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
-	parts, err := conn.ReadPartitions(topic)
-	conn.Close()
+	defer admin.Close()
+	// The last stable offset of each partition: everything before it is
+	// committed or aborted.
+	meta := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	meta.Topics = append(meta.Topics, mt)
+	mresp, err := meta.RequestWith(ctx, admin)
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(parts, func(i, j int) bool { return parts[i].ID < parts[j].ID })
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lo.IsolationLevel = 1
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = topic
+	for _, mt := range mresp.Topics {
+		if err := kerr.ErrorForCode(mt.ErrorCode); err != nil {
+			return nil, fmt.Errorf("topic %s: %w", topic, err)
+		}
+		for _, p := range mt.Partitions {
+			lp := kmsg.NewListOffsetsRequestTopicPartition()
+			lp.Partition, lp.Timestamp = p.Partition, -1
+			lt.Partitions = append(lt.Partitions, lp)
+		}
+	}
+	lo.Topics = append(lo.Topics, lt)
+	lresp, err := lo.RequestWith(ctx, admin)
+	if err != nil {
+		return nil, err
+	}
+	ends := map[int32]int64{}
+	for _, t := range lresp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return nil, fmt.Errorf("topic %s partition %d: %w", topic, p.Partition, err)
+			}
+			if p.Offset > 0 {
+				ends[p.Partition] = p.Offset
+			}
+		}
+	}
+	if len(ends) == 0 {
+		return nil, nil
+	}
+	starts := map[int32]kgo.Offset{}
+	for p := range ends {
+		starts[p] = kgo.NewOffset().AtStart()
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: starts}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords()}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	byPart := map[int32][]Message{}
+	for len(ends) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("read %s: %w (%d partitions not read to their end)", topic, ctx.Err(), len(ends))
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return nil, ferr
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := ends[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			if r.Offset >= end-1 {
+				delete(ends, r.Partition)
+			}
+			if r.Attrs.IsControl() {
+				return
+			}
+			m := Message{Topic: r.Topic, Partition: int(r.Partition), Offset: r.Offset, Key: r.Key, Value: r.Value}
+			for _, h := range r.Headers {
+				m.Headers = append(m.Headers, Header{Key: h.Key, Value: h.Value})
+			}
+			byPart[r.Partition] = append(byPart[r.Partition], m)
+		})
+	}
+	parts := make([]int32, 0, len(byPart))
+	for p := range byPart {
+		parts = append(parts, p)
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 	var out []Message
 	for _, p := range parts {
-		pc, err := kafkago.DialLeader(ctx, "tcp", brokers[0], topic, p.ID)
-		if err != nil {
-			return nil, err
-		}
-		last, err := pc.ReadLastOffset()
-		if err != nil {
-			pc.Close()
-			return nil, err
-		}
-		first, err := pc.ReadFirstOffset()
-		if err != nil {
-			pc.Close()
-			return nil, err
-		}
-		if _, err := pc.Seek(first, kafkago.SeekAbsolute); err != nil {
-			pc.Close()
-			return nil, err
-		}
-		for off := first; off < last; {
-			_ = pc.SetReadDeadline(time.Now().Add(10 * time.Second))
-			batch := pc.ReadBatchWith(kafkago.ReadBatchConfig{MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
-			for {
-				m, err := batch.ReadMessage()
-				if err != nil {
-					break
-				}
-				out = append(out, m)
-				off = m.Offset + 1
-			}
-			if err := batch.Close(); err != nil && !errors.Is(err, io.EOF) {
-				pc.Close()
-				return nil, err
-			}
-		}
-		pc.Close()
+		out = append(out, byPart[p]...)
 	}
 	return out, nil
 }

@@ -1,4 +1,4 @@
-package reshard
+package shardrule
 
 import (
 	"bytes"
@@ -10,6 +10,27 @@ import (
 
 	"gopkg.in/yaml.v3"
 )
+
+// Spec is a rule as written in a config: the rule's name and its
+// parameters. It is inlined in the configs that use rules (a migration
+// plan's tables, sink.ownership), next to the column the rule reads.
+type Spec struct {
+	Rule string `yaml:"rule"` // hash | range | list
+	// Ranges (rule range): half-open [from, to) intervals; a missing from
+	// or to is unbounded. Together they must cover every key.
+	Ranges []RangeSpec `yaml:"ranges"`
+	// Lists (rule list): shard index → the key values it holds; Default,
+	// when set, takes every other value.
+	Lists   map[int][]yaml.Node `yaml:"lists"`
+	Default *int                `yaml:"default"`
+}
+
+// RangeSpec is one interval of a range rule.
+type RangeSpec struct {
+	Shard int       `yaml:"shard"`
+	From  yaml.Node `yaml:"from"`
+	To    yaml.Node `yaml:"to"`
+}
 
 // Rule maps a shard-key value to a target index (0-based, the order of the
 // plan's targets).
@@ -225,6 +246,9 @@ func (r ListRule) Predicate(col string, shard int) string {
 	return "(" + strings.Join(parts, " OR ") + ")"
 }
 
+// Default returns the shard that takes every unlisted value, if any.
+func (r ListRule) Default() (int, bool) { return r.def, r.def >= 0 }
+
 // Listed returns the explicit values of a list rule (for the coverage
 // check against the source's data).
 func (r ListRule) Listed() []string {
@@ -236,7 +260,9 @@ func (r ListRule) Listed() []string {
 	return out
 }
 
-func buildRule(t *RuleSpec, targets int, of string) (Rule, error) {
+// Build checks spec and returns its rule over n shards; of names what a
+// shard is in messages ("target", "source", "site").
+func Build(t *Spec, targets int, of string) (Rule, error) {
 	checkShard := func(what string, s int) error {
 		if s < 0 || s >= targets {
 			return fmt.Errorf("%s names %s %d, but there are %d %ss (0..%d)", what, of, s, targets, of, targets-1)
@@ -387,8 +413,9 @@ func buildRange(specs []RangeSpec, checkShard func(string, int) error) (Rule, er
 	return r, nil
 }
 
-// quoteString returns s as a SQL string literal (backslash escapes; the
-// sessions never set NO_BACKSLASH_ESCAPES).
+// quoteString returns s as a SQL string literal with backslash escapes:
+// the sessions that run the predicates set their own sql_mode, never
+// NO_BACKSLASH_ESCAPES.
 func quoteString(s string) string {
 	return "'" + escape(s) + "'"
 }
@@ -416,6 +443,3 @@ func escape(s string) string {
 	}
 	return b.String()
 }
-
-// quoteIdent returns a backquoted identifier.
-func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
