@@ -75,6 +75,9 @@ type Source struct {
 	cur     []item // handed over (Next's own); cur[next:] not yet returned
 	next    int
 	spent   chan []item // slices Next emptied, for the reader to reuse
+	// tagSlot is the slot-tag room of the oneCommand block being filled
+	// (the reader's own), nil once used.
+	tagSlot [][]byte
 	stop    chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
@@ -453,8 +456,12 @@ func (s *Source) stream() error {
 			return fmt.Errorf("%w: command %s before any SELECT", errProtocol, args[0])
 		}
 		t := multi
+		s.tagSlot = nil
 		if t == nil {
-			t = &event.Txn{Kind: event.KindDML}
+			b := &oneCommand{}
+			b.txn.Kind = event.KindDML
+			b.txn.Changes = b.ch[:0:1]
+			t, s.tagSlot = &b.txn, b.tag[:0:1]
 		}
 		origin, isMarker, err := s.addCommand(t, db, args)
 		if err != nil {
@@ -534,10 +541,24 @@ func (s *Source) addCommand(t *event.Txn, db int, args [][]byte) (origin string,
 	return "", false, nil
 }
 
+// oneCommand is a Txn of one command with its Change and its slot tag,
+// in one allocation: most of a stream is single commands on one slot.
+type oneCommand struct {
+	txn event.Txn
+	ch  [1]event.Change
+	tag [1][]byte
+}
+
 func (s *Source) appendChange(t *event.Txn, db int, args, keys [][]byte, known bool) {
 	c := event.Change{Op: event.OpCommand, Namespace: strconv.Itoa(db), Args: args}
 	if known {
-		c.Keys = slotTags(keys)
+		if len(keys) == 1 && s.tagSlot != nil {
+			// The slot tag goes in the Txn's own block (oneCommand).
+			c.Keys = append(s.tagSlot, redisrepl.SlotTag(keys[0]))
+			s.tagSlot = nil
+		} else {
+			c.Keys = slotTags(keys)
+		}
 	} else {
 		t.Kind = event.KindBarrier
 	}
