@@ -289,8 +289,8 @@ func TestConflictPolicies(t *testing.T) {
 	for _, s := range []*harness.Server{a, b} {
 		s.MustExec(t, "CREATE DATABASE app")
 		for _, name := range []string{"awins", "bwins", "lww"} {
-			s.MustExec(t, "CREATE TABLE app."+name+" (id INT PRIMARY KEY, v VARCHAR(20), ver BIGINT NOT NULL)",
-				"INSERT INTO app."+name+" VALUES (1,'orig',0),(2,'orig',0),(3,'orig',0)")
+			s.MustExec(t, "CREATE TABLE app."+name+" (id INT PRIMARY KEY, v VARCHAR(20) CHARACTER SET utf8mb4, ver BIGINT NOT NULL, bin VARBINARY(4) DEFAULT X'FF00')",
+				"INSERT INTO app."+name+" (id, v, ver) VALUES (1,'orig',0),(2,'orig',0),(3,'orig',0)")
 			tables["app."+name] = "id"
 		}
 	}
@@ -311,13 +311,13 @@ func TestConflictPolicies(t *testing.T) {
 	ba.post(t, "/pause")
 
 	for _, name := range []string{"awins", "bwins"} {
-		a.MustExec(t, "UPDATE app."+name+" SET v='from-a', ver=1 WHERE id IN (1,2)", "DELETE FROM app."+name+" WHERE id=3")
-		b.MustExec(t, "UPDATE app."+name+" SET v='from-b', ver=1 WHERE id IN (2,3)")
+		a.MustExec(t, "UPDATE app."+name+" SET v='from-a 甲', ver=1 WHERE id IN (1,2)", "DELETE FROM app."+name+" WHERE id=3")
+		b.MustExec(t, "UPDATE app."+name+" SET v='from-b 乙', ver=1 WHERE id IN (2,3)")
 	}
 	// Last writer wins: row 1 newer at B, row 2 newer at A, row 3 a tie
 	// (the greater site name, b, wins).
-	a.MustExec(t, "UPDATE app.lww SET v='from-a', ver=10 WHERE id=1", "UPDATE app.lww SET v='from-a', ver=30 WHERE id=2", "UPDATE app.lww SET v='from-a', ver=5 WHERE id=3")
-	b.MustExec(t, "UPDATE app.lww SET v='from-b', ver=20 WHERE id=1", "UPDATE app.lww SET v='from-b', ver=25 WHERE id=2", "UPDATE app.lww SET v='from-b', ver=5 WHERE id=3")
+	a.MustExec(t, "UPDATE app.lww SET v='from-a 甲', ver=10 WHERE id=1", "UPDATE app.lww SET v='from-a 甲', ver=30 WHERE id=2", "UPDATE app.lww SET v='from-a 甲', ver=5 WHERE id=3")
+	b.MustExec(t, "UPDATE app.lww SET v='from-b 乙', ver=20 WHERE id=1", "UPDATE app.lww SET v='from-b 乙', ver=25 WHERE id=2", "UPDATE app.lww SET v='from-b 乙', ver=5 WHERE id=3")
 	ab.post(t, "/resume")
 	ba.post(t, "/resume")
 
@@ -325,9 +325,9 @@ func TestConflictPolicies(t *testing.T) {
 	waitQuiet(t, a, b)
 	assertTablesEqual(t, a, b, tables)
 	want := map[string]string{
-		"awins": "1:from-a,2:from-a",          // A's delete of 3 wins over B's update
-		"bwins": "1:from-a,2:from-b,3:from-b", // B's update of 3 wins over A's delete
-		"lww":   "1:from-b,2:from-a,3:from-b",
+		"awins": "1:from-a 甲,2:from-a 甲",          // A's delete of 3 wins over B's update
+		"bwins": "1:from-a 甲,2:from-b 乙,3:from-b 乙", // B's update of 3 wins over A's delete
+		"lww":   "1:from-b 乙,2:from-a 甲,3:from-b 乙",
 	}
 	for name, w := range want {
 		for site, s := range map[string]*harness.Server{"a": a, "b": b} {
@@ -342,6 +342,14 @@ func TestConflictPolicies(t *testing.T) {
 		t.Logf("site %s recorded %s conflicts: %v", site, n, s.MustQuery(t, "SELECT table_name, row_key, change_kind, resolution, incoming_origin, LEFT(incoming_image,80), LEFT(existing_image,80) FROM hamal.conflicts ORDER BY id"))
 		if n == "0" {
 			t.Errorf("site %s recorded no conflict", site)
+		}
+	}
+	// The images are readable: non-Latin text as text, bytes as base64.
+	for site, s := range map[string]*harness.Server{"a": a, "b": b} {
+		n := s.MustQuery(t, `SELECT COUNT(*) FROM hamal.conflicts WHERE (incoming_image LIKE '%甲%' OR incoming_image LIKE '%乙%') AND existing_image LIKE '%"bin": {"base64": "/wA="}%'`)[0][0]
+		if n == "0" {
+			t.Errorf("site %s: no conflict record holds the Chinese text and the bytes FF00 as base64: %v", site,
+				s.MustQuery(t, "SELECT incoming_image, existing_image FROM hamal.conflicts LIMIT 2"))
 		}
 	}
 	if n := ab.metric(t, "hamal_conflicts_total") + ba.metric(t, "hamal_conflicts_total"); n == 0 {
