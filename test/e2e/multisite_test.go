@@ -325,7 +325,7 @@ func TestConflictPolicies(t *testing.T) {
 	waitQuiet(t, a, b)
 	assertTablesEqual(t, a, b, tables)
 	want := map[string]string{
-		"awins": "1:from-a 甲,2:from-a 甲",          // A's delete of 3 wins over B's update
+		"awins": "1:from-a 甲,2:from-a 甲",            // A's delete of 3 wins over B's update
 		"bwins": "1:from-a 甲,2:from-b 乙,3:from-b 乙", // B's update of 3 wins over A's delete
 		"lww":   "1:from-b 乙,2:from-a 甲,3:from-b 乙",
 	}
