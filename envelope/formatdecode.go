@@ -271,7 +271,7 @@ func (f *foreignDecoder) table(db, name string, shape []field, keyNames []string
 	if t, ok := f.tables[sig.String()]; ok {
 		return t, nil
 	}
-	t := &event.Table{Schema: db, Name: name, Columns: cols}
+	t := &event.Table{Schema: db, Name: name, Columns: cols, UniqueUnknown: true}
 	for _, k := range keyNames {
 		found := false
 		for i, c := range cols {
