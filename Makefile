@@ -58,8 +58,10 @@ soak: deps
 # bench runs every benchmark program under bench/ (one directory per
 # engine, each a main package that starts its own servers, prints a table
 # and cleans up): bench/mysql races Hamal against MariaDB's own parallel
-# replica (docs/performance.md). BENCH_SCALE=0.05 runs a quick, smaller
-# version. Never part of make test.
+# replica (docs/performance.md); bench/redis runs Hamal and, with
+# BENCH_REDISSHAKE=/path/to/redis-shake, RedisShake side by side
+# (docs/redis.md). BENCH_SCALE=0.05 runs a quick, smaller version. Never
+# part of make test.
 bench: deps
 	@fail=0; for d in bench/*/; do \
 	  ls $$d*.go >/dev/null 2>&1 || continue; \

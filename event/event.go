@@ -67,6 +67,10 @@ func (p Position) String() string { return string(p) }
 type DDL struct {
 	Schema    string // default schema the statement ran in (USE ...)
 	Statement string
+	// SQLMode lists the sql_mode flags the statement was written under
+	// that change how it reads (ANSI_QUOTES, NO_BACKSLASH_ESCAPES, …),
+	// comma-separated; "" for none. A sink runs the statement under them.
+	SQLMode string
 }
 
 // Txn is one committed source transaction.

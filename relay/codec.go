@@ -26,6 +26,7 @@ const (
 	txnDDL
 	txnHeartbeat
 	txnPartial
+	txnDDLSQLMode // the DDL's sql_mode flags (after txnDDL)
 )
 
 // Change field tags.

@@ -42,6 +42,7 @@ func sampleTxns() []*event.Txn {
 			}},
 		{Pos: event.Position("0-1-43"), Kind: event.KindDDL, DDL: &event.DDL{Schema: "app", Statement: "ALTER TABLE t ADD d INT"},
 			CommitTime: time.Unix(1700000000, 0)},
+		{Pos: event.Position("0-1-44"), Kind: event.KindDDL, DDL: &event.DDL{Schema: "app", Statement: `DROP TABLE "app"."t_gone"`, SQLMode: "ANSI_QUOTES,NO_BACKSLASH_ESCAPES"}},
 		{Pos: event.Position{}, Kind: event.KindDML, Changes: []event.Change{
 			{Op: event.OpCommand, Namespace: "0", Args: [][]byte{[]byte("SET"), []byte("k"), {}, nil}, Keys: [][]byte{[]byte("k")}},
 		}},

@@ -282,6 +282,12 @@ func (d *decoder) decodeTxn(payload []byte) (rseq uint64, txn *event.Txn, err er
 			}
 		case txnDDL:
 			t.DDL = &event.DDL{Schema: r.string(), Statement: r.string()}
+		case txnDDLSQLMode:
+			if t.DDL == nil {
+				r.fail() // flags without a statement
+				break
+			}
+			t.DDL.SQLMode = r.string()
 		case txnHeartbeat:
 			t.Heartbeat = r.time()
 		case txnPartial:

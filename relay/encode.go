@@ -84,6 +84,10 @@ func (e *encoder) appendTxn(b []byte, rseq uint64, t *event.Txn) ([]byte, error)
 		b = append(b, txnDDL)
 		b = appendString(b, t.DDL.Schema)
 		b = appendString(b, t.DDL.Statement)
+		if t.DDL.SQLMode != "" {
+			b = append(b, txnDDLSQLMode)
+			b = appendString(b, t.DDL.SQLMode)
+		}
 	}
 	if !t.Heartbeat.IsZero() {
 		b = append(b, txnHeartbeat)

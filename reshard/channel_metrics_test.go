@@ -57,7 +57,7 @@ func TestRestartedChannelServesItsOwnMetrics(t *testing.T) {
 	m := &Migration{plan: &Plan{}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), store: store, reg: reg}
 	start := func(limit int) *countSink {
 		snk := &countSink{}
-		err := m.startChannel(context.Background(), "catchup-0", nil, true,
+		err := m.startChannel(context.Background(), "catchup-0", "sources[0] test", nil, true,
 			func(_ context.Context, resume event.Position) (source.Source, error) {
 				next := 1
 				if resume != nil {

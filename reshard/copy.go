@@ -11,13 +11,12 @@ import (
 
 	"github.com/hamal-replication/hamal/engine"
 	"github.com/hamal-replication/hamal/shardrule"
-	srcmysql "github.com/hamal-replication/hamal/source/mysql"
 	"github.com/hamal-replication/hamal/tablecopy"
 )
 
 // snapshot records every source's position before anything is copied and
 // creates the target tables that are missing. The position is the one
-// srcmysql.SnapshotPosition gives: every row the copy reads afterwards
+// engine/mysql's SnapshotPosition gives: every row the copy reads afterwards
 // already holds every change up to it, and the catch-up replays every
 // change after it with the sinks' replay-safe statements (DESIGN.md
 // guarantee 2), so a row copied at any later moment, by any worker or
@@ -25,15 +24,11 @@ import (
 func (m *Migration) snapshot(ctx context.Context) error {
 	m.st.Sources = make([]SourceState, len(m.plan.Sources))
 	for i, s := range m.plan.Sources {
-		rc, err := m.plan.sourceConfig(i, "").ReaderConfig(engine.Env{})
+		gtid, err := m.plan.sourceConfig(i, "").SnapshotPosition(ctx, engine.Env{})
 		if err != nil {
 			return fmt.Errorf("sources[%d] %s: %w", i, s.Addr, err)
 		}
-		pos, err := srcmysql.SnapshotPosition(ctx, rc)
-		if err != nil {
-			return fmt.Errorf("sources[%d] %s: %w", i, s.Addr, err)
-		}
-		m.st.Sources[i] = SourceState{Addr: s.Addr, Snapshot: pos.GTID}
+		m.st.Sources[i] = SourceState{Addr: s.Addr, Snapshot: gtid}
 	}
 	if err := m.createTargets(ctx); err != nil {
 		return err

@@ -16,7 +16,7 @@
 //		   └───────────────┴─────────┴──────────────────────┴──── cancel ──▶ cancelled
 //
 //	  - snapshot: take every source's snapshot position
-//	    (srcmysql.SnapshotPosition: exact, lock-free on MariaDB), create the
+//	    (engine/mysql SnapshotPosition: exact, lock-free on MariaDB), create the
 //	    target tables from SHOW CREATE TABLE, split each table into key
 //	    ranges.
 //	  - copy (copy.go): the shared copier (package tablecopy) copies the

@@ -2,14 +2,17 @@ package reshard
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hamal-replication/hamal/checkpoint"
@@ -47,14 +50,18 @@ type Migration struct {
 	throttled    atomic.Bool
 	requests     chan request
 	rate         tablecopy.Rate
+	startedAt    time.Time // when this process opened the migration
 }
 
 type runningChannel struct {
 	ch     *pipeline.Channel
 	cancel context.CancelFunc
 	done   chan struct{}
-	// want is the GTID set the channel must reach to be caught up.
+	// forward is a catch-up channel (a source → the targets); otherwise
+	// reverse replication (a target → the sources).
 	forward bool
+	// from names the server the channel reads ("sources[0] 10.0.0.1:3306").
+	from string
 }
 
 type request struct {
@@ -68,12 +75,15 @@ func Open(p *Plan, log *slog.Logger, reg *prometheus.Registry) (*Migration, erro
 		log = slog.New(slog.DiscardHandler)
 	}
 	store, err := checkpoint.Open(p.StateDir, checkpoint.WithLogger(log))
+	if errors.Is(err, checkpoint.ErrLocked) {
+		return nil, fmt.Errorf("state_dir %s is in use: another `hamal migrate start` of this plan is running (stop it first, or watch it with `hamal migrate status`): %w", p.StateDir, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("state_dir %s: %w", p.StateDir, err)
 	}
 	m := &Migration{plan: p, log: log.With("migration", p.Name), store: store, reg: reg,
 		tableCopied: map[string]*atomic.Int64{}, overloaded: make([]atomic.Bool, len(p.Sources)),
-		requests: make(chan request)}
+		requests: make(chan request), startedAt: time.Now().UTC()}
 	for _, t := range p.Tables {
 		m.tableCopied[t.Name] = &atomic.Int64{}
 	}
@@ -84,6 +94,8 @@ func Open(p *Plan, log *slog.Logger, reg *prometheus.Registry) (*Migration, erro
 	}
 	if !ok {
 		st = &State{Phase: PhaseNew, Segments: map[string]*Segment{}, StartedAt: time.Now().UTC()}
+	} else if b, err := json.Marshal(st); err == nil {
+		_ = writeMirror(p.StateDir, p.Name, b) // a state dir from before the mirror file
 	}
 	m.st = st
 	for _, seg := range st.Segments {
@@ -106,8 +118,18 @@ func (m *Migration) Close() error { return m.store.Close() }
 
 func (m *Migration) tableRows(name string) *atomic.Int64 { return m.tableCopied[name] }
 
-// save persists the state; callers hold m.mu.
-func (m *Migration) save() error { return saveState(m.store, m.plan.Name, m.st) }
+// save persists the state, and repeats it in the mirror file status reads
+// without the lock; callers hold m.mu.
+func (m *Migration) save() error {
+	b, err := saveState(m.store, m.plan.Name, m.st)
+	if err != nil {
+		return err
+	}
+	if err := writeMirror(m.plan.StateDir, m.plan.Name, b); err != nil {
+		m.log.Warn("cannot write the status file (hamal migrate status reads it while no process runs)", "err", err)
+	}
+	return nil
+}
 
 func (m *Migration) phase() Phase {
 	m.mu.Lock()
@@ -309,13 +331,26 @@ func (m *Migration) fence(ctx context.Context) error {
 	if !m.plan.reversible() {
 		m.log.Warn("cut-over of a merge without tables[].source_rule: reverse replication cannot route rows back to the sources, so rollback after cut-over is not available")
 	}
-	if err := m.setReadOnly(ctx, m.plan.Sources, "sources", true); err != nil {
+	locked, err := m.fenceBypass(ctx)
+	if err != nil {
+		if uerr := m.unfenceBypass(ctx, locked); uerr != nil {
+			m.log.Error("cannot unlock accounts locked for the cut-over", "err", uerr)
+		}
+		return err
+	}
+	undo := func() {
 		_ = m.setReadOnly(ctx, m.plan.Sources, "sources", false)
+		if uerr := m.unfenceBypass(ctx, locked); uerr != nil {
+			m.log.Error("cannot unlock accounts locked for the cut-over", "err", uerr)
+		}
+	}
+	if err := m.setReadOnly(ctx, m.plan.Sources, "sources", true); err != nil {
+		undo()
 		return err
 	}
 	final, err := m.positions(ctx, false)
 	if err != nil {
-		_ = m.setReadOnly(ctx, m.plan.Sources, "sources", false)
+		undo()
 		return err
 	}
 	m.mu.Lock()
@@ -324,9 +359,82 @@ func (m *Migration) fence(ctx context.Context) error {
 		m.st.Sources[i].Final = final[i]
 	}
 	m.st.Phase = PhaseCutover
-	m.st.Cutover = CutoverState{Step: StepFenced, FencedAt: time.Now().UTC()}
+	m.st.Cutover = CutoverState{Step: StepFenced, FencedAt: time.Now().UTC(), Locked: locked}
 	m.log.Info("cut-over: sources fenced", "final", final)
 	return m.save()
+}
+
+// staggerAutoIncrement gives each target its own AUTO_INCREMENT values
+// (auto_increment.stagger): increment N, offset index+1, and every table's
+// counter on every target past the largest value any target holds (each
+// target's own counter only passed its own rows, so an id another target
+// holds could come next). New rows on different targets then never take
+// the same value.
+func (m *Migration) staggerAutoIncrement(ctx context.Context) error {
+	ai := m.plan.AutoIncrement
+	if !ai.Stagger {
+		return nil
+	}
+	conns := make([]*client.Conn, len(m.plan.Targets))
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	for j, tg := range m.plan.Targets {
+		c, err := dial(ctx, fmt.Sprintf("targets[%d]", j), tg)
+		if err != nil {
+			return err
+		}
+		conns[j] = c
+	}
+	for _, t := range m.plan.Tables {
+		schema, name, _ := splitName(t.TargetName())
+		col, err := queryString(conns[0], "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "+quoteString(schema)+
+			" AND TABLE_NAME = "+quoteString(name)+" AND EXTRA LIKE '%auto_increment%'")
+		if err != nil {
+			return fmt.Errorf("targets[0]: read the AUTO_INCREMENT column of %s: %w", t.TargetName(), err)
+		}
+		if col == "" {
+			continue
+		}
+		var next int64 = 1
+		for j, c := range conns {
+			r, err := c.Execute("SELECT IFNULL(MAX(" + quoteIdent(col) + "), 0) FROM " + qualified(t.TargetName()))
+			if err != nil {
+				return fmt.Errorf("targets[%d]: largest %s.%s: %w", j, t.TargetName(), col, err)
+			}
+			n, _ := r.GetInt(0, 0)
+			next = max(next, n+1)
+		}
+		for j, c := range conns {
+			if _, err := c.Execute(fmt.Sprintf("ALTER TABLE %s AUTO_INCREMENT = %d", qualified(t.TargetName()), next)); err != nil {
+				return fmt.Errorf("targets[%d]: move the AUTO_INCREMENT counter of %s past %d (the user needs ALTER): %w", j, t.TargetName(), next-1, err)
+			}
+		}
+	}
+	for j, c := range conns {
+		q := fmt.Sprintf("SET GLOBAL auto_increment_increment=%d, auto_increment_offset=%d", ai.Increment, j+1)
+		if _, err := c.Execute(q); err != nil {
+			return fmt.Errorf("targets[%d] %s: %s (auto_increment.stagger; the user needs SUPER): %w", j, m.plan.Targets[j].Addr, q, err)
+		}
+	}
+	m.log.Info("cut-over: AUTO_INCREMENT staggered on the targets (put the same in each target's server config)", "increment", ai.Increment)
+	return nil
+}
+
+// unfenceSources lifts the sources' fence: read_only (or the hook) and
+// the accounts the cut-over locked.
+func (m *Migration) unfenceSources(ctx context.Context) error {
+	if err := m.setReadOnly(ctx, m.plan.Sources, "sources", false); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	locked := m.st.Cutover.Locked
+	m.mu.Unlock()
+	return m.unfenceBypass(ctx, locked)
 }
 
 // setReadOnly fences (or unfences) servers: read_only, or the plan's hook
@@ -453,7 +561,7 @@ func (m *Migration) phaseCutover(ctx context.Context) error {
 				if err != nil {
 					// Never stay stuck fenced: unfence and go back.
 					m.noteError(fmt.Errorf("cut-over: %w; sources unfenced, back to catch-up", err))
-					if uerr := m.setReadOnly(ctx, m.plan.Sources, "sources", false); uerr != nil {
+					if uerr := m.unfenceSources(ctx); uerr != nil {
 						return uerr
 					}
 					m.mu.Lock()
@@ -471,7 +579,7 @@ func (m *Migration) phaseCutover(ctx context.Context) error {
 				cancel()
 				<-done
 				m.stopChannels()
-				err := m.setReadOnly(ctx, m.plan.Sources, "sources", false)
+				err := m.unfenceSources(ctx)
 				if err == nil {
 					err = m.setPhase(PhaseCancelled, "cancelled during cut-over; sources unfenced and still the primary")
 				}
@@ -480,6 +588,9 @@ func (m *Migration) phaseCutover(ctx context.Context) error {
 			}
 		}
 		m.stopChannels()
+		if err := m.staggerAutoIncrement(ctx); err != nil {
+			return err
+		}
 		tpos, err := m.positions(ctx, true)
 		if err != nil {
 			return err
@@ -506,7 +617,17 @@ func (m *Migration) phaseCutover(ctx context.Context) error {
 			switch r.kind {
 			case "complete":
 				m.stopChannels()
-				r.reply <- m.setPhase(PhaseComplete, "complete: the targets are the primary; the sources stay fenced (read_only) and may be retired")
+				record := "complete: the targets are the primary; the sources stay fenced (read_only) and may be retired"
+				m.mu.Lock()
+				var locked []string
+				for _, l := range m.st.Cutover.Locked {
+					locked = append(locked, l...)
+				}
+				m.mu.Unlock()
+				if len(locked) > 0 {
+					record += "; the accounts locked for the cut-over stay locked on the sources: " + strings.Join(locked, ", ")
+				}
+				r.reply <- m.setPhase(PhaseComplete, record)
 				return nil
 			case "cancel":
 				err := m.rollback(ctx)
@@ -539,7 +660,7 @@ func (m *Migration) rollback(ctx context.Context) error {
 		return fmt.Errorf("rollback: %w (targets unfenced again; retry cancel)", err)
 	}
 	m.stopChannels()
-	if err := m.setReadOnly(ctx, m.plan.Sources, "sources", false); err != nil {
+	if err := m.unfenceSources(ctx); err != nil {
 		return err
 	}
 	return m.setPhase(PhaseCancelled, "rolled back after cut-over: reverse replication brought the sources up to the targets; the sources are the primary again and the targets are read_only")
@@ -565,10 +686,11 @@ func (m *Migration) startForward(ctx context.Context) error {
 		// No loop guard forward: the catch-up is the targets' only writer
 		// until the cut-over, and reverse replication starts after it (so
 		// no site, and no conflict detection, on the targets).
-		err := m.startChannel(ctx, name, nil, true, func(ctx context.Context, resume event.Position) (source.Source, error) {
+		from := fmt.Sprintf("sources[%d] %s", i, m.plan.Sources[i].Addr)
+		err := m.startChannel(ctx, name, from, nil, true, func(ctx context.Context, resume event.Position) (source.Source, error) {
 			return src.Open(ctx, env, resume)
 		}, func(ctx context.Context) (sink.Sink, error) {
-			return m.openSinks(ctx, name, m.plan.Targets, "", enginemysql.Conflicts{}, routes)
+			return m.openSinks(ctx, name, m.plan.Targets, "targets", "", enginemysql.Conflicts{}, routes)
 		})
 		if err != nil {
 			return err
@@ -583,7 +705,6 @@ func (m *Migration) startForward(ctx context.Context) error {
 // own sharding) or, with one source, to it.
 func (m *Migration) startReverse(ctx context.Context) error {
 	routes := map[string]Route{}
-	var tables []string
 	for _, t := range m.plan.Tables {
 		rename := ""
 		if t.Rename != "" {
@@ -594,25 +715,20 @@ func (m *Migration) startReverse(ctx context.Context) error {
 			rt.Rule, rt.ShardKey = t.sourceRule, t.SourceRule.ShardKey
 		}
 		routes[t.TargetName()] = rt
-		tables = append(tables, t.TargetName())
 	}
 	for j, tg := range m.plan.Targets {
 		name := fmt.Sprintf("migrate-%s-rev%d", m.plan.Name, j)
-		id := tg.ServerID
-		if id == 0 {
-			id = 990000 + uint32(j)
-		}
-		src := &enginemysql.SourceConfig{Conn: tg.Conn, ServerID: id, Start: m.st.Cutover.TargetStart[j], Tables: tables,
-			HamalSchema: enginemysql.DefaultHamalSchema}
+		src := m.plan.reverseSourceConfig(j, m.st.Cutover.TargetStart[j])
 		env := engine.Env{Channel: name, Site: m.plan.Sites.Target, Logger: m.log}
 		guard, err := loopguard.New(m.plan.Sites.Target, m.plan.Sites.Source)
 		if err != nil {
 			return err
 		}
-		err = m.startChannel(ctx, name, guard, false, func(ctx context.Context, resume event.Position) (source.Source, error) {
+		from := fmt.Sprintf("targets[%d] %s", j, tg.Addr)
+		err = m.startChannel(ctx, name, from, guard, false, func(ctx context.Context, resume event.Position) (source.Source, error) {
 			return src.Open(ctx, env, resume)
 		}, func(ctx context.Context) (sink.Sink, error) {
-			return m.openSinks(ctx, name, m.plan.Sources, m.plan.Sites.Source, m.plan.Conflicts, routes)
+			return m.openSinks(ctx, name, m.plan.Sources, "sources", m.plan.Sites.Source, m.plan.Conflicts, routes)
 		})
 		if err != nil {
 			return err
@@ -624,25 +740,29 @@ func (m *Migration) startReverse(ctx context.Context) error {
 
 // openSinks opens one sink per server through the MySQL driver (TLS and
 // conflict rules as `hamal run` builds them), behind a router.
-func (m *Migration) openSinks(ctx context.Context, channel string, servers []Server, site string, conflicts enginemysql.Conflicts,
+func (m *Migration) openSinks(ctx context.Context, channel string, servers []Server, what string, site string, conflicts enginemysql.Conflicts,
 	routes map[string]Route) (sink.Sink, error) {
 	sinks := make([]sink.Sink, 0, len(servers))
+	names := make([]string, len(servers))
+	for i, s := range servers {
+		names[i] = fmt.Sprintf("%s[%d] %s", what, i, s.Addr)
+	}
 	env := engine.Env{Channel: channel, Site: site, Workers: m.plan.Apply.Workers, Logger: m.log}
-	for _, s := range servers {
+	for i, s := range servers {
 		sc := &enginemysql.SinkConfig{Conn: s.Conn, HamalSchema: enginemysql.DefaultHamalSchema, Conflicts: conflicts}
 		sk, err := sc.Open(ctx, env)
 		if err != nil {
 			for _, o := range sinks {
 				o.Close()
 			}
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", names[i], err)
 		}
 		sinks = append(sinks, sk)
 	}
-	return NewRouter(sinks, routes), nil
+	return NewRouter(sinks, routes).Named(names), nil
 }
 
-func (m *Migration) startChannel(ctx context.Context, name string, guard *loopguard.Guard, forward bool,
+func (m *Migration) startChannel(ctx context.Context, name, from string, guard *loopguard.Guard, forward bool,
 	openSource func(context.Context, event.Position) (source.Source, error), openSink func(context.Context) (sink.Sink, error)) error {
 	ch, err := pipeline.New(pipeline.Options{Name: name, OpenSource: openSource, OpenSink: openSink, Store: m.store,
 		Guard: guard, Workers: m.plan.Apply.Workers, Window: m.plan.Apply.daemon().Window(),
@@ -651,7 +771,7 @@ func (m *Migration) startChannel(ctx context.Context, name string, guard *loopgu
 		return err
 	}
 	cctx, cancel := context.WithCancel(ctx)
-	rc := &runningChannel{ch: ch, cancel: cancel, done: make(chan struct{}), forward: forward}
+	rc := &runningChannel{ch: ch, cancel: cancel, done: make(chan struct{}), forward: forward, from: from}
 	go func() {
 		defer close(rc.done)
 		if err := ch.Run(cctx); err != nil {
@@ -662,6 +782,26 @@ func (m *Migration) startChannel(ctx context.Context, name string, guard *loopgu
 	m.channels = append(m.channels, rc)
 	m.mu.Unlock()
 	return nil
+}
+
+// ResumeChannels restarts every running channel that stopped in state
+// error from its checkpoint (the channel's own POST /resume), and returns
+// how many it restarted.
+func (m *Migration) ResumeChannels() int {
+	m.mu.Lock()
+	chans := append([]*runningChannel(nil), m.channels...)
+	m.mu.Unlock()
+	n := 0
+	for _, rc := range chans {
+		if rc.ch.Status().State == pipeline.StateError {
+			rc.ch.Resume()
+			n++
+		}
+	}
+	if n > 0 {
+		m.log.Info("resumed channels in state error", "channels", n)
+	}
+	return n
 }
 
 // channelRegisterer is where a channel registers its metrics: the

@@ -34,6 +34,9 @@ type Plan struct {
 	Verify   Verify   `yaml:"verify"`
 	Cutover  Cutover  `yaml:"cutover"`
 	Apply    Apply    `yaml:"apply"`
+	// AutoIncrement keeps new rows on different targets from taking the
+	// same AUTO_INCREMENT value after the cut-over.
+	AutoIncrement AutoIncrement `yaml:"auto_increment"`
 	// Sites name the two sides for the loop guard (defaults "source" and
 	// "target"); markers go to the hamal schema on both sides.
 	Sites Sites `yaml:"sites"`
@@ -117,6 +120,32 @@ type Cutover struct {
 	FenceHook   string        `yaml:"fence_hook"`
 	UnfenceHook string        `yaml:"unfence_hook"`
 	Timeout     time.Duration `yaml:"timeout"` // wait for the targets to catch up (default 5m)
+	// ReadOnlyBypass is what the cut-over does about accounts on a source
+	// that can write through read_only (READ_ONLY ADMIN, SUPER) other than
+	// the plan's own users and BypassAllow: "refuse" (the default: the
+	// cut-over fails naming them), "fence" (lock the accounts and kill
+	// their sessions for as long as the sources are fenced) or "warn".
+	ReadOnlyBypass string `yaml:"read_only_bypass"`
+	// BypassAllow lists accounts ("user" for any host, or "user@host")
+	// that may keep writing through read_only: warned about, never fenced.
+	BypassAllow []string `yaml:"bypass_allow"`
+}
+
+// Read-only bypass policies of the cut-over.
+const (
+	BypassRefuse = "refuse"
+	BypassFence  = "fence"
+	BypassWarn   = "warn"
+)
+
+// AutoIncrement makes the targets' AUTO_INCREMENT values disjoint.
+type AutoIncrement struct {
+	// Stagger, at the switch, sets on target j
+	// auto_increment_increment = len(targets) (or Increment) and
+	// auto_increment_offset = j+1 (SET GLOBAL: put the same in each
+	// target's server config so a restart keeps it).
+	Stagger   bool `yaml:"stagger"`
+	Increment int  `yaml:"increment"`
 }
 
 // Apply tunes the catch-up and reverse channels.
@@ -320,6 +349,26 @@ func (p *Plan) validate() []string {
 	}
 	if p.Cutover.Timeout <= 0 {
 		p.Cutover.Timeout = 5 * time.Minute
+	}
+	switch p.Cutover.ReadOnlyBypass {
+	case "":
+		p.Cutover.ReadOnlyBypass = BypassRefuse
+		if p.Cutover.Fence == "hook" {
+			p.Cutover.ReadOnlyBypass = BypassWarn // the hook fences; read_only is not what stops writes
+		}
+	case BypassRefuse, BypassFence, BypassWarn:
+	default:
+		add("cutover.read_only_bypass %q: use refuse, fence or warn", p.Cutover.ReadOnlyBypass)
+	}
+	if ai := &p.AutoIncrement; ai.Stagger {
+		if ai.Increment == 0 {
+			ai.Increment = len(p.Targets)
+		}
+		if ai.Increment < len(p.Targets) || ai.Increment > 65535 {
+			add("auto_increment.increment %d: use at least the number of targets (%d), at most 65535", ai.Increment, len(p.Targets))
+		}
+	} else if ai.Increment != 0 {
+		add("auto_increment.increment is set without auto_increment.stagger: true")
 	}
 	if p.Apply.Workers <= 0 {
 		p.Apply.Workers = 8

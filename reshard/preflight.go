@@ -183,3 +183,20 @@ func (p *Plan) sourceConfig(i int, start string) *enginemysql.SourceConfig {
 	return &enginemysql.SourceConfig{Conn: s.Conn, ServerID: s.ServerID, Start: start, Tables: tables,
 		HamalSchema: enginemysql.DefaultHamalSchema}
 }
+
+// reverseSourceConfig is the MySQL driver's source block of target j for
+// reverse replication from start ("" for the check): the target's binlog,
+// the plan's tables under their target names.
+func (p *Plan) reverseSourceConfig(j int, start string) *enginemysql.SourceConfig {
+	tg := p.Targets[j]
+	id := tg.ServerID
+	if id == 0 {
+		id = 990000 + uint32(j)
+	}
+	tables := make([]string, len(p.Tables))
+	for i, t := range p.Tables {
+		tables[i] = t.TargetName()
+	}
+	return &enginemysql.SourceConfig{Conn: tg.Conn, ServerID: id, Start: start, Tables: tables,
+		HamalSchema: enginemysql.DefaultHamalSchema}
+}

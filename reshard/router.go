@@ -35,6 +35,7 @@ type Route struct {
 // which replay-safe sinks allow.
 type Router struct {
 	sinks  []sink.Sink
+	names  []string         // how errors name each sink; see Named
 	routes map[string]Route // by lower-case source namespace
 
 	mu      sync.Mutex
@@ -54,6 +55,20 @@ func NewRouter(sinks []sink.Sink, routes map[string]Route) *Router {
 		r.routes[strings.ToLower(ns)] = rt
 	}
 	return r
+}
+
+// Named sets how errors name the sinks ("sources[0] 10.0.0.1:3306"), in
+// sink order; without it a sink is "sink <i>".
+func (r *Router) Named(names []string) *Router {
+	r.names = names
+	return r
+}
+
+func (r *Router) sinkName(i int) string {
+	if i < len(r.names) {
+		return r.names[i]
+	}
+	return fmt.Sprintf("sink %d", i)
 }
 
 // table returns the destination description of a source table.
@@ -195,7 +210,7 @@ func (r *Router) Apply(ctx context.Context, batch []*event.Txn) error {
 		go func() {
 			defer wg.Done()
 			if err := r.sinks[i].Apply(ctx, part); err != nil {
-				errs[i] = fmt.Errorf("target %d: %w", i, err)
+				errs[i] = fmt.Errorf("%s: %w", r.sinkName(i), err)
 			}
 		}()
 	}

@@ -2,7 +2,11 @@ package reshard
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/hamal-replication/hamal/checkpoint"
@@ -50,7 +54,7 @@ type State struct {
 type SourceState struct {
 	Addr string `json:"addr"`
 	// Snapshot is the source's GTID position taken before the copy
-	// started (srcmysql.SnapshotPosition): the catch-up replays from here.
+	// started (engine/mysql SnapshotPosition): the catch-up replays from here.
 	Snapshot string `json:"snapshot"`
 	// Final is the source's position once fenced (cut-over).
 	Final string `json:"final,omitempty"`
@@ -67,7 +71,11 @@ type CutoverState struct {
 	// caught up: reverse replication starts there.
 	TargetStart []string  `json:"target_start,omitempty"`
 	FencedAt    time.Time `json:"fenced_at,omitzero"`
-	SwitchedAt  time.Time `json:"switched_at,omitzero"`
+	// Locked lists, per source, the accounts the cut-over locked because
+	// they can write through read_only (cutover.read_only_bypass: fence);
+	// unfencing the sources unlocks them.
+	Locked     [][]string `json:"locked,omitempty"`
+	SwitchedAt time.Time  `json:"switched_at,omitzero"`
 }
 
 func stateKey(name string) string { return "migration/" + name + "/state" }
@@ -87,19 +95,50 @@ func loadState(store *checkpoint.Store, name string) (*State, bool, error) {
 	return &st, true, nil
 }
 
-func saveState(store *checkpoint.Store, name string, st *State) error {
+func saveState(store *checkpoint.Store, name string, st *State) ([]byte, error) {
 	st.UpdatedAt = time.Now().UTC()
 	b, err := json.Marshal(st)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return store.Set(stateKey(name), b)
+	return b, store.Set(stateKey(name), b)
 }
 
-// LoadState reads a migration's state from its state dir (for status when
-// the process is not running). The store must not be open elsewhere.
+// mirrorPath is the file beside the Pebble files that repeats the state
+// for readers that must not take the store's lock (status while no process
+// serves it, or while one is starting). Pebble ignores files it did not
+// name.
+func mirrorPath(dir, name string) string { return filepath.Join(dir, "hamal-migration-"+name+".json") }
+
+// writeMirror replaces the mirror file atomically (write, rename); the
+// Pebble state stays the one the migration resumes from.
+func writeMirror(dir, name string, b []byte) error {
+	tmp := mirrorPath(dir, name) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, mirrorPath(dir, name))
+}
+
+// LoadState reads a migration's state from its state dir without taking
+// the store's lock (for status when no process serves it): from the
+// mirror file the migration writes with every save. A state dir written
+// before the mirror existed is read from the store, which must then not be
+// open elsewhere.
 func LoadState(dir, name string) (*State, error) {
+	if b, err := os.ReadFile(mirrorPath(dir, name)); err == nil {
+		var st State
+		if err := json.Unmarshal(b, &st); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", mirrorPath(dir, name), err)
+		}
+		return &st, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
 	store, err := checkpoint.Open(dir)
+	if errors.Is(err, checkpoint.ErrLocked) {
+		return nil, fmt.Errorf("state dir %s is in use by a process that does not answer on admin.listen, and has no status file yet: %w", dir, err)
+	}
 	if err != nil {
 		return nil, err
 	}

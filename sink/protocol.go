@@ -2,8 +2,11 @@ package sink
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/loopguard"
@@ -37,6 +40,8 @@ import (
 //     EXEC; MongoDB: a conditional update of the lease document in the
 //     transaction, which conflicts with any takeover; Kafka: the
 //     transactional producer's epoch, checked when the transaction ends).
+//     "Fencing lease" in messages and docs is this lease; "fence" alone
+//     is always the replay fence below.
 //   - Marker: the loop guard's record of the unit's origin and path
 //     (DESIGN.md, "Loop guard"), read back by the next hop's source.
 //     Exactly one per unit, written only when the sink has a site.
@@ -44,7 +49,11 @@ import (
 //     applied twice: written in the unit with the data, so data and fence
 //     never disagree. Engines whose writes converge when repeated (full
 //     images keyed by primary key or _id: MySQL, MongoDB) need no fence
-//     record; Redis keeps source offsets per slot; barriers record their
+//     record for the data itself; Redis keeps source offsets per slot;
+//     Kafka with exactly_once commits the position in its transaction;
+//     MySQL with conflict detection (sink.site set) records each unit's
+//     Txn positions in <hamal>.applied, so a replayed change is known as
+//     a replay and never taken for a conflict; barriers record their
 //     position where a repeat would not converge.
 //
 // Errors are classified once, here (Classify), from what the engine's
@@ -233,4 +242,14 @@ func Classify(ctx context.Context, t Target, first *event.Txn, err error) error 
 		return retry.Transient(wrapped)
 	}
 	return wrapped
+}
+
+// HolderID names this process as a lease holder, for lease records and
+// the errors a successor shows: "<host> <pid> <random nonce>". The nonce
+// tells two sinks of one process apart.
+func HolderID() string {
+	var nonce [6]byte
+	_, _ = rand.Read(nonce[:])
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s %d %s", host, os.Getpid(), hex.EncodeToString(nonce[:]))
 }

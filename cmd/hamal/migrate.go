@@ -20,6 +20,7 @@ import (
 	"github.com/hamal-replication/hamal/admin"
 	"github.com/hamal-replication/hamal/config"
 	"github.com/hamal-replication/hamal/engine"
+	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/reshard"
 )
 
@@ -30,15 +31,29 @@ the other subcommands talk to it over its admin API (admin.listen of the plan).
 
   start     run the migration: snapshot, copy, catch-up, verify; then wait for
             cutover/cancel/complete. Restart with the same plan to resume.
-  check     preflight only: reachability, binlog settings, tables, shard keys,
-            rule coverage; moves no data
-  status    phase, rows copied/estimated, rate, ETA, lag, verify results
-            (a progress bar on a terminal; --json for the raw status)
-  verify    compare sources and targets again (chunked checksums)
+  check     preflight only, moves no data: reachability, binlog settings, the
+            grants every channel of every phase needs (each missing one named
+            with the GRANT that fixes it), users that can write through
+            read_only, AUTO_INCREMENT collisions across shards, tables, shard
+            keys, rule coverage
+  status    phase, rows copied/estimated, rate, ETA, lag, reverse replication,
+            "rollback ready", verify results (a progress bar on a terminal).
+            Reads the state dir without locking it when no process answers.
+  verify    compare sources and targets again (chunked checksums); waits for
+            the report
   cutover   fence the sources, wait for the targets, start reverse replication
   cancel    end the migration with the sources as primary; after a cut-over,
             roll back through reverse replication
   complete  end a cut-over migration with the targets as primary
+  resume    restart the migration's channels that stopped in state error
+
+Flags of every subcommand but start and check:
+  --addr HOST:PORT  admin address of the running migration (default: the
+                    plan's admin.listen)
+  --json            status: print the status as JSON
+  --no-wait         verify, cutover: return once the request is accepted
+
+Run "hamal migrate SUBCOMMAND --help" for a subcommand's flags.
 `
 
 func cmdMigrate(args []string, stdout, stderr io.Writer) int {
@@ -61,7 +76,7 @@ func cmdMigrate(args []string, stdout, stderr io.Writer) int {
 		return migrateCheck(args[1:], stdout, stderr)
 	case "status":
 		return migrateStatus(args[1:], stdout, stderr)
-	case "verify", "cutover", "cancel", "complete":
+	case "verify", "cutover", "cancel", "complete", "resume":
 		return migrateRequest(sub, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "hamal migrate: unknown subcommand %q\n\n%s", sub, migrateUsage)
@@ -126,8 +141,9 @@ func migrateStart(args []string, stdout, stderr io.Writer) int {
 }
 
 func migrateCheck(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("migrate check", "migrate check --plan FILE", stdout, stderr)
+	fs := newFlags("migrate check", "migrate check --plan FILE [--timeout D]", stdout, stderr)
 	path := fs.String("plan", "", "migration plan file (YAML)")
+	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -136,14 +152,16 @@ func migrateCheck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	r := engine.NewReport(stdout)
+	fmt.Fprintf(stdout, "plan %s: %d source(s), %d target(s), %d table(s)\n", plan.Name, len(plan.Sources), len(plan.Targets), len(plan.Tables))
 	reportTLS(r, planTLS(plan))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	if _, err := reshard.Preflight(ctx, plan); err != nil {
-		fmt.Fprintf(stderr, "hamal migrate: %v\n", err)
+	reshard.Check(ctx, plan, r, func(format string, args ...any) { fmt.Fprintf(stdout, "== "+format+"\n", args...) })
+	if n := r.Problems(); n > 0 {
+		fmt.Fprintf(stdout, "%d problem(s) found\n", n)
 		return 1
 	}
-	fmt.Fprintf(stdout, "plan %s: OK (%d source(s), %d target(s), %d table(s))\n", plan.Name, len(plan.Sources), len(plan.Targets), len(plan.Tables))
+	fmt.Fprintf(stdout, "plan %s: OK\n", plan.Name)
 	return 0
 }
 
@@ -173,17 +191,15 @@ func migrateStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	st, err := fetchMigrationStatus(adminURL(plan, *addr, "/status"), plan.Admin.Token)
 	if err != nil {
-		// Not running: read the state dir (free while no process holds it).
+		// No process answers: read the state dir's status file, which
+		// takes no lock (a status in a watch loop never stops a start).
 		state, serr := reshard.LoadState(plan.StateDir, plan.Name)
 		if serr != nil {
 			fmt.Fprintf(stderr, "hamal migrate: cannot reach the migration at %s (%v), and its state dir: %v\n", adminURL(plan, *addr, ""), err, serr)
 			return 1
 		}
-		st = &reshard.Status{Name: plan.Name, Phase: state.Phase, CutoverStep: state.Cutover.Step, Sources: state.Sources,
-			Cutover: state.Cutover, Verify: state.Verify, Record: state.Record, LastError: "process not running"}
-		for _, seg := range state.Segments {
-			st.RowsCopied += seg.Rows
-		}
+		s := reshard.StatusFromState(plan, state)
+		st = &s
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -264,21 +280,69 @@ func printMigrationStatus(w io.Writer, st *reshard.Status, tty bool) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	if len(st.Channels) > 0 {
-		fmt.Fprintf(w, "lag: %.1fs over %d channel(s)\n", st.LagSeconds, len(st.Channels))
-		for _, c := range st.Channels {
-			fmt.Fprintf(w, "  %-28s %-9s applied %d txns  checkpoint %s\n", c.Name, c.State, c.AppliedTxns, c.CheckpointPosition)
+	var fwdLag float64
+	var broken []string
+	for _, c := range st.Channels {
+		if c.Direction == reshard.DirectionForward {
+			if c.State != pipeline.StateRunning && c.State != pipeline.StatePaused {
+				msg := fmt.Sprintf("%s (%s → %s) is in state %s", c.Name, c.From, c.To, c.State)
+				if c.LastError != "" {
+					msg += ": " + c.LastError
+				}
+				broken = append(broken, msg)
+			} else {
+				fwdLag = max(fwdLag, c.LagSeconds)
+			}
 		}
 	}
+	if n := countDirection(st.Channels, reshard.DirectionForward); n > 0 {
+		if len(broken) > 0 {
+			fmt.Fprintf(w, "catch-up: ERROR, %d of %d channel(s) do not apply\n", len(broken), n)
+		} else {
+			fmt.Fprintf(w, "catch-up: lag %.1fs over %d channel(s)\n", fwdLag, n)
+		}
+		for _, b := range broken {
+			fmt.Fprintf(w, "  ERROR %s\n", b)
+		}
+	}
+	rv := st.Reverse
+	switch rv.State {
+	case reshard.ReverseRunning:
+		fmt.Fprintf(w, "reverse replication: running, lag %.1fs over %d channel(s)\n", rv.LagSeconds, rv.Channels)
+	case reshard.ReverseFailing:
+		fmt.Fprintf(w, "reverse replication: ERROR, the sources miss writes made on the targets\n")
+		for _, p := range rv.Problems {
+			fmt.Fprintf(w, "  ERROR %s\n", p)
+		}
+	case "":
+	default:
+		fmt.Fprintf(w, "reverse replication: %s\n", rv.State)
+	}
+	for _, c := range st.Channels {
+		lag := fmt.Sprintf("lag %.1fs", c.LagSeconds)
+		if c.State != pipeline.StateRunning && c.State != pipeline.StatePaused {
+			lag = "lag -"
+		}
+		fmt.Fprintf(w, "  %-28s %-7s %-9s %-8s applied %d txns  checkpoint %s\n", c.Name, c.Direction, c.State, lag, c.AppliedTxns, c.CheckpointPosition)
+	}
+	ready := "no"
+	if st.Rollback.Ready {
+		ready = "yes"
+	}
+	fmt.Fprintf(w, "rollback ready: %s (%s)\n", ready, st.Rollback.Why)
 	switch v := st.Verify; {
 	case st.Verifying:
 		fmt.Fprintf(w, "verify: running (%d rows compared)\n", st.VerifiedRows)
 	case v != nil:
-		fmt.Fprintf(w, "verify (%s): %d mismatching row(s), %d on the wrong shard\n", v.FinishedAt.Format(time.RFC3339), v.Mismatches, v.WrongShard)
+		stale := ""
+		if st.VerifyStale != "" {
+			stale = " STALE: " + st.VerifyStale
+		}
+		fmt.Fprintf(w, "verify (%s): %d mismatching row(s), %d on the wrong shard%s\n", v.FinishedAt.Format(time.RFC3339), v.Mismatches, v.WrongShard, stale)
 		for _, t := range v.Tables {
 			fmt.Fprintf(w, "  %-30s %d chunks, %d rows, %d mismatches, %d wrong shard\n", t.Table, t.Chunks, t.Rows, len(t.Mismatched), len(t.WrongShard))
 			for _, r := range append(t.Mismatched, t.WrongShard...) {
-				fmt.Fprintf(w, "    key %s: %s (target %d)\n", r.Key, r.Kind, r.Target)
+				fmt.Fprintf(w, "    key %s: %s (targets[%d])\n", r.Key, r.Kind, r.Target)
 			}
 		}
 	}
@@ -290,11 +354,28 @@ func printMigrationStatus(w io.Writer, st *reshard.Status, tty bool) {
 	}
 }
 
+func countDirection(chans []reshard.ChannelStatus, dir string) int {
+	n := 0
+	for _, c := range chans {
+		if c.Direction == dir {
+			n++
+		}
+	}
+	return n
+}
+
 func migrateRequest(kind string, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("migrate "+kind, "migrate "+kind+" --plan FILE [--addr HOST:PORT] [--no-wait]", stdout, stderr)
+	synopsis := "migrate " + kind + " --plan FILE [--addr HOST:PORT]"
+	if kind == "verify" || kind == "cutover" {
+		synopsis += " [--no-wait]"
+	}
+	fs := newFlags("migrate "+kind, synopsis, stdout, stderr)
 	path := fs.String("plan", "", "migration plan file (YAML)")
 	addr := fs.String("addr", "", "admin address of the running migration (default: the plan's admin.listen)")
-	noWait := fs.Bool("no-wait", false, "return once the request is accepted, without waiting for its outcome")
+	noWait := new(bool)
+	if kind == "verify" || kind == "cutover" {
+		noWait = fs.Bool("no-wait", false, "return once the request is accepted, without waiting for its outcome")
+	}
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -302,6 +383,7 @@ func migrateRequest(kind string, args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
+	sent := time.Now().UTC()
 	req, _ := http.NewRequest(http.MethodPost, adminURL(plan, *addr, "/"+kind), nil)
 	if plan.Admin.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+plan.Admin.Token)
@@ -338,6 +420,20 @@ func migrateRequest(kind string, args []string, stdout, stderr io.Writer) int {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
+	if kind == "verify" && !*noWait {
+		return waitVerify(plan, *addr, sent, stdout, stderr)
+	}
+	if kind == "resume" {
+		var out struct {
+			Resumed int `json:"resumed"`
+		}
+		if err := json.Unmarshal(body, &out); err != nil {
+			fmt.Fprintf(stderr, "hamal migrate resume: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "resumed %d channel(s) that were in state error\n", out.Resumed)
+		return 0
+	}
 	var st reshard.Status
 	if err := json.Unmarshal(body, &st); err != nil {
 		fmt.Fprintf(stderr, "hamal migrate %s: %v\n", kind, errors.Join(err))
@@ -345,4 +441,36 @@ func migrateRequest(kind string, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s accepted: phase %s %s\n", kind, st.Phase, st.Record)
 	return 0
+}
+
+// waitVerify waits for the verify requested at sent and prints its
+// outcome: exit 0 with no differences, 1 with differences or a failure.
+func waitVerify(plan *reshard.Plan, addr string, sent time.Time, stdout, stderr io.Writer) int {
+	for {
+		st, err := fetchMigrationStatus(adminURL(plan, addr, "/status"), plan.Admin.Token)
+		if err != nil {
+			fmt.Fprintf(stderr, "hamal migrate verify: %v\n", err)
+			return 1
+		}
+		if !st.Verifying {
+			v := st.Verify
+			if v == nil || v.StartedAt.Before(sent) {
+				fmt.Fprintf(stderr, "hamal migrate verify: the verify ended without a report: %s\n", st.LastError)
+				return 1
+			}
+			fmt.Fprintf(stdout, "verify: %d mismatching row(s), %d on the wrong shard (%s to %s)\n", v.Mismatches, v.WrongShard,
+				v.StartedAt.Format(time.RFC3339), v.FinishedAt.Format(time.RFC3339))
+			for _, t := range v.Tables {
+				fmt.Fprintf(stdout, "  %-30s %d chunks, %d rows, %d mismatches, %d wrong shard\n", t.Table, t.Chunks, t.Rows, len(t.Mismatched), len(t.WrongShard))
+				for _, r := range append(t.Mismatched, t.WrongShard...) {
+					fmt.Fprintf(stdout, "    key %s: %s (targets[%d])\n", r.Key, r.Kind, r.Target)
+				}
+			}
+			if v.Mismatches > 0 || v.WrongShard > 0 {
+				return 1
+			}
+			return 0
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -293,6 +293,7 @@ func (c *SinkConfig) Check(ctx context.Context, env engine.Env, r *engine.Report
 		r.Fail(err.Error(), "fix sink.tls")
 		return
 	}
+	sc.SkipLease = true // next to a running channel, which holds it
 	s, err := sinkmongo.Open(ctx, sc)
 	if err != nil {
 		fix := "check sink.mongo.uri and that the server listens there"

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/retry"
+	"github.com/hamal-replication/hamal/sink"
 )
 
 func TestParseBarrier(t *testing.T) {
@@ -106,7 +107,11 @@ func TestPlanAndMarker(t *testing.T) {
 		t.Fatalf("plan\n got %q\nwant %q", got, want)
 	}
 
-	m1, m2 := markerDoc("b2a", 3, batch[0]), markerDoc("b2a", 3, batch[0])
+	mk, err := sink.MarkerOf(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1, m2 := markerDoc("b2a", 3, mk), markerDoc("b2a", 3, mk)
 	if m1[0] != (bson.E{Key: "_id", Value: "b2a/3"}) || m1[1] != (bson.E{Key: "origin", Value: "b"}) || m1[2] != (bson.E{Key: "path", Value: "b,a"}) || m1[3].Key != "n" {
 		t.Errorf("marker %v", m1)
 	}
@@ -114,11 +119,11 @@ func TestPlanAndMarker(t *testing.T) {
 		t.Errorf("two markers share n %v: the second replace would write no event", m1[3].Value)
 	}
 	heartbeatFirst := append([]*event.Txn{{Kind: event.KindHeartbeat}}, batch...)
-	if first, err := markerTxn(heartbeatFirst); err != nil || first != batch[0] {
-		t.Errorf("marker Txn of a batch of one path: %v, %v; want its first data Txn", first, err)
+	if m, err := sink.MarkerOf(heartbeatFirst); err != nil || m.Origin != "b" || m.PathText() != "b,a" {
+		t.Errorf("marker of a batch of one path: %v, %v; want its first data Txn's", m, err)
 	}
 	mixed := append(slices.Clone(batch), &event.Txn{Pos: event.Position("4"), Kind: event.KindDML, Path: []string{"a"}})
-	if _, err := markerTxn(mixed); err == nil {
+	if _, err := sink.MarkerOf(mixed); err == nil {
 		t.Errorf("a batch of two paths was accepted")
 	}
 

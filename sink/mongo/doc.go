@@ -49,14 +49,23 @@
 // repeat that the record missed tolerates "already gone". Other DDL (a
 // MySQL source's SQL) is a fatal error naming the statement.
 //
-// # Origin marker
+// # Units, origin marker and lease
 //
-// With Config.Site set and a replica-set target (hello names a setName),
-// a batch is one session transaction (WithTransaction) whose first write
-// replaces the batch's marker document in hamal.origin_marker, then the
-// bulk writes (marker.go). On a standalone server or FerretDB, which have
-// no transactions, batches stay unordered bulk writes without a marker,
-// and Open logs that loop prevention needs a replica-set target.
+// Batches go through package sink's target protocol (unit.go). On a
+// replica-set target (hello names a setName) each run of one path is one
+// session transaction: with Config.Site its first write replaces the
+// unit's marker document in hamal.origin_marker (marker.go), then the bulk
+// writes, then the lease proof (lease.go). On a standalone server or
+// FerretDB, which have no transactions, a unit is its bulk writes without
+// a marker, the lease is checked right before them, and Open logs that
+// fencing and loop prevention need a replica-set target.
+//
+// The lease: Open takes hamal.lease {_id: "<channel>"} (ErrLeaseHeld
+// while another process renews it; a holder that stopped renewing for
+// Config.LeaseTTL is taken over), and each unit updates its slot's
+// document hamal.lease {_id: "<channel>/<slot>"} only while it names this
+// process, inside the transaction, so a process that lost the lease can
+// never commit a unit next to its successor.
 //
 // Usage sketch:
 //

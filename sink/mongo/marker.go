@@ -1,16 +1,12 @@
 package mongo
 
 import (
-	"context"
-	"fmt"
 	"strconv"
 	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/hamal-replication/hamal/event"
-	"github.com/hamal-replication/hamal/loopguard"
+	"github.com/hamal-replication/hamal/sink"
 )
 
 // HamalDB is the target database holding Hamal's own collections; the
@@ -50,40 +46,14 @@ func markerID(channel string, slot int) string {
 	return channel + "/" + strconv.Itoa(slot)
 }
 
-// markerDoc is the marker document for a batch whose Txns share first's
-// path.
-func markerDoc(channel string, slot int, first *event.Txn) bson.D {
-	origin := first.Origin
-	if origin == "" && len(first.Path) > 0 {
-		origin = first.Path[0]
-	}
+// markerDoc is the marker document of a unit.
+func markerDoc(channel string, slot int, m sink.Marker) bson.D {
 	return bson.D{
 		{Key: "_id", Value: markerID(channel, slot)},
-		{Key: "origin", Value: origin},
-		{Key: "path", Value: loopguard.FormatPath(first.Path)},
+		{Key: "origin", Value: m.Origin},
+		{Key: "path", Value: m.PathText()},
 		{Key: "n", Value: bson.NewObjectID()},
 	}
-}
-
-// markerTxn returns the Txn whose path the batch's marker names: the
-// first that carries changes (heartbeats write nothing). It refuses a
-// batch whose data Txns do not share one path, since one marker describes
-// the whole target transaction.
-func markerTxn(batch []*event.Txn) (*event.Txn, error) {
-	var first *event.Txn
-	for _, txn := range batch {
-		switch {
-		case txn.Kind == event.KindHeartbeat:
-		case first == nil:
-			first = txn
-		case !loopguard.SamePath(first, txn):
-			return nil, fmt.Errorf("batch mixes Txns of paths %v and %v; the channel must split batches by path", first.Path, txn.Path)
-		}
-	}
-	if first == nil {
-		first = batch[0]
-	}
-	return first, nil
 }
 
 // slotPool hands out small integers, one per concurrent Apply, reusing
@@ -110,49 +80,4 @@ func (p *slotPool) put(slot int) {
 	p.mu.Lock()
 	p.free = append(p.free, slot)
 	p.mu.Unlock()
-}
-
-// applyInTransaction applies a planned batch and its marker in one
-// transaction. The driver retries the whole callback on
-// TransientTransactionError (a write conflict, a primary step-down) and
-// the commit on UnknownTransactionCommitResult; what still fails is
-// classified as for a bulk write.
-func (s *Sink) applyInTransaction(ctx context.Context, batch []*event.Txn, nss []*nsWrites) error {
-	first, err := markerTxn(batch)
-	if err != nil {
-		return fmt.Errorf("apply batch at %s: %w", batch[0].Pos, err)
-	}
-	slot := s.slots.get()
-	defer s.slots.put(slot)
-	sess, err := s.client.StartSession()
-	if err != nil {
-		return classify(ctx, batch[0], HamalDB+"."+MarkerColl, err)
-	}
-	defer sess.EndSession(context.Background())
-	failedNS := ""
-	_, err = sess.WithTransaction(ctx, func(tctx context.Context) (any, error) {
-		failedNS = HamalDB + "." + MarkerColl
-		marker := markerDoc(s.channel(), slot, first)
-		_, err := s.client.Database(HamalDB).Collection(MarkerColl).ReplaceOne(tctx,
-			bson.D{{Key: "_id", Value: marker[0].Value}}, marker, options.Replace().SetUpsert(true))
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range nss {
-			failedNS = n.db + "." + n.coll
-			if _, err := s.client.Database(n.db).Collection(n.coll).BulkWrite(tctx, n.models(), options.BulkWrite().SetOrdered(false)); err != nil {
-				return nil, err
-			}
-		}
-		failedNS = ""
-		return nil, nil
-	})
-	if err != nil {
-		ns := failedNS
-		if ns == "" {
-			ns = "commit"
-		}
-		return classify(ctx, batch[0], ns, err)
-	}
-	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -32,9 +33,16 @@ type Config struct {
 	// replica-set target every batch is one transaction that also upserts
 	// the batch's path into hamal.origin_marker (see marker.go).
 	Site string
-	// Channel names the marker and fence documents (the channel's name).
+	// Channel names the marker, fence and lease documents (the channel's
+	// name).
 	Channel string
 	Logger  *slog.Logger
+	// SkipLease opens without the lease, for checks next to a running
+	// channel (hamal check). Such a sink must not Apply.
+	SkipLease bool
+	// LeaseTTL is how long a successor waits for a holder that stopped
+	// renewing the lease (default 10 s; see lease.go).
+	LeaseTTL time.Duration
 }
 
 // Sink applies Txns to MongoDB.
@@ -42,15 +50,19 @@ type Sink struct {
 	client *mongo.Client
 	log    *slog.Logger
 	cfg    Config
-	// transactions is set when batches are applied in a transaction with
-	// the origin marker: Site set and the target a replica set.
+	// transactions is set when units are transactions (the target is a
+	// replica set): the lease proof and, with Site, the origin marker
+	// commit with the data.
 	transactions bool
 	slots        slotPool
+	lease        *lease // nil with SkipLease
+	closed       atomic.Bool
 }
 
 var _ sink.Sink = (*Sink)(nil)
 
-// Open connects and pings the deployment.
+// Open connects, pings the deployment and takes the channel's lease
+// (ErrLeaseHeld while another process holds it).
 func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -71,17 +83,33 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, retry.Transient(fmt.Errorf("mongo %s: ping: %w", redact(cfg.URI), err))
 	}
 	s := &Sink{client: client, log: log, cfg: cfg}
-	if cfg.Site != "" {
-		hello, err := client.Database("admin").RunCommand(pctx, bson.D{{Key: "hello", Value: 1}}).Raw()
+	hello, err := client.Database("admin").RunCommand(pctx, bson.D{{Key: "hello", Value: 1}}).Raw()
+	if err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, retry.Transient(fmt.Errorf("mongo %s: hello: %w", redact(cfg.URI), err))
+	}
+	s.transactions = isReplicaSet(hello)
+	if !s.transactions && !cfg.SkipLease {
+		msg := "the MongoDB target is not a replica set: batches are applied without a transaction, so the lease is checked before each batch rather than proved inside it (a process that lost its lease may still land the batch it is writing)"
+		if cfg.Site != "" {
+			msg += ", and without the origin marker, so this channel's writes are not recognised as coming from their origin (loop prevention needs a replica-set target)"
+		}
+		log.Warn(msg, "uri", redact(cfg.URI))
+	}
+	if !cfg.SkipLease {
+		ttl := cfg.LeaseTTL
+		if ttl <= 0 {
+			ttl = defaultLeaseTTL
+		}
+		l, err := acquireLease(ctx, client, s.channel(), ttl, log)
 		if err != nil {
 			_ = client.Disconnect(context.Background())
-			return nil, retry.Transient(fmt.Errorf("mongo %s: hello: %w", redact(cfg.URI), err))
+			if errors.Is(err, ErrLeaseHeld) {
+				return nil, err
+			}
+			return nil, leaseTransient(fmt.Errorf("mongo %s: %w", redact(cfg.URI), err))
 		}
-		s.transactions = isReplicaSet(hello)
-		if !s.transactions {
-			log.Warn("sink.site is set but the MongoDB target is not a replica set: batches are applied without a transaction and without the origin marker, so this channel's writes are not recognised as coming from their origin (loop prevention needs a replica-set target)",
-				"uri", redact(cfg.URI))
-		}
+		s.lease = l
 	}
 	return s, nil
 }
@@ -111,8 +139,17 @@ func redact(uri string) string {
 	return uri
 }
 
-// Close disconnects.
-func (s *Sink) Close() error { return s.client.Disconnect(context.Background()) }
+// Close releases the lease and disconnects; call it after the last Apply
+// returned. Calls after the first do nothing.
+func (s *Sink) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if s.lease != nil {
+		s.lease.release()
+	}
+	return s.client.Disconnect(context.Background())
+}
 
 // write is the net effect of a batch on one document.
 type write struct {
@@ -125,33 +162,6 @@ type nsWrites struct {
 	db, coll string
 	order    []string
 	byKey    map[string]*write
-}
-
-// Apply reduces the batch to one write per document and runs one unordered
-// bulk write per namespace; with the origin marker on, all of them and the
-// marker upsert in one transaction. A barrier (drop, rename, dropDatabase)
-// arrives alone and runs its command (ddl.go).
-func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
-	if len(batch) == 0 {
-		return nil
-	}
-	if len(batch) == 1 && batch[0].Kind == event.KindDDL {
-		return s.applyBarrier(ctx, batch[0])
-	}
-	nss, err := plan(batch)
-	if err != nil || len(nss) == 0 {
-		return err
-	}
-	if s.transactions {
-		return s.applyInTransaction(ctx, batch, nss)
-	}
-	for _, n := range nss {
-		_, err := s.client.Database(n.db).Collection(n.coll).BulkWrite(ctx, n.models(), options.BulkWrite().SetOrdered(false))
-		if err != nil {
-			return classify(ctx, batch[0], n.db+"."+n.coll, err)
-		}
-	}
-	return nil
 }
 
 // plan reduces a batch to its net writes per namespace, in first-seen
@@ -394,21 +404,6 @@ func textValue(c event.Column, s string) any {
 		return bson.Binary{Subtype: 0, Data: []byte(s)}
 	}
 	return s
-}
-
-// classify marks transient errors and words fatal ones.
-func classify(ctx context.Context, first *event.Txn, ns string, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	wrapped := fmt.Errorf("apply batch at %s: %s: %w", first.Pos, ns, err)
-	if mongo.IsDuplicateKeyError(err) {
-		return fmt.Errorf("%w; a secondary unique index on the target conflicts with replace-by-_id: drop it or make it non-unique", wrapped)
-	}
-	if transient(err) {
-		return retry.Transient(wrapped)
-	}
-	return wrapped
 }
 
 // transient reports whether err may go away on a retry: the server was

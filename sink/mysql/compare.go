@@ -74,8 +74,9 @@ func (s *Sink) CompareRow(ctx context.Context, tbl *event.Table, image []any, de
 // the plan is built: a name may hold anything, " (" included.
 func (p *tablePlan) quotedTable() string { return p.quotedName }
 
-// appendJSONObject appends JSON_OBJECT('c1', c1, …) of the row, binary
-// columns as hex, for reports.
+// appendJSONObject appends JSON_OBJECT('c1', c1, …) of the row, for
+// reports: text as the server converts it to utf8mb4, binary columns as
+// {"base64": "…"} (the form of imageJSON), BIT as its number.
 func (p *tablePlan) appendJSONObject(b []byte) []byte {
 	b = append(b, "JSON_OBJECT("...)
 	for i := range p.cols {
@@ -87,9 +88,11 @@ func (p *tablePlan) appendJSONObject(b []byte) []byte {
 		b = append(b, ',')
 		switch cp.kind {
 		case kindBinary:
-			b = append(b, "HEX("...)
+			b = append(b, "IF("...)
 			b = append(b, cp.quotedName...)
-			b = append(b, ')')
+			b = append(b, " IS NULL,NULL,JSON_OBJECT('base64',REPLACE(TO_BASE64("...)
+			b = append(b, cp.quotedName...)
+			b = append(b, "),CHAR(10),'')))"...)
 		case kindBits: // BIT values are bytes, not text: show the number
 			b = append(b, cp.quotedName...)
 			b = append(b, "+0"...)

@@ -1,11 +1,15 @@
 package mysql
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/charmap"
 
 	"github.com/hamal-replication/hamal/event"
 )
@@ -94,8 +98,10 @@ func (r ConflictRules) validate() error {
 
 // conflictState is the sink's detection switch and count.
 type conflictState struct {
-	rules ConflictRules
-	count atomic.Uint64
+	rules   ConflictRules
+	count   atomic.Uint64
+	replays atomic.Uint64 // rows found ahead by a replay (fence.go)
+	units   atomic.Uint64 // units fenced, for pruning
 }
 
 // Conflicts returns how many conflicts this sink detected (and resolved).
@@ -123,7 +129,7 @@ const conflictsDDL = ` (
   existing_image LONGTEXT,
   source_position TEXT NOT NULL,
   KEY (table_name, detected_at)
-) ENGINE=InnoDB`
+)` + hamalTableOptions
 
 // conflictPlan is a table's resolved rule.
 type conflictPlan struct {
@@ -168,7 +174,7 @@ func (a *applier) detect(g *rowGroup) error {
 		if err != nil {
 			return err
 		}
-		var records []conflictRecord
+		var mismatched []int32
 		for i, idx := range ids {
 			e := &a.st.entries[idx]
 			flags, present := found[i]
@@ -181,7 +187,32 @@ func (a *applier) detect(g *rowGroup) error {
 			default:
 				conflict = flags&(flagMatchPrior|flagMatchFinal) == 0
 			}
-			if !conflict {
+			if conflict {
+				mismatched = append(mismatched, int32(i))
+			}
+		}
+		if len(mismatched) == 0 {
+			continue
+		}
+		// A replay is not a conflict: a row whose first change of the batch
+		// the target already applied (the fence says so) differs because
+		// the target is ahead, not because another site wrote it.
+		applied, err := a.appliedTxns(ids, mismatched)
+		if err != nil {
+			return err
+		}
+		var records []conflictRecord
+		for _, i := range mismatched {
+			idx := ids[i]
+			e := &a.st.entries[idx]
+			flags, present := found[int(i)]
+			if applied[e.first] {
+				// Applied before: the row holds that change and later
+				// ones. Write the batch's final image only if its last
+				// change is new; a later change of the same suffix, or
+				// the target's own resolved state, is already there.
+				e.skip = applied[e.txn]
+				a.s.conflicts.replays.Add(1)
 				continue
 			}
 			apply := a.resolve(p, e, present, flags)
@@ -313,6 +344,14 @@ func (a *applier) detectQuery(p *tablePlan, ids []int32) (map[int]int, error) {
 // change of case or accents is seen (conflict detection); without, it
 // compares as the column's collation does (full-row match of keyless
 // tables).
+//
+// Each column compares the value the binlog carries with what the column
+// holds, in the same form: an ENUM or SET given as an integer (its index
+// or bitmask) against col+0, not its label; a BINARY(n) with its pad bytes
+// trimmed on both sides (the binlog drops them); FLOAT as the exact double
+// of the float32 (what the server compares FLOAT in); DECIMAL unquoted;
+// TIMESTAMP as UTC text in the UTC session; other charsets as
+// _charset X'…' under BINARY. TestConflictFidelity checks every type.
 func (p *tablePlan) appendMatch(b []byte, image []any, exact bool) ([]byte, error) {
 	var err error
 	first := true
@@ -325,7 +364,28 @@ func (p *tablePlan) appendMatch(b []byte, image []any, exact bool) ([]byte, erro
 			b = append(b, " AND "...)
 		}
 		first = false
-		text := exact && (cp.kind == kindUTF8 || cp.kind == kindCharsetHex || cp.kind == kindPlain)
+		v := image[i]
+		switch {
+		case cp.numbered && isInteger(v):
+			b = append(b, cp.quotedName...)
+			b = append(b, "+0 <=> "...)
+			if b, err = appendLiteral(b, v, cp, true); err != nil {
+				return b, err
+			}
+			continue
+		case cp.padded && v != nil:
+			b = append(b, "TRIM(TRAILING X'00' FROM "...)
+			b = append(b, cp.quotedName...)
+			b = append(b, ") <=> TRIM(TRAILING X'00' FROM "...)
+			if b, err = appendLiteral(b, v, cp, true); err != nil {
+				return b, err
+			}
+			b = append(b, ')')
+			continue
+		}
+		// Only text compares as bytes: BINARY on a number would compare
+		// its shortest text ("0.1" for a FLOAT) with the literal's digits.
+		text := exact && (cp.kind == kindUTF8 || cp.kind == kindCharsetHex)
 		if text {
 			b = append(b, "BINARY "...)
 		}
@@ -334,7 +394,7 @@ func (p *tablePlan) appendMatch(b []byte, image []any, exact bool) ([]byte, erro
 		if text {
 			b = append(b, "BINARY "...)
 		}
-		if b, err = appendLiteral(b, image[i], cp, true); err != nil {
+		if b, err = appendLiteral(b, v, cp, true); err != nil {
 			return b, err
 		}
 	}
@@ -342,6 +402,15 @@ func (p *tablePlan) appendMatch(b []byte, image []any, exact bool) ([]byte, erro
 		b = append(b, '1')
 	}
 	return b, nil
+}
+
+// isInteger reports whether v is one of the integer types go-mysql decodes.
+func isInteger(v any) bool {
+	switch v.(type) {
+	case int64, int32, int16, int8, int, uint64, uint32, uint16, uint8, uint:
+		return true
+	}
+	return false
 }
 
 // appendKeyMatch appends k1 = v1 AND k2 = v2 for the row key of image.
@@ -407,7 +476,7 @@ func (a *applier) record(p *tablePlan, records []conflictRecord) error {
 		if i > 0 {
 			ins.WriteByte(',')
 		}
-		kind, incoming := "upsert", imageJSON(e.txn, e.image, p)
+		kind, incoming := "upsert", imageJSON(tableOf(e.txn, p), e.image, p)
 		if e.del {
 			kind, incoming = "delete", "null"
 		}
@@ -435,17 +504,99 @@ func (a *applier) record(p *tablePlan, records []conflictRecord) error {
 
 func (r conflictRecord) String(a *applier) string { return a.st.entries[r.entry].txn.Pos.String() }
 
-// imageJSON renders the image of a row of table p in txn for the
-// conflicts table.
-func imageJSON(txn *event.Txn, image []any, p *tablePlan) string {
-	for i := range txn.Changes {
-		if c := &txn.Changes[i]; c.Namespace == p.ns && c.Table != nil {
-			out, _ := json.Marshal(c.Table.ImageMap(image))
-			return string(out)
+// imageJSON renders the image of a row of table p for the conflicts
+// table: a JSON object of column → value, numbers as numbers, text as a
+// string (text in another charset decoded to UTF-8: latin1 is cp1252, as
+// in MySQL), and bytes that are not text (binary columns, text that is not
+// valid in its charset) as {"base64": "…"}, so any row can be recorded and
+// read back exactly.
+func imageJSON(tbl *event.Table, image []any, p *tablePlan) string {
+	m := make(map[string]any, len(image))
+	for i, v := range image {
+		name := strconv.Itoa(i)
+		if tbl != nil && i < len(tbl.Columns) {
+			name = tbl.Columns[i].Name
+		}
+		var cp *columnPlan
+		if i < len(p.cols) {
+			cp = &p.cols[i]
+		}
+		m[name] = jsonValue(v, cp)
+	}
+	out, err := json.Marshal(m)
+	if err != nil { // a type json cannot encode: record it as text
+		return strconv.Quote(fmt.Sprint(image))
+	}
+	return string(out)
+}
+
+// jsonValue is one value of imageJSON.
+func jsonValue(v any, cp *columnPlan) any {
+	var raw []byte
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []byte:
+		raw = x
+	case string:
+		raw = []byte(x)
+	case json.RawMessage:
+		raw = x
+	default:
+		return v
+	}
+	if cp != nil {
+		switch cp.kind {
+		case kindBinary:
+			return map[string]string{"base64": base64.StdEncoding.EncodeToString(raw)}
+		case kindCharsetHex:
+			if text, ok := decodeCharset(cp.charset, raw); ok {
+				return text
+			}
 		}
 	}
-	out, _ := json.Marshal(image)
-	return string(out)
+	if utf8.Valid(raw) {
+		return string(raw)
+	}
+	return map[string]string{"base64": base64.StdEncoding.EncodeToString(raw)}
+}
+
+// decodeCharset converts text of a single-byte charset the images can
+// name to UTF-8; ok is false for charsets it does not convert.
+func decodeCharset(charset string, raw []byte) (string, bool) {
+	var cm *charmap.Charmap
+	switch charset {
+	case "latin1":
+		cm = charmap.Windows1252 // MySQL's latin1 is cp1252
+	case "latin2":
+		cm = charmap.ISO8859_2
+	case "cp1251":
+		cm = charmap.Windows1251
+	case "cp1250":
+		cm = charmap.Windows1250
+	case "ascii":
+		if utf8.Valid(raw) {
+			return string(raw), true
+		}
+		return "", false
+	default:
+		return "", false
+	}
+	out, err := cm.NewDecoder().Bytes(raw)
+	if err != nil {
+		return "", false
+	}
+	return string(out), true
+}
+
+// tableOf returns the source table of the rows of p in txn.
+func tableOf(txn *event.Txn, p *tablePlan) *event.Table {
+	for i := range txn.Changes {
+		if c := &txn.Changes[i]; c.Namespace == p.ns && c.Table != nil {
+			return c.Table
+		}
+	}
+	return nil
 }
 
 // keyText renders the row key as name=value pairs.

@@ -1,10 +1,14 @@
 package mysql
 
 import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/test/harness"
 )
 
 // Each case puts a target row in place (as a local write at site b would),
@@ -77,7 +81,7 @@ func TestConflicts(t *testing.T) {
 }
 
 // A conflict on a row holding bytes that are not text (BIT, VARBINARY) is
-// recorded all the same: the target image is JSON with numbers and hex.
+// recorded all the same: the target image is JSON with numbers and base64.
 func TestConflictRecordOfBinaryColumns(t *testing.T) {
 	mustExec(t, "DROP DATABASE IF EXISTS cfb", "CREATE DATABASE cfb",
 		"CREATE TABLE cfb.t (id INT PRIMARY KEY, bt BIT(10), vb VARBINARY(8))",
@@ -87,7 +91,7 @@ func TestConflictRecordOfBinaryColumns(t *testing.T) {
 	x := txn(upd(tbl, row(int32(1), int64(1), []byte{0xfc}), row(int32(1), int64(2), []byte{0xfd})))
 	x.Origin, x.Path = "a", []string{"a", "b"}
 	apply(t, s, x)
-	if got := rows(t, "SELECT existing_image FROM hamal.conflicts WHERE source_position='"+x.Pos.String()+"'"); got != `{"id": 1, "bt": 1000, "vb": "E87DFCFC"}` {
+	if got := rows(t, "SELECT existing_image FROM hamal.conflicts WHERE source_position='"+x.Pos.String()+"'"); got != `{"id": 1, "bt": 1000, "vb": {"base64": "6H38/A=="}}` {
 		t.Errorf("existing image %q", got)
 	}
 	if got := rows(t, "SELECT id, bt+0, HEX(vb) FROM cfb.t"); got != "1,2,FD" {
@@ -113,5 +117,57 @@ func TestConflictOnOddTableName(t *testing.T) {
 	}
 	if rec := rows(t, "SELECT resolution, table_name FROM hamal.conflicts WHERE source_position = '"+x.Pos.String()+"'"); rec != "applied,cfq."+name {
 		t.Errorf("conflict record %q", rec)
+	}
+}
+
+// TestConflictRecordOnLatin1Server: on a server started without any
+// charset option (latin1 default), a conflict on a row holding Chinese and
+// emoji text, latin1 text and bytes that are not UTF-8 is recorded, with
+// both images readable JSON that gives the exact values back, and the
+// channel goes on.
+func TestConflictRecordOnLatin1Server(t *testing.T) {
+	srv := harness.MariaDB(t, harness.Options{ServerID: 42, Settings: harness.Settings{NoCharset: true}})
+	srv.MustExec(t, "CREATE DATABASE cfl",
+		"CREATE TABLE cfl.t (id INT PRIMARY KEY, u VARCHAR(20) CHARACTER SET utf8mb4, l VARCHAR(20), vb VARBINARY(8)) DEFAULT CHARSET=latin1",
+		"INSERT INTO cfl.t VALUES (1, _utf8mb4 X'E4B8ADE69687F09F9880', _latin1 X'E9', X'FF00')")
+	tbl := table("cfl", "t", []string{"id", "u?", "l?", "vb?"}, []int{0})
+	s, err := Open(context.Background(), Config{Addr: srv.Addr, User: "root", Channel: "latin1", Workers: 1, Site: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	x := txn(upd(tbl, row(int32(1), "中文", "\xe9", []byte{0xfe}), row(int32(1), "中文😀改", "\xe8", []byte{0xc3, 0x28})))
+	x.Origin, x.Path = "a", []string{"a", "b"}
+	if err := s.Apply(context.Background(), []*event.Txn{x}); err != nil {
+		t.Fatalf("Apply: %v (recording a conflict must not stop the channel)", err)
+	}
+	// Read as hex: the test's client may not run in utf8mb4.
+	got := srv.MustQuery(t, "SELECT HEX(incoming_image), HEX(existing_image), @@character_set_server, (SELECT TABLE_COLLATION FROM information_schema.TABLES WHERE TABLE_SCHEMA='hamal' AND TABLE_NAME='conflicts') FROM hamal.conflicts")
+	if len(got) != 1 {
+		t.Fatalf("conflicts: %v, want one", got)
+	}
+	if got[0][2] != "latin1" || got[0][3] != "utf8mb4_bin" {
+		t.Errorf("server charset %s, conflicts table %s: want a latin1 server and a utf8mb4 table", got[0][2], got[0][3])
+	}
+	for i := 0; i < 2; i++ {
+		b, _ := hex.DecodeString(got[0][i])
+		got[0][i] = string(b)
+	}
+	var in, ex map[string]any
+	if err := json.Unmarshal([]byte(got[0][0]), &in); err != nil {
+		t.Fatalf("incoming image %q: %v", got[0][0], err)
+	}
+	if err := json.Unmarshal([]byte(got[0][1]), &ex); err != nil {
+		t.Fatalf("existing image %q: %v", got[0][1], err)
+	}
+	b64 := func(v any) string { m, _ := v.(map[string]any); s, _ := m["base64"].(string); return s }
+	if in["u"] != "中文😀改" || in["l"] != "è" || b64(in["vb"]) != "wyg=" {
+		t.Errorf("incoming image %v: want the Chinese and emoji text, latin1 è, and the bytes C3 28 as base64", in)
+	}
+	if ex["u"] != "中文😀" || ex["l"] != "é" || b64(ex["vb"]) != "/wA=" {
+		t.Errorf("existing image %v: want the Chinese and emoji text, latin1 é, and the bytes FF 00 as base64", ex)
+	}
+	if r := srv.MustQuery(t, "SELECT HEX(u), HEX(l), HEX(vb) FROM cfl.t")[0]; r[0] != "E4B8ADE69687F09F9880E694B9" || r[1] != "E8" || r[2] != "C328" {
+		t.Errorf("row %v: want the incoming change applied (source-wins)", r)
 	}
 }

@@ -126,7 +126,9 @@
 // # DDL
 //
 // A DDL Txn arrives alone. It runs on a connection of its own opened in
-// DDL.Schema (so pool connections never change database). On replay,
+// DDL.Schema (so pool connections never change database), with the
+// source's reading flags (DDL.SQLMode: ANSI_QUOTES, NO_BACKSLASH_ESCAPES,
+// …) added to the session's sql_mode, so it reads as written. On replay,
 // "already exists / duplicate column or key / unknown table / can't drop /
 // database exists / doesn't exist" (1050, 1060, 1061, 1051, 1091, 1007,
 // 1008, and 1146 for RENAME and DROP) are logged and tolerated. Afterwards

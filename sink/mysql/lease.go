@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -82,7 +83,11 @@ func withIOTimeout(c *client.Conn) error {
 // connection break first) is killed and the lock taken over.
 func (l *lease) acquire(ctx context.Context) error {
 	s := l.sink
-	c, err := s.dial(ctx, "", withIOTimeout)
+	addr := s.cfg.Addr
+	if s.cfg.leaseAddr != "" {
+		addr = s.cfg.leaseAddr
+	}
+	c, err := s.dialAddr(ctx, addr, "", withIOTimeout)
 	if err != nil {
 		return err
 	}
@@ -105,11 +110,22 @@ func (l *lease) acquire(ctx context.Context) error {
 		return fmt.Errorf("another hamal process is applying channel %s to %s (lock %s is held); stop it first: %w",
 			s.cfg.Channel, s.cfg.Addr, l.name, ErrLeaseHeld)
 	}
+	// The session id the proof compares with is the one the server gives
+	// the lock, read back: behind a proxy the handshake's connection id
+	// can be the proxy's own.
+	id, err := lockOwner(c, l.name)
+	if err == nil && (id <= 0 || id > math.MaxUint32) {
+		err = fmt.Errorf("IS_USED_LOCK gave %d right after GET_LOCK", id)
+	}
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("mysql sink: read back the session holding fencing lease %s on %s: %w", l.name, s.cfg.Addr, err)
+	}
 	l.mu.Lock()
 	if l.conn != nil {
 		l.conn.Close()
 	}
-	l.conn, l.connID = c, c.GetConnectionID()
+	l.conn, l.connID = c, uint32(id)
 	l.mu.Unlock()
 	l.state.Store(leaseHeld)
 	return nil

@@ -44,6 +44,14 @@ type columnPlan struct {
 	kind       literalKind
 	charset    string // for kindCharsetHex
 	generated  bool   // generated on the target: never written
+	// numbered: an ENUM or SET column, whose binlog value is an integer
+	// (the ENUM's index, the SET's bitmask) while the column reads as its
+	// label(s): a comparison with an integer reads the column as col+0.
+	numbered bool
+	// padded: a BINARY(n) column. The binlog drops its trailing 0x00 pad
+	// bytes and the target pads them back, so a comparison trims them on
+	// both sides.
+	padded bool
 }
 
 // escapeChar maps a byte to the character that follows the backslash in

@@ -15,7 +15,14 @@ import (
 var server *harness.Server
 
 func TestMain(m *testing.M) {
-	s, err := harness.StartMariaDB(harness.Options{ServerID: 41})
+	// make test-matrix runs the package once per row of the server-settings
+	// matrix, the shared target taking the row's target settings.
+	opts := harness.Options{ServerID: 41}
+	if row, ok := harness.SelectedRow(); ok {
+		opts.Settings = row.Target
+		fmt.Fprintf(os.Stderr, "sink/mysql: target settings of matrix row %s: %+v\n", row.Name, row.Target)
+	}
+	s, err := harness.StartMariaDB(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start MariaDB:", err)
 		os.Exit(1)

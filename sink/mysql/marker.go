@@ -25,10 +25,10 @@ func (s *Sink) markerTable() string {
 }
 
 // setupMarker creates the marker schema and Hamal's tables in it (marker,
-// conflicts, unsynced) when missing.
+// conflicts, unsynced, the replay fence) when missing.
 func (s *Sink) setupMarker(c *client.Conn) error {
 	stmts := []string{
-		"CREATE DATABASE IF NOT EXISTS " + quoteIdent(s.cfg.HamalSchema),
+		"CREATE DATABASE IF NOT EXISTS " + quoteIdent(s.cfg.HamalSchema) + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
 		"CREATE TABLE IF NOT EXISTS " + s.markerTable() + ` (
   channel VARCHAR(64) NOT NULL,
   worker INT NOT NULL,
@@ -36,14 +36,40 @@ func (s *Sink) setupMarker(c *client.Conn) error {
   path VARCHAR(1024) NOT NULL,
   n BIGINT UNSIGNED NOT NULL,
   PRIMARY KEY (channel, worker)
-) ENGINE=InnoDB`,
+)` + hamalTableOptions,
 		"CREATE TABLE IF NOT EXISTS " + s.conflictsTable() + conflictsDDL,
 		"CREATE TABLE IF NOT EXISTS " + s.unsyncedTable() + unsyncedDDL,
+		"CREATE TABLE IF NOT EXISTS " + s.appliedTable() + appliedDDL,
 	}
 	for _, q := range stmts {
 		if _, err := c.Execute(q); err != nil {
 			return fmt.Errorf("mysql sink: create the origin marker table %s on %s (sink.site is set, so the sink user needs CREATE, INSERT and UPDATE on %s.*): %w",
 				s.markerTable(), s.cfg.Addr, s.cfg.HamalSchema, err)
+		}
+	}
+	return s.convertHamalTables(c)
+}
+
+// hamalTableOptions ends the DDL of every table Hamal creates: its charset
+// is stated, never the server's default (latin1 on many servers), so
+// images and keys of any text can be recorded.
+const hamalTableOptions = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
+// convertHamalTables converts Hamal's tables that an older version created
+// in the server's default charset to utf8mb4 (lossless: every charset
+// converts to it), so a conflict on non-Latin text can be recorded.
+func (s *Sink) convertHamalTables(c *client.Conn) error {
+	r, err := c.Execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=" + quoteString(s.cfg.HamalSchema) +
+		" AND TABLE_NAME IN ('origin_marker','conflicts','unsynced','applied') AND TABLE_COLLATION <> 'utf8mb4_bin'")
+	if err != nil {
+		return fmt.Errorf("mysql sink: read the charset of Hamal's tables in %s on %s: %w", s.cfg.HamalSchema, s.cfg.Addr, err)
+	}
+	for i := range r.Values {
+		name, _ := r.GetString(i, 0)
+		t := quoteIdent(s.cfg.HamalSchema) + "." + quoteIdent(name)
+		s.log.Info("converting Hamal's table to utf8mb4", "table", s.cfg.HamalSchema+"."+name)
+		if _, err := c.Execute("ALTER TABLE " + t + " CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
+			return fmt.Errorf("mysql sink: convert %s to utf8mb4 on %s (the sink user needs ALTER on %s.*): %w", t, s.cfg.Addr, s.cfg.HamalSchema, err)
 		}
 	}
 	return nil

@@ -17,8 +17,8 @@ import (
 // from the server's general log.
 func TestStatementOrder(t *testing.T) {
 	const schema = "lockorder"
-	createSchema(t, schema, `CREATE TABLE %[1]s.b (id INT PRIMARY KEY, v VARCHAR(10));
-		CREATE TABLE %[1]s.a (id INT PRIMARY KEY, v VARCHAR(10))`)
+	createSchema(t, schema, `CREATE TABLE %[1]s.b (id INT PRIMARY KEY, v VARCHAR(10)) DEFAULT CHARSET=utf8mb4;
+		CREATE TABLE %[1]s.a (id INT PRIMARY KEY, v VARCHAR(10)) DEFAULT CHARSET=utf8mb4`)
 	ta := table(schema, "a", []string{"id", "v"}, []int{0})
 	tb := table(schema, "b", []string{"id", "v"}, []int{0})
 	mustExec(t, "INSERT INTO lockorder.a VALUES (7,'x'),(5,'x'),(6,'x')")

@@ -60,6 +60,7 @@ type Config struct {
 	TLS *tls.Config
 
 	leasePingInterval time.Duration // tests shorten it
+	leaseAddr         string        // tests: the lock connection's address (default Addr)
 }
 
 const (
@@ -246,7 +247,13 @@ func multiStatements(c *client.Conn) error {
 // Every connection goes through mysqlconn: TLS when configured and never
 // clear text then, and no login that would expose the password.
 func (s *Sink) dial(ctx context.Context, db string, opts ...client.Option) (*client.Conn, error) {
-	c, err := mysqlconn.Connect(ctx, mysqlconn.Target{Addr: s.cfg.Addr, User: s.cfg.User, Password: s.cfg.Password, DB: db,
+	return s.dialAddr(ctx, s.cfg.Addr, db, opts...)
+}
+
+// dialAddr is dial to addr (the lease's connection may go another way in
+// tests).
+func (s *Sink) dialAddr(ctx context.Context, addr, db string, opts ...client.Option) (*client.Conn, error) {
+	c, err := mysqlconn.Connect(ctx, mysqlconn.Target{Addr: addr, User: s.cfg.User, Password: s.cfg.Password, DB: db,
 		TLS: s.cfg.TLS, Key: "sink.tls"}, opts...)
 	if err == nil {
 		return c, nil

@@ -24,7 +24,7 @@ const unsyncedDDL = ` (
   origin VARCHAR(32) NOT NULL,
   since TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
   PRIMARY KEY (owner, origin)
-) ENGINE=InnoDB`
+)` + hamalTableOptions
 
 func (s *Sink) unsyncedTable() string { return quoteIdent(s.cfg.HamalSchema) + ".unsynced" }
 

@@ -12,7 +12,9 @@ func TestUnsyncedOwnersCleared(t *testing.T) {
 	now := time.Now().UTC()
 	past := now.Add(-time.Minute).Format("2006-01-02 15:04:05.000000")
 	future := now.Add(time.Hour).Format("2006-01-02 15:04:05.000000")
-	mustExec(t, "DELETE FROM hamal.unsynced",
+	// The times are UTC text: the session reads them in UTC whatever the
+	// server's time_zone (the matrix runs +08:00).
+	mustExec(t, "SET time_zone='+00:00'", "DELETE FROM hamal.unsynced",
 		"INSERT INTO hamal.unsynced VALUES ('42','a','"+past+"'), ('43','a','"+past+"'), ('44','a','"+past+"'), ('42','c','"+past+"'), ('45','a','"+future+"')")
 	tbl := table("us", "orders", []string{"id", "customer", "note"}, []int{0})
 

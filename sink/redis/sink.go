@@ -8,17 +8,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/redisrepl"
 	"github.com/hamal-replication/hamal/retry"
-	srcredis "github.com/hamal-replication/hamal/source/redis"
 	"github.com/hamal-replication/hamal/tlslink"
 )
 
@@ -56,6 +56,22 @@ type Sink struct {
 	fenceKey string
 	lease    *lease // nil with SkipLease
 	closed   atomic.Bool
+
+	// known holds the fence fields whose value on the target this process
+	// knows: read by a batch, or written by an EXEC that committed. While
+	// the lease is held nobody else writes them, so a batch reads only the
+	// fields it has not seen (after a start, each slot once). A field is
+	// forgotten when an EXEC's outcome is unknown, and all of them when the
+	// lease keys were found gone (the target was flushed).
+	knownMu sync.Mutex
+	known   map[string]fence
+}
+
+// fence is one fence field's value; a zero fence: no Txn applied.
+type fence struct {
+	epoch  string
+	offset int64
+	set    bool
 }
 
 // conn is one dedicated connection; its id names its origin marker key.
@@ -63,10 +79,13 @@ type conn struct {
 	id string
 	c  *goredis.Conn
 	db int
+	// watching is set while a WATCH may be active on c (between begin and
+	// the end of EXEC), so the next begin UNWATCHes first.
+	watching bool
 }
 
 // FenceKey returns the hash holding a channel's offset fences.
-func FenceKey(channel string) string { return srcredis.MarkerPrefix + "offset:" + channel }
+func FenceKey(channel string) string { return redisrepl.FenceKey(channel) }
 
 // Open connects to the target and checks it answers.
 func Open(ctx context.Context, cfg Config) (*Sink, error) {
@@ -97,7 +116,8 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 		}
 		return nil, classify(cfg.Addr, err)
 	}
-	s := &Sink{cfg: cfg, log: cfg.Logger, client: client, conns: make(chan *conn, cfg.Workers), fenceKey: FenceKey(cfg.Channel)}
+	s := &Sink{cfg: cfg, log: cfg.Logger, client: client, conns: make(chan *conn, cfg.Workers), fenceKey: FenceKey(cfg.Channel),
+		known: map[string]fence{}}
 	if !cfg.SkipLease {
 		ttl := cfg.LeaseTTL
 		if ttl <= 0 {
@@ -139,7 +159,7 @@ func classify(addr string, err error) error {
 // planned is one Txn with its decoded position and fence fields.
 type planned struct {
 	txn    *event.Txn
-	pos    srcredis.Position
+	pos    redisrepl.Position
 	fields []string // nil for full-sync Txns, which are idempotent
 }
 
@@ -148,13 +168,13 @@ type planned struct {
 // one MULTI/EXEC per run of one origin, in batch order, which also moves
 // their fences.
 func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
-	var todo []planned
+	todo := make([]planned, 0, len(batch))
 	var fields []string
 	for _, t := range batch {
 		if s.cfg.Site != "" && t.Origin == s.cfg.Site {
 			continue // loop guard: it came from this target
 		}
-		p, err := srcredis.DecodePosition(t.Pos)
+		p, err := redisrepl.DecodePosition(t.Pos)
 		if err != nil {
 			return fmt.Errorf("redis sink: %w", err)
 		}
@@ -232,15 +252,23 @@ func fenceFields(t *event.Txn) []string {
 
 // begin opens a batch on c in one round trip: it WATCHes the fencing lease
 // and checks this process holds it (so the MULTI/EXEC that follows aborts
-// if the lease changes hands before it), and reads the fence fields.
-func (s *Sink) begin(ctx context.Context, c *conn, fields []string) (map[string]string, error) {
-	sort.Strings(fields)
-	uniq := fields[:0]
-	for i, f := range fields {
-		if i == 0 || f != fields[i-1] {
-			uniq = append(uniq, f)
+// if the lease changes hands before it), and reads the fence fields this
+// process does not know yet. It returns the fences of fields.
+func (s *Sink) begin(ctx context.Context, c *conn, fields []string) (map[string]fence, error) {
+	out := make(map[string]fence, len(fields))
+	var unknown []string
+	s.knownMu.Lock()
+	for _, f := range fields {
+		if _, seen := out[f]; seen {
+			continue
+		}
+		v, ok := s.known[f]
+		out[f] = v
+		if !ok {
+			unknown = append(unknown, f)
 		}
 	}
+	s.knownMu.Unlock()
 	var holder *goredis.StringCmd
 	var fenceCmd *goredis.SliceCmd
 	_, err := c.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
@@ -248,12 +276,14 @@ func (s *Sink) begin(ctx context.Context, c *conn, fields []string) (map[string]
 			p.Select(ctx, 0) // the lease and the fences live in database 0
 		}
 		if s.lease != nil {
-			p.Do(ctx, "UNWATCH")
+			if c.watching {
+				p.Do(ctx, "UNWATCH")
+			}
 			p.Do(ctx, "WATCH", s.lease.owner)
 			holder = p.Get(ctx, s.lease.owner)
 		}
-		if len(uniq) > 0 {
-			fenceCmd = p.HMGet(ctx, s.fenceKey, uniq...)
+		if len(unknown) > 0 {
+			fenceCmd = p.HMGet(ctx, s.fenceKey, unknown...)
 		}
 		return nil
 	})
@@ -263,40 +293,72 @@ func (s *Sink) begin(ctx context.Context, c *conn, fields []string) (map[string]
 		return nil, classify(s.cfg.Addr, fmt.Errorf("read lease %s and offset fence %s: %w", LeaseKey(s.cfg.Channel), s.fenceKey, err))
 	}
 	c.db = 0
+	c.watching = s.lease != nil
 	if holder != nil {
 		v, err := holder.Result()
-		if err := s.lease.check(ctx, v, errors.Is(err, goredis.Nil)); err != nil {
+		missing := errors.Is(err, goredis.Nil)
+		if missing {
+			// The lease keys are gone, so the fences may be too.
+			s.forget(nil)
+		}
+		if err := s.lease.check(ctx, v, missing); err != nil {
 			return nil, err
 		}
 	}
 	if fenceCmd == nil {
-		return nil, nil
+		return out, nil
 	}
-	vals := fenceCmd.Val()
-	out := make(map[string]string, len(uniq))
-	for i, v := range vals {
+	s.knownMu.Lock()
+	defer s.knownMu.Unlock()
+	for i, v := range fenceCmd.Val() {
+		var fv fence
 		if str, ok := v.(string); ok {
-			out[uniq[i]] = str
+			if fv.epoch, fv.offset, fv.set = parseFence(str); !fv.set {
+				return nil, fmt.Errorf("redis sink: fence field %q of %s holds %q, not \"<epoch> <offset>\"", unknown[i], s.fenceKey, str)
+			}
 		}
+		out[unknown[i]] = fv
+		s.known[unknown[i]] = fv
 	}
 	return out, nil
+}
+
+// forget drops fields from the known fences (all of them for nil).
+func (s *Sink) forget(fields map[string]string) {
+	s.knownMu.Lock()
+	defer s.knownMu.Unlock()
+	if fields == nil {
+		clear(s.known)
+		return
+	}
+	for f := range fields {
+		delete(s.known, f)
+	}
+}
+
+// remember records fences an EXEC committed.
+func (s *Sink) remember(fences map[string]fence) {
+	s.knownMu.Lock()
+	defer s.knownMu.Unlock()
+	for f, v := range fences {
+		s.known[f] = v
+	}
 }
 
 // applied reports whether a fence shows the Txn was applied: a fence of its
 // epoch at or beyond its offset. Fences of one Txn move together (one
 // MULTI), and a later Txn on one of its slots waits for it (the DAG orders
 // by slot), so any one of its fields tells.
-func applied(pl planned, fences map[string]string) bool {
+func applied(pl planned, fences map[string]fence) bool {
 	for _, f := range pl.fields {
-		epoch, off, ok := parseFence(fences[f])
-		if ok && epoch == pl.pos.Epoch && off >= pl.pos.Offset {
+		if v := fences[f]; v.set && v.epoch == pl.pos.Epoch && v.offset >= pl.pos.Offset {
 			return true
 		}
 	}
 	return false
 }
 
-func fenceValue(p srcredis.Position) string { return p.Epoch + " " + strconv.FormatInt(p.Offset, 10) }
+func fenceValue(p redisrepl.Position) string { return p.Epoch + " " + strconv.FormatInt(p.Offset, 10) }
 
 func parseFence(v string) (epoch string, off int64, ok bool) {
 	e, o, found := strings.Cut(v, " ")
@@ -315,12 +377,17 @@ func parseFence(v string) (epoch string, off int64, ok bool) {
 func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
 	db := c.db
 	fences := map[string]string{}
+	last := map[string]redisrepl.Position{}
 	cmds, err := c.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		if db != 0 {
-			p.Select(ctx, 0)
-			db = 0
+		if origin := txns[0].txn.Origin; origin != "" {
+			// Without an origin (no sites configured) a marker would only
+			// tell a reader of this target what it assumes anyway.
+			if db != 0 {
+				p.Select(ctx, 0)
+				db = 0
+			}
+			p.Set(ctx, redisrepl.OriginPrefix+c.id, origin, 0)
 		}
-		p.Set(ctx, srcredis.OriginPrefix+c.id, txns[0].txn.Origin, 0)
 		for _, pl := range txns {
 			for i := range pl.txn.Changes {
 				ch := &pl.txn.Changes[i]
@@ -339,16 +406,18 @@ func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
 				p.Do(ctx, args...)
 			}
 			for _, f := range pl.fields {
-				fences[f] = fenceValue(pl.pos)
+				last[f] = pl.pos
 			}
 		}
-		if len(fences) > 0 {
+		if len(last) > 0 {
 			if db != 0 {
 				p.Select(ctx, 0)
 				db = 0
 			}
-			vals := make([]any, 0, 2*len(fences))
-			for f, v := range fences {
+			vals := make([]any, 0, 2*len(last))
+			for f, pos := range last {
+				v := fenceValue(pos)
+				fences[f] = v
 				vals = append(vals, f, v)
 			}
 			p.HSet(ctx, s.fenceKey, vals...)
@@ -356,10 +425,16 @@ func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
 		return nil
 	})
 	if err == nil {
-		c.db = db
+		c.db, c.watching = db, false
+		committed := make(map[string]fence, len(last))
+		for f, pos := range last {
+			committed[f] = fence{epoch: pos.Epoch, offset: pos.Offset, set: true}
+		}
+		s.remember(committed)
 		return nil
 	}
 	if errors.Is(err, goredis.TxFailedErr) {
+		c.watching = false
 		// EXEC aborted: the WATCHed lease key changed since begin (renewed,
 		// expired or taken). Nothing was applied; the retry tells which.
 		c.db = db
@@ -368,6 +443,9 @@ func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
 		}
 		return retry.Transient(fmt.Errorf("apply batch at %s: fencing lease %s changed during the transaction; retrying", txns[0].pos, LeaseKey(s.cfg.Channel)))
 	}
+	// Whether the fences moved is not known (the reply was lost, or EXEC
+	// ran with a command refused): read them again.
+	s.forget(fences)
 	var rerr goredis.Error
 	if errors.As(err, &rerr) && !isTransientReply(rerr) {
 		// The server refused a command: name it and where it came from.

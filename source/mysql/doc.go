@@ -81,7 +81,12 @@
 //     not a system schema, is not excluded by an Exclude glob of the form
 //     "schema.*", and — with Include globs — matches the schema part of
 //     one of them. Account and server statements (GRANT, CREATE USER,
-//     FLUSH, …) are never forwarded.
+//     FLUSH, …) are never forwarded. A statement is read under the
+//     sql_mode its Query event carries (ANSI_QUOTES: "x" is a name;
+//     NO_BACKSLASH_ESCAPES: a backslash in a string is itself), and the
+//     flags that change how it reads travel in event.DDL.SQLMode, so the
+//     sink runs it under them. A table statement whose names the filter
+//     cannot read is an error that stops the channel, never a skip.
 //
 // Files, one job each:
 //

@@ -50,14 +50,18 @@ func (v serverVersion) executes(need int) bool { return v.n == 0 || need <= v.n 
 // and all else are comments). Quoted strings and names are kept whole, so
 // a "/*" inside one is text. Filters decide on this text: a statement
 // hidden in an executable comment is still the statement that runs.
-func executableText(stmt string, v serverVersion) string {
+//
+// mode is the sql_mode the statement was written under: with
+// NO_BACKSLASH_ESCAPES a backslash in a string is itself, with ANSI_QUOTES
+// "x" is a name.
+func executableText(stmt string, v serverVersion, mode sqlMode) string {
 	var b strings.Builder
 	b.Grow(len(stmt))
 	for i := 0; i < len(stmt); {
 		c := stmt[i]
 		switch {
 		case c == '\'' || c == '"' || c == '`':
-			end := quoteEnd(stmt, i)
+			end := quoteEnd(stmt, i, mode)
 			b.WriteString(stmt[i:end])
 			i = end
 		case c == '/' && strings.HasPrefix(stmt[i:], "/*"):
@@ -66,8 +70,8 @@ func executableText(stmt string, v serverVersion) string {
 				// The server reads an executed comment's body as
 				// statement text: a "*/" inside a quoted string is text.
 				start := len(stmt) - len(body)
-				end := executableEnd(stmt, start)
-				b.WriteString(executableText(stmt[start:end], v))
+				end := executableEnd(stmt, start, mode)
+				b.WriteString(executableText(stmt[start:end], v, mode))
 				b.WriteByte(' ')
 				i = min(end+2, len(stmt))
 				continue
@@ -96,11 +100,11 @@ func executableText(stmt string, v serverVersion) string {
 // executableEnd returns the index of the "*/" closing the executed
 // comment whose body starts at s[i], skipping quoted strings and names;
 // len(s) when it is not closed.
-func executableEnd(s string, i int) int {
+func executableEnd(s string, i int, mode sqlMode) int {
 	for i < len(s) {
 		switch c := s[i]; {
 		case c == '\'' || c == '"' || c == '`':
-			i = quoteEnd(s, i)
+			i = quoteEnd(s, i, mode)
 		case c == '*' && i+1 < len(s) && s[i+1] == '/':
 			return i
 		default:
@@ -137,14 +141,16 @@ func executableBody(inside string, v serverVersion) (string, bool) {
 }
 
 // quoteEnd returns the index after the quoted string or name starting at
-// s[i] (backslash escapes outside backticks, a doubled quote inside); an
-// unterminated one runs to the end.
-func quoteEnd(s string, i int) int {
+// s[i] (a doubled quote inside; backslash escapes in strings unless mode
+// has NO_BACKSLASH_ESCAPES, never in names: backticks, and double quotes
+// under ANSI_QUOTES); an unterminated one runs to the end.
+func quoteEnd(s string, i int, mode sqlMode) int {
 	q := s[i]
+	escapes := !mode.noBackslash() && (q == '\'' || q == '"' && !mode.ansiQuotes())
 	for j := i + 1; j < len(s); j++ {
 		switch s[j] {
 		case '\\':
-			if q != '`' {
+			if escapes {
 				j++
 			}
 		case q:

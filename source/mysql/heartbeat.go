@@ -29,9 +29,9 @@ const DefaultHeartbeatInterval = time.Second
 // reader decodes TIMESTAMP in UTC, so no time zone is ever involved.
 func heartbeatDDL(schema string) []string {
 	return []string{
-		"CREATE DATABASE IF NOT EXISTS " + "`" + schema + "`",
+		"CREATE DATABASE IF NOT EXISTS " + "`" + schema + "`" + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
 		"CREATE TABLE IF NOT EXISTS " + "`" + schema + "`" + "." + heartbeatTable +
-			" (server_id INT UNSIGNED NOT NULL PRIMARY KEY, ts TIMESTAMP(6) NOT NULL)",
+			" (server_id INT UNSIGNED NOT NULL PRIMARY KEY, ts TIMESTAMP(6) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 	}
 }
 

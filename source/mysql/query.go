@@ -50,7 +50,10 @@ func (r *Reader) query(h *replication.EventHeader, e *replication.QueryEvent, co
 	schema := string(e.Schema)
 	// What the server ran: a statement inside an executable comment
 	// (/*!40000 TRUNCATE … */) is classified and filtered as itself.
-	executed := executableText(stmt, r.version)
+	// It is read under the sql_mode it was written in (ANSI_QUOTES:
+	// "x" is a name; NO_BACKSLASH_ESCAPES: a backslash is itself).
+	mode, _ := sqlModeOf(e.StatusVars)
+	executed := executableText(stmt, r.version, mode)
 	switch classifyQuery(executed) {
 	case queryBegin:
 		if !r.grp.started {
@@ -80,8 +83,11 @@ func (r *Reader) query(h *replication.EventHeader, e *replication.QueryEvent, co
 
 	// DDL and other standalone statements.
 	r.invalidateSchema()
-	forward := r.filter.forwardDDL(executed, schema)
-	ddl := &event.DDL{Schema: schema, Statement: stmt}
+	forward, err := r.filter.forwardDDL(executed, schema, mode)
+	if err != nil {
+		return nil, fmt.Errorf("DDL at %s:%d (schema %q): %w", r.file, h.LogPos, schema, err)
+	}
+	ddl := &event.DDL{Schema: schema, Statement: stmt, SQLMode: mode.reading()}
 	// A DDL applied by a Hamal sink with a loop guard names its path in a
 	// leading comment (a DDL has no transaction for a marker row).
 	ddlPath, _ := loopguard.ParseComment(stmt)

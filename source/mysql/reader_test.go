@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/test/harness"
 )
 
 // change is the part of an event.Change the tests compare.
@@ -300,5 +301,37 @@ func TestDDLInExecutableComment(t *testing.T) {
 	}
 	if got[2].DDL.Statement != "/*!40000 TRUNCATE TABLE ex.t */" {
 		t.Errorf("forwarded statement %q", got[2].DDL.Statement)
+	}
+}
+
+// TestDDLUnderANSIQuotes: on a server whose sql_mode has ANSI_QUOTES and
+// NO_BACKSLASH_ESCAPES, DDL written with double-quoted names (as the server
+// itself logs DROP TABLE) is read and filtered under that mode and carries
+// the mode for the sink; a table outside the filter stays out.
+func TestDDLUnderANSIQuotes(t *testing.T) {
+	st := harness.Settings{SQLMode: "ANSI_QUOTES,NO_BACKSLASH_ESCAPES,STRICT_TRANS_TABLES", TimeZone: "+08:00", SystemTZ: "Asia/Shanghai"}
+	srv := harness.MariaDB(t, harness.Options{ServerID: 61, Settings: st})
+	execIn(t, srv, "", `CREATE DATABASE "app"`, `CREATE TABLE "app"."t_gone" (id INT PRIMARY KEY)`,
+		`CREATE TABLE "app"."t_keep" (id INT PRIMARY KEY)`, `CREATE DATABASE "other"`, `CREATE TABLE "other"."t" (id INT PRIMARY KEY)`)
+	cfg := baseConfig(t, srv)
+	cfg.Tables = []string{"app.*"}
+	r := openReader(t, cfg, nil)
+	execIn(t, srv, "",
+		`DROP TABLE "other"."t"`,
+		`ALTER TABLE "app"."t_keep" ADD "c" VARCHAR(10) DEFAULT 'a\' COMMENT 'ends with a backslash'`,
+		`DROP TABLE "app"."t_gone"`)
+	var ddls []*event.Txn
+	for len(ddls) < 2 {
+		if txn := next(t, r); txn.Kind == event.KindDDL {
+			ddls = append(ddls, txn)
+		}
+	}
+	if !strings.HasPrefix(ddls[0].DDL.Statement, `ALTER TABLE "app"."t_keep"`) || !strings.HasPrefix(ddls[1].DDL.Statement, `DROP TABLE "app"."t_gone"`) {
+		t.Fatalf("forwarded DDL:\n%s\n%s\nwant the ALTER of app.t_keep and the DROP of app.t_gone, not other.t", describe(ddls[0]), describe(ddls[1]))
+	}
+	for _, d := range ddls {
+		if d.DDL.SQLMode != "ANSI_QUOTES,NO_BACKSLASH_ESCAPES" {
+			t.Errorf("DDL %q carries sql_mode %q, want ANSI_QUOTES,NO_BACKSLASH_ESCAPES", d.DDL.Statement, d.DDL.SQLMode)
+		}
 	}
 }

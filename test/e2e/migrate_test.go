@@ -319,14 +319,14 @@ func TestMigrateSplitHash(t *testing.T) {
 	verify := func() *reshard.VerifyReport {
 		t.Helper()
 		before := time.Now().UTC()
-		if out, code := hamalCmd(t, "migrate", "verify", "--plan", m.path); code != 0 {
+		if out, code := hamalCmd(t, "migrate", "verify", "--no-wait", "--plan", m.path); code != 0 {
 			// The automatic verify may still be running; wait for it.
 			if !strings.Contains(out, "already running") {
 				t.Fatalf("migrate verify: exit %d: %s", code, out)
 			}
 			m.waitStatus(t, p, 120*time.Second, "automatic verify", func(st reshard.Status) bool { return !st.Verifying })
 			before = time.Now().UTC()
-			if out, code := hamalCmd(t, "migrate", "verify", "--plan", m.path); code != 0 {
+			if out, code := hamalCmd(t, "migrate", "verify", "--no-wait", "--plan", m.path); code != 0 {
 				t.Fatalf("migrate verify: exit %d: %s", code, out)
 			}
 		}
@@ -427,7 +427,7 @@ func TestMigrateMergeRangeRename(t *testing.T) {
 	w.halt()
 	w.check(t)
 	m.waitStatus(t, p, 120*time.Second, "automatic verify", func(st reshard.Status) bool { return !st.Verifying && st.Verify != nil })
-	if out, code := hamalCmd(t, "migrate", "verify", "--plan", m.path); code != 0 {
+	if out, code := hamalCmd(t, "migrate", "verify", "--no-wait", "--plan", m.path); code != 0 {
 		t.Fatalf("migrate verify: exit %d: %s", code, out)
 	}
 	before := time.Now().UTC().Add(-time.Second)
@@ -622,7 +622,7 @@ func TestMigrateEdgeValuesExact(t *testing.T) {
 		tg.MustExec(t, "UPDATE app.edge SET f = CAST(CAST(f AS CHAR) AS DOUBLE)")
 	}
 	before := time.Now().UTC()
-	if out, code := hamalCmd(t, "migrate", "verify", "--plan", m.path); code != 0 {
+	if out, code := hamalCmd(t, "migrate", "verify", "--no-wait", "--plan", m.path); code != 0 {
 		t.Fatalf("migrate verify: exit %d: %s", code, out)
 	}
 	st = m.waitStatus(t, p, 120*time.Second, "verify of the lossy copy", func(st reshard.Status) bool {

@@ -111,7 +111,7 @@ func TestMigrateOverTLS(t *testing.T) {
 	// A verify requested while the automatic one runs is refused: ask
 	// until one starts. It compares once the catch-up reached the source.
 	if err := harness.WaitFor(t.Context(), 120*time.Second, func() (bool, error) {
-		_, code := hamalCmd(t, "migrate", "verify", "--plan", m.path)
+		_, code := hamalCmd(t, "migrate", "verify", "--no-wait", "--plan", m.path)
 		return code == 0, nil
 	}); err != nil {
 		t.Fatalf("migrate verify was never accepted: %v", err)

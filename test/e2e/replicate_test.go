@@ -19,10 +19,22 @@ import (
 // on both.
 func startPair(t *testing.T) (src, dst *harness.Server) {
 	t.Helper()
+	return startPairWith(t, harness.MatrixRow{Name: "utf8mb4-utc"})
+}
+
+// startPairWith is startPair on the settings of a matrix row.
+func startPairWith(t *testing.T, row harness.MatrixRow) (src, dst *harness.Server) {
+	t.Helper()
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); src = harness.MariaDB(t, harness.Options{ServerID: 1}) }()
-	go func() { defer wg.Done(); dst = harness.MariaDB(t, harness.Options{ServerID: 2}) }()
+	go func() {
+		defer wg.Done()
+		src = harness.MariaDB(t, harness.Options{ServerID: 1, Settings: row.Source})
+	}()
+	go func() {
+		defer wg.Done()
+		dst = harness.MariaDB(t, harness.Options{ServerID: 2, Settings: row.Target})
+	}()
 	wg.Wait()
 	if src == nil || dst == nil {
 		t.FailNow()
@@ -41,7 +53,56 @@ func TestMixedWorkloadSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: skipped with -short")
 	}
-	src, dst := startPair(t)
+	for _, row := range harness.MatrixRows(t, false) {
+		t.Run(row.Name, func(t *testing.T) { mixedWorkloadSurvivesKill9(t, row) })
+	}
+}
+
+// matrixDDL is DDL of every kind (CREATE, ALTER, RENAME, DROP, TRUNCATE)
+// written as a client of a server with settings st writes it: with
+// ANSI_QUOTES, names double-quoted; with NO_BACKSLASH_ESCAPES, a literal
+// backslash written once. The tables left are app.DdlKept (a mixed-case
+// name on the source) and app.ddl_moved.
+func matrixDDL(st harness.Settings) []string {
+	q := func(s string) string { return "`" + s + "`" }
+	if st.ANSIQuotes() {
+		q = func(s string) string { return `"` + s + `"` }
+	}
+	bs := `\\` // one backslash, escaped
+	if st.NoBackslashEscapes() {
+		bs = `\`
+	}
+	return []string{
+		"CREATE TABLE " + q("app") + "." + q("DdlKept") + " (id INT PRIMARY KEY, v VARCHAR(20) DEFAULT 'a" + bs + "b')",
+		"INSERT INTO app.DdlKept (id) VALUES (1), (2)",
+		"ALTER TABLE " + q("app") + "." + q("DdlKept") + " ADD " + q("w") + " VARCHAR(10) DEFAULT 'c" + bs + "' COMMENT 'x" + bs + "'",
+		"INSERT INTO app.DdlKept (id, w) VALUES (3, 'z')",
+		"CREATE TABLE " + q("app") + "." + q("ddl_gone") + " (id INT PRIMARY KEY)",
+		"INSERT INTO app.ddl_gone VALUES (1)",
+		"DROP TABLE " + q("app") + "." + q("ddl_gone"),
+		"CREATE TABLE " + q("app") + "." + q("ddl_trunc") + " (id INT PRIMARY KEY)",
+		"INSERT INTO app.ddl_trunc VALUES (1), (2)",
+		"TRUNCATE TABLE " + q("app") + "." + q("ddl_trunc"),
+		"INSERT INTO app.ddl_trunc VALUES (3)",
+		"RENAME TABLE " + q("app") + "." + q("ddl_trunc") + " TO " + q("app") + "." + q("ddl_moved"),
+	}
+}
+
+var matrixDDLTables = map[string]string{"app.DdlKept": "id", "app.ddl_moved": "id"}
+
+// assertSameTables checks both servers hold the same tables in app.
+func assertSameTables(t *testing.T, src, dst *harness.Server) {
+	t.Helper()
+	list := func(s *harness.Server) string {
+		return s.MustQuery(t, "SELECT IFNULL(GROUP_CONCAT(LOWER(TABLE_NAME) ORDER BY LOWER(TABLE_NAME)),'') FROM information_schema.TABLES WHERE TABLE_SCHEMA='app'")[0][0]
+	}
+	if a, b := list(src), list(dst); a != b {
+		t.Errorf("tables in app differ: source %s, target %s", a, b)
+	}
+}
+
+func mixedWorkloadSurvivesKill9(t *testing.T, row harness.MatrixRow) {
+	src, dst := startPairWith(t, row)
 	ch := newChannel(t, src, dst, channelOpts{workers: 8})
 	p := ch.startRunning(t)
 
@@ -65,7 +126,8 @@ func TestMixedWorkloadSurvivesKill9(t *testing.T) {
 		}()
 	}
 
-	// SIGKILL hamal at three random points of the workload and restart it.
+	// SIGKILL hamal at three random points of the workload and restart it;
+	// the DDL goes in after the first kill, while the workload writes.
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	total := int64(workers * txnsPerWorker)
 	kills := 0
@@ -79,6 +141,9 @@ func TestMixedWorkloadSurvivesKill9(t *testing.T) {
 		p.kill(t)
 		kills++
 		t.Logf("kill %d: SIGKILL at %d/%d transactions", i+1, done.Load(), total)
+		if i == 0 {
+			src.MustExec(t, matrixDDL(row.Source)...)
+		}
 		p = ch.start(t)
 	}
 	wg.Wait()
@@ -89,7 +154,9 @@ func TestMixedWorkloadSurvivesKill9(t *testing.T) {
 		}
 	}
 	t.Logf("workload done: %d transactions, %d kills", done.Load(), kills)
-	waitTablesEqual(t, src, dst, workload.Tables, 3*time.Minute)
+	tables := mergeTables(workload.Tables, matrixDDLTables)
+	waitTablesEqual(t, src, dst, tables, 3*time.Minute)
+	assertSameTables(t, src, dst)
 	st, err := ch.status()
 	if err != nil {
 		t.Fatal(err)

@@ -26,11 +26,21 @@ func (s *Server) TableChecksum(table string, orderBy string) (string, int, error
 	if err := s.Exec("SET GLOBAL group_concat_max_len = 1073741824"); err != nil {
 		return "", 0, err
 	}
-	rows, err := s.Query(q)
+	// TIMESTAMPs read in UTC, so servers of different time zones that hold
+	// the same instants agree.
+	c, err := s.Connect("")
 	if err != nil {
 		return "", 0, err
 	}
-	var n int
-	fmt.Sscan(rows[0][0], &n)
-	return rows[0][1], n, nil
+	defer c.Close()
+	if _, err := c.Execute("SET time_zone='+00:00'"); err != nil {
+		return "", 0, err
+	}
+	r, err := c.Execute(q)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s: %w", q, err)
+	}
+	n, _ := r.GetInt(0, 0)
+	sum, _ := r.GetString(0, 1)
+	return strings.Clone(sum), int(n), nil
 }

@@ -37,3 +37,43 @@ func TestMariaDBStartsWithBinlog(t *testing.T) {
 		t.Fatalf("CPU time went from %s to %s (%v) over 10M MD5s; want it to grow", before, after, err)
 	}
 }
+
+// TestMatrixSettings: each side of every matrix row runs with the settings
+// it names (the server's own variables say so).
+func TestMatrixSettings(t *testing.T) {
+	for _, r := range Matrix {
+		for side, st := range map[string]Settings{"source": r.Source, "target": r.Target} {
+			if st == (Settings{}) && r.Name != "utf8mb4-utc" {
+				continue
+			}
+			t.Run(r.Name+"/"+side, func(t *testing.T) {
+				s := MariaDB(t, Options{ServerID: 8, Settings: st})
+				got := s.MustQuery(t, "SELECT @@character_set_server, @@global.time_zone, @@system_time_zone, @@global.sql_mode, @@lower_case_table_names, @@binlog_row_metadata")[0]
+				want := []string{"utf8mb4", "SYSTEM", "UTC", got[3], "0", "FULL"}
+				if st.NoCharset {
+					want[0] = "latin1"
+				}
+				if st.TimeZone != "" {
+					want[1] = st.TimeZone
+				}
+				if st.SystemTZ != "" {
+					want[2] = "CST" // Asia/Shanghai's abbreviation
+				}
+				if st.SQLMode != "" {
+					want[3] = st.SQLMode
+				}
+				if st.LowerCaseTableNames != 0 {
+					want[4] = "1"
+				}
+				if st.RowMetadata != "" {
+					want[5] = st.RowMetadata
+				}
+				for i := range want {
+					if got[i] != want[i] {
+						t.Errorf("variable %d = %q, want %q (all: %v)", i, got[i], want[i], got)
+					}
+				}
+			})
+		}
+	}
+}

@@ -26,6 +26,9 @@ type Options struct {
 	Args     []string // extra mariadbd flags, e.g. "--binlog-format=STATEMENT"
 	Dir      string   // data directory parent; default a new temp dir
 	Port     int      // default a free loopback port
+	// Settings are the server settings (charset, time zone, sql_mode…)
+	// of a matrix row; the zero value is utf8mb4 and UTC.
+	Settings Settings
 }
 
 // Server is a running MariaDB instance. User root on 127.0.0.1 has no
@@ -210,14 +213,15 @@ func (s *Server) start() error {
 		"--binlog-format=ROW", "--binlog-row-image=FULL", "--binlog-row-metadata=FULL",
 		"--log-slave-updates=ON", "--gtid-strict-mode=ON", "--gtid-domain-id=" + id,
 		"--skip-name-resolve", "--innodb-buffer-pool-size=128M", "--innodb-log-file-size=16M", "--max-connections=500",
-		"--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
 		"--log-error=" + s.logPath,
 		// Its own tmpdir: temporary tables in the shared /tmp were seen
 		// deleted under a running server ("Error on delete of
 		// '/tmp/#sql-temptable…'"), failing information_schema reads.
 		"--tmpdir=" + s.DataDir}
+	args = append(args, s.opts.Settings.args()...)
 	args = append(args, s.opts.Args...)
 	cmd := exec.Command(mariadbd, args...)
+	cmd.Env = s.opts.Settings.env()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	waited, err := Spawn(cmd)
 	if err != nil {
