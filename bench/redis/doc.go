@@ -37,6 +37,6 @@
 // BENCH_DIR (where the servers' directories go; default the system temp
 // directory), BENCH_HAMAL (a hamal binary instead of building one),
 // BENCH_PROFILE (path prefix: a CPU profile of Hamal over the first
-// BENCH_PROFILE_SECONDS, default 5, of each catch-up, fetched from its
+// BENCH_PROFILE_SECONDS, default 5, of each full sync and each catch-up, fetched from its
 // admin.pprof endpoint).
 package main

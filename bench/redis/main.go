@@ -224,6 +224,18 @@ func (e *env) round(ctx context.Context, work, name string, round int, keyCmds, 
 	if err := c.start(); err != nil {
 		return r, err
 	}
+	if e.profile != "" && c.admin != "" {
+		go func() {
+			// As soon as the admin API answers: the process has just started.
+			path := fmt.Sprintf("%s-%s-%d-fullsync.pprof", e.profile, name, round+1)
+			for i := 0; i < 200; i++ {
+				if err := c.profile(path, time.Duration(e.profileSecs)*time.Second); err == nil {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+	}
 	if err := waitFor(30*time.Minute, c, func() (bool, error) {
 		n, err := dataKeys(ctx, tc, want)
 		return n >= want, err
@@ -316,7 +328,7 @@ func (e *env) catchUp(ctx context.Context, c *contender, mc, tc *goredis.Client,
 	profiled := make(chan error, 1)
 	if e.profile != "" && c.admin != "" {
 		go func() {
-			profiled <- c.profile(e.profile+"-"+label+".pprof", time.Duration(e.profileSecs)*time.Second)
+			profiled <- c.profile(e.profile+"-"+label+"-stream.pprof", time.Duration(e.profileSecs)*time.Second)
 		}()
 	} else {
 		profiled <- nil

@@ -157,6 +157,9 @@ func (u *unit) Write(context.Context) error {
 	if err := u.clearOwners(originOf(u.txns[0])); err != nil {
 		return u.fail(err)
 	}
+	if err := u.recordForeign(); err != nil {
+		return u.fail(err)
+	}
 	return u.fail(u.fence(u.txns))
 }
 

@@ -2,11 +2,12 @@
 // exactly once, including non-idempotent commands (INCR, LPUSH, APPEND,
 // ZINCRBY, HINCRBY …), by fencing with source offsets.
 //
-// Apply sends each batch as one MULTI … EXEC per run of one origin (in
-// batch order, since a batch may chain Txns of one key) on a dedicated
+// Apply follows package sink's target protocol (sink.Apply; unit.go): each
+// batch is one MULTI … EXEC per run of one path (in batch order, since a
+// batch may chain Txns of one key), each under its own WATCH, on a dedicated
 // connection: first SET hamal:origin:<channel>:<n> <origin> (the loop-guard
-// marker a Redis source reads back; only for Txns that carry an origin, so
-// a channel without sites leaves no markers), then every command of every Txn
+// marker a Redis source reads back; only when the sink has a site, so a
+// channel without sites leaves no markers), then every command of every Txn
 // (SELECTing its database), then HSET hamal:offset:<channel> with the new
 // fences. The whole block commits atomically, so the data and the fence
 // never disagree.

@@ -89,10 +89,10 @@ func TestFencesReadOncePerSlot(t *testing.T) {
 	check("after a replay on a new sink")
 }
 
-// TestOneWayChannelLeavesOnlyItsFence: without sites the Txns carry no
-// origin and the sink writes no origin markers; once closed, the only key
-// of Hamal's on the target is the channel's fence hash. With an origin the
-// marker is written (the loop guard of a two-way channel reads it).
+// TestOneWayChannelLeavesOnlyItsFence: without a site the sink writes no
+// origin markers; once closed, the only key of Hamal's on the target is
+// the channel's fence hash. With a site the marker is written (the loop
+// guard of a two-way channel reads it).
 func TestOneWayChannelLeavesOnlyItsFence(t *testing.T) {
 	ctx := context.Background()
 	dst := harness.RedisServer(t, harness.RedisOptions{})
@@ -118,7 +118,7 @@ func TestOneWayChannelLeavesOnlyItsFence(t *testing.T) {
 	if n := c.HLen(ctx, FenceKey("one")).Val(); n != 64 {
 		t.Errorf("fence hash has %d fields, want 64 (one per touched slot)", n)
 	}
-	s2, err := Open(ctx, Config{Addr: dst.Addr, Channel: "two", Workers: 1})
+	s2, err := Open(ctx, Config{Addr: dst.Addr, Channel: "two", Site: "siteB", Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/redisrepl"
 	"github.com/hamal-replication/hamal/retry"
+	"github.com/hamal-replication/hamal/sink"
 	"github.com/hamal-replication/hamal/tlslink"
 )
 
@@ -156,77 +158,24 @@ func classify(addr string, err error) error {
 	return fmt.Errorf("target redis %s: %w", addr, err)
 }
 
-// planned is one Txn with its decoded position and fence fields.
-type planned struct {
-	txn    *event.Txn
-	pos    redisrepl.Position
-	fields []string // nil for full-sync Txns, which are idempotent
-}
-
-// Apply applies a batch: Txns already applied (by the offset fence) and
-// Txns that came from this target's own site are skipped; the rest go in
-// one MULTI/EXEC per run of one origin, in batch order, which also moves
-// their fences.
+// Apply applies a batch through the target protocol (sink.Apply; unit.go):
+// Txns that came from this target's own site are dropped, then each run of
+// one path is one MULTI/EXEC that skips the Txns the offset fence shows
+// applied and moves the fences of the rest.
 func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
-	todo := make([]planned, 0, len(batch))
-	var fields []string
-	for _, t := range batch {
-		if s.cfg.Site != "" && t.Origin == s.cfg.Site {
-			continue // loop guard: it came from this target
-		}
-		p, err := redisrepl.DecodePosition(t.Pos)
-		if err != nil {
-			return fmt.Errorf("redis sink: %w", err)
-		}
-		pl := planned{txn: t, pos: p}
-		if !p.Snapshot {
-			pl.fields = fenceFields(t)
-			fields = append(fields, pl.fields...)
-		}
-		todo = append(todo, pl)
-	}
-	if len(todo) == 0 {
-		return nil
-	}
-	var c *conn
-	select {
-	case c = <-s.conns:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { s.conns <- c }()
-	if c.c == nil {
-		c.c, c.db = s.client.Conn(), 0
-	}
-	fences, err := s.begin(ctx, c, fields)
-	if err != nil {
-		return err
-	}
-	if len(fields) > 0 {
-		kept := todo[:0]
-		for _, pl := range todo {
-			if !applied(pl, fences) {
-				kept = append(kept, pl)
+	if s.cfg.Site != "" {
+		kept := make([]*event.Txn, 0, len(batch))
+		for _, t := range batch {
+			if t.Origin != s.cfg.Site { // loop guard: it came from this target
+				kept = append(kept, t)
 			}
 		}
-		todo = kept
+		batch = kept
 	}
-	if len(todo) == 0 {
+	if len(batch) == 0 {
 		return nil
 	}
-	// One MULTI carries Txns of one origin only, so one marker names it:
-	// consecutive runs, since a batch may chain Txns of one key.
-	for start := 0; start < len(todo); {
-		end := start + 1
-		for end < len(todo) && todo[end].txn.Origin == todo[start].txn.Origin {
-			end++
-		}
-		if err := s.exec(ctx, c, todo[start:end]); err != nil {
-			return err
-		}
-		start = end
-	}
-	return nil
+	return sink.Apply(ctx, s, batch)
 }
 
 // fenceFields names the fence fields of a Txn: "<db>/<slot tag>" for each
@@ -235,14 +184,13 @@ func fenceFields(t *event.Txn) []string {
 	if t.IsBarrier() {
 		return []string{barrierField}
 	}
-	seen := map[string]bool{}
 	var out []string
 	for i := range t.Changes {
 		c := &t.Changes[i]
 		for _, k := range c.Keys {
 			f := c.Namespace + "/" + string(k)
-			if !seen[f] {
-				seen[f] = true
+			// Few fields per Txn (its keys' slots): a scan beats a map.
+			if !slices.Contains(out, f) {
 				out = append(out, f)
 			}
 		}
@@ -372,16 +320,17 @@ func parseFence(v string) (epoch string, off int64, ok bool) {
 	return e, n, true
 }
 
-// exec applies Txns of one origin in one MULTI/EXEC: the origin marker
-// first, then every command (SELECTing its database), then the fences.
-func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
+// exec applies Txns of one path in one MULTI/EXEC: the origin marker
+// first (when origin is set), then every command (SELECTing its
+// database), then the fences. EXEC aborts if the lease owner key WATCHed
+// by begin changed.
+func (s *Sink) exec(ctx context.Context, c *conn, txns []planned, origin string) error {
 	db := c.db
 	fences := map[string]string{}
 	last := map[string]redisrepl.Position{}
+	var slab []any // the commands' arguments, cut from one allocation per 1024
 	cmds, err := c.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		if origin := txns[0].txn.Origin; origin != "" {
-			// Without an origin (no sites configured) a marker would only
-			// tell a reader of this target what it assumes anyway.
+		if origin != "" {
 			if db != 0 {
 				p.Select(ctx, 0)
 				db = 0
@@ -399,7 +348,11 @@ func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
 					p.Select(ctx, n)
 					db = n
 				}
-				args := make([]any, len(ch.Args))
+				if len(slab) < len(ch.Args) {
+					slab = make([]any, max(len(ch.Args), 1024))
+				}
+				args := slab[:len(ch.Args):len(ch.Args)]
+				slab = slab[len(ch.Args):]
 				for j, a := range ch.Args {
 					args[j] = a
 				}
@@ -441,7 +394,7 @@ func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
 		if s.lease != nil && s.lease.state.Load() == leaseLost {
 			return s.lease.check(ctx, "", false)
 		}
-		return retry.Transient(fmt.Errorf("apply batch at %s: fencing lease %s changed during the transaction; retrying", txns[0].pos, LeaseKey(s.cfg.Channel)))
+		return retry.Transient(fmt.Errorf("fencing lease %s changed during the transaction; retrying", LeaseKey(s.cfg.Channel)))
 	}
 	// Whether the fences moved is not known (the reply was lost, or EXEC
 	// ran with a command refused): read them again.
@@ -461,7 +414,7 @@ func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
 	// The connection may be broken mid-transaction: start a new one.
 	c.c.Close()
 	c.c = nil
-	return classify(s.cfg.Addr, fmt.Errorf("apply batch at %s: %w", txns[0].pos, err))
+	return classify(s.cfg.Addr, fmt.Errorf("MULTI/EXEC of %d Txns: %w", len(txns), err))
 }
 
 func isTransientReply(err goredis.Error) bool {

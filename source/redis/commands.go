@@ -83,7 +83,8 @@ func parseCommandEntry(entry any) (string, *commandSpec, error) {
 // selected one; their conflict keys cannot be expressed in one namespace.
 var crossDatabase = map[string]bool{"move": true, "swapdb": true, "flushdb": true, "flushall": true, "migrate": true}
 
-// Keys returns the keys args touches. ok is false when the keys cannot be
+// Keys returns the keys args touches (it may share args' backing array:
+// callers must not modify it). ok is false when the keys cannot be
 // known: an unknown command, a command without keys (FLUSHALL, a script
 // with no keys), one that reaches into other databases (MOVE, SWAPDB, COPY
 // … DB), or SORT reading keys by pattern; such a command is a barrier.
@@ -134,6 +135,15 @@ func (c *Commands) Keys(args [][]byte) (keys [][]byte, ok bool) {
 		last = len(args) + last
 	}
 	step := max(spec.step, 1)
+	if step == 1 {
+		// The keys are a run of the arguments: share them (callers only
+		// read keys).
+		end := min(last+1, len(args))
+		if spec.first >= end {
+			return nil, false
+		}
+		return args[spec.first:end:end], true
+	}
 	for i := spec.first; i <= last && i < len(args); i += step {
 		keys = append(keys, args[i])
 	}

@@ -72,7 +72,12 @@ type Source struct {
 	writeMu sync.Mutex // guards writes to conn (ACKs)
 	out     chan []item
 	pending []item // read, not yet handed to Next (the reader's own)
-	cur     []item // handed over, not yet returned by Next (Next's own)
+	cur     []item // handed over (Next's own); cur[next:] not yet returned
+	next    int
+	spent   chan []item // slices Next emptied, for the reader to reuse
+	// tagSlot is the slot-tag room of the oneCommand block being filled
+	// (the reader's own), nil once used.
+	tagSlot [][]byte
 	stop    chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
@@ -139,7 +144,7 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, erro
 				cfg.Addr, ErrUnknownReplID, from.ReplID, id1, id2)
 		}
 	}
-	s := &Source{cfg: cfg, log: cfg.Logger, cmds: cmds, out: make(chan []item, 8), stop: make(chan struct{})}
+	s := &Source{cfg: cfg, log: cfg.Logger, cmds: cmds, out: make(chan []item, 8), spent: make(chan []item, 10), stop: make(chan struct{})}
 	if err := s.connect(ctx, from); err != nil {
 		return nil, err
 	}
@@ -346,7 +351,11 @@ func (s *Source) flush() bool {
 	}
 	select {
 	case s.out <- s.pending:
-		s.pending = make([]item, 0, maxPending)
+		select {
+		case s.pending = <-s.spent:
+		default:
+			s.pending = make([]item, 0, maxPending)
+		}
 		return true
 	case <-s.stop:
 		return false
@@ -447,8 +456,12 @@ func (s *Source) stream() error {
 			return fmt.Errorf("%w: command %s before any SELECT", errProtocol, args[0])
 		}
 		t := multi
+		s.tagSlot = nil
 		if t == nil {
-			t = &event.Txn{Kind: event.KindDML}
+			b := &oneCommand{}
+			b.txn.Kind = event.KindDML
+			b.txn.Changes = b.ch[:0:1]
+			t, s.tagSlot = &b.txn, b.tag[:0:1]
 		}
 		origin, isMarker, err := s.addCommand(t, db, args)
 		if err != nil {
@@ -528,10 +541,24 @@ func (s *Source) addCommand(t *event.Txn, db int, args [][]byte) (origin string,
 	return "", false, nil
 }
 
+// oneCommand is a Txn of one command with its Change and its slot tag,
+// in one allocation: most of a stream is single commands on one slot.
+type oneCommand struct {
+	txn event.Txn
+	ch  [1]event.Change
+	tag [1][]byte
+}
+
 func (s *Source) appendChange(t *event.Txn, db int, args, keys [][]byte, known bool) {
 	c := event.Change{Op: event.OpCommand, Namespace: strconv.Itoa(db), Args: args}
 	if known {
-		c.Keys = slotTags(keys)
+		if len(keys) == 1 && s.tagSlot != nil {
+			// The slot tag goes in the Txn's own block (oneCommand).
+			c.Keys = append(s.tagSlot, redisrepl.SlotTag(keys[0]))
+			s.tagSlot = nil
+		} else {
+			c.Keys = slotTags(keys)
+		}
 	} else {
 		t.Kind = event.KindBarrier
 	}
@@ -610,7 +637,7 @@ func (s *Source) readRDB(pos Position, enc *redisrepl.Encoder) error {
 	var keys int
 	var cbErr error
 	now := time.Now()
-	dec := core.NewDecoder(body).WithMaxLength(uint64(s.cfg.MaxBulkBytes))
+	dec := core.NewDecoder(body).WithMaxLength(uint64(s.cfg.MaxBulkBytes)).WithoutSizes()
 	err := parseRDB(dec, func(obj model.RedisObject) bool {
 		s.contact.Store(time.Now().UnixNano())
 		if strings.HasPrefix(obj.GetKey(), MarkerPrefix) || expired(obj, now) || !s.cfg.Filter.KeyIn([]byte(obj.GetKey())) {
@@ -704,20 +731,28 @@ func (s *Source) ackLoop() {
 // Next returns the next Txn in stream order. It is called by one
 // goroutine at a time.
 func (s *Source) Next(ctx context.Context) (*event.Txn, error) {
-	if len(s.cur) == 0 {
+	if s.next == len(s.cur) {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-s.stop:
 			return nil, errClosed
 		case s.cur = <-s.out:
+			s.next = 0
 		}
 	}
-	it := s.cur[0]
-	s.cur[0] = item{}
-	s.cur = s.cur[1:]
+	it := s.cur[s.next]
+	s.cur[s.next] = item{}
+	s.next++
+	if s.next == len(s.cur) {
+		// Emptied: the reader may fill it again.
+		select {
+		case s.spent <- s.cur[:0]:
+		default:
+		}
+		s.cur, s.next = nil, 0
+	}
 	if it.err != nil {
-		s.cur = nil
 		return nil, it.err
 	}
 	s.mu.Lock()
