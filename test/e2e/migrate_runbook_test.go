@@ -22,12 +22,6 @@ import (
 	"github.com/hamal-replication/hamal/test/harness"
 )
 
-// serverDefaults are a server's own defaults where the harness deviates
-// from them: mariadbd --no-defaults runs with the latin1 server charset,
-// so Hamal's own tables (hamal.conflicts) get it unless Hamal states
-// theirs.
-var serverDefaults = []string{"--character-set-server=latin1", "--collation-server=latin1_swedish_ci"}
-
 // docGrants returns the SQL statements docs/migrate.md lists under
 // "<!-- grants: role -->", so the test grants exactly what the docs say.
 func docGrants(t *testing.T, doc, role string) []string {
@@ -153,28 +147,39 @@ func (w *appWriter) check(t *testing.T) {
 }
 
 // TestMigrateRunbook follows docs/migrate.md's runbook on servers with
-// their own defaults (latin1), with exactly the documented grants: check,
+// their own defaults, with exactly the documented grants: check,
 // start, verify, cut-over under the application's account, writes on the
 // new shards (AUTO_INCREMENT staggered), reverse replication with
 // hamal.conflicts empty, then a rollback (cancel after the cut-over)
 // after which the old shard holds every write made on the new shards.
-func TestMigrateRunbook(t *testing.T) { runbook(t, "cancel") }
+// It runs on the server-settings matrix's rows (harness.MatrixRows: by
+// default the row furthest from the harness's own setup: no charset
+// option, so latin1; +08:00; ANSI_QUOTES and NO_BACKSLASH_ESCAPES).
+func TestMigrateRunbook(t *testing.T) {
+	for _, row := range harness.MatrixRows(t, false) {
+		t.Run(row.Name, func(t *testing.T) { runbook(t, row, "cancel") })
+	}
+}
 
 // TestMigrateRunbookComplete is the same runbook ending with complete.
-func TestMigrateRunbookComplete(t *testing.T) { runbook(t, "complete") }
+func TestMigrateRunbookComplete(t *testing.T) {
+	for _, row := range harness.MatrixRows(t, false) {
+		t.Run(row.Name, func(t *testing.T) { runbook(t, row, "complete") })
+	}
+}
 
-func runbook(t *testing.T, end string) {
+func runbook(t *testing.T, row harness.MatrixRow, end string) {
 	docBytes, err := os.ReadFile(filepath.Join("..", "..", "docs", "migrate.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc := string(docBytes)
-	src := harness.MariaDB(t, harness.Options{ServerID: 61, Args: serverDefaults})
+	src := harness.MariaDB(t, harness.Options{ServerID: 61, Settings: row.Source})
 	targets := []*harness.Server{
-		harness.MariaDB(t, harness.Options{ServerID: 62, Args: serverDefaults}),
-		harness.MariaDB(t, harness.Options{ServerID: 63, Args: serverDefaults}),
+		harness.MariaDB(t, harness.Options{ServerID: 62, Settings: row.Target}),
+		harness.MariaDB(t, harness.Options{ServerID: 63, Settings: row.Target}),
 	}
-	if cs := src.MustQuery(t, "SELECT @@character_set_server")[0][0]; cs != "latin1" {
+	if cs := src.MustQuery(t, "SELECT @@character_set_server")[0][0]; row.Source.NoCharset && cs != "latin1" {
 		t.Fatalf("source character_set_server %s; want the server default latin1", cs)
 	}
 	src.MustExec(t, append([]string{runbookSchema}, runbookTables...)...)
@@ -342,7 +347,8 @@ sites: {source: old, target: new}
 		t.Fatalf("rollback not ready with reverse replication running: %+v", st.Rollback)
 	}
 	out, _ = run("migrate", "status", "--plan", path)
-	if !strings.Contains(out, "reverse replication: running") || !strings.Contains(out, "rollback ready: yes") || strings.Contains(out, "ERROR") {
+	if !strings.Contains(out, "reverse replication: running") || !strings.Contains(out, "rollback ready: yes") || strings.Contains(out, "ERROR") ||
+		!strings.Contains(out, "STALE: from before the cut-over") {
 		t.Errorf("status after the cut-over:\n%s", out)
 	}
 	if n := src.MustQuery(t, "SELECT COUNT(*) FROM hamal.conflicts")[0][0]; n != "0" {
@@ -463,8 +469,8 @@ func TestMigrateCheckGrants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := harness.MariaDB(t, harness.Options{ServerID: 64, Args: serverDefaults})
-	tg := harness.MariaDB(t, harness.Options{ServerID: 65, Args: serverDefaults})
+	src := harness.MariaDB(t, harness.Options{ServerID: 64, Settings: harness.Settings{NoCharset: true}})
+	tg := harness.MariaDB(t, harness.Options{ServerID: 65, Settings: harness.Settings{NoCharset: true}})
 	src.MustExec(t, append([]string{runbookSchema}, runbookTables[2])...)
 	src.MustExec(t, "CREATE USER 'hamal_migrate'@'%' IDENTIFIED BY 'change-me'",
 		"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT, READ_ONLY ADMIN ON *.* TO 'hamal_migrate'@'%'")
