@@ -280,7 +280,21 @@ sites: {source: old, target: new}
 		t.Fatalf("migrate verify: exit %d:\n%s", code, out)
 	}
 
-	// 4. cut over.
+	// 4. cut over. An account that can write through read_only appeared
+	// since the check: the cut-over (read_only_bypass: refuse, the
+	// default) refuses, naming it, and leaves the source writable.
+	if end == "cancel" {
+		src.MustExec(t, "CREATE USER 'ops'@'%' IDENTIFIED BY 'x'", "GRANT READ_ONLY ADMIN ON *.* TO 'ops'@'%'")
+		out, code := run("migrate", "cutover", "--plan", path)
+		if code == 0 || !strings.Contains(out, "cut-over refused") || !strings.Contains(out, "'ops'@'%' (READ_ONLY ADMIN)") ||
+			!strings.Contains(out, "REVOKE READ_ONLY ADMIN ON *.* FROM 'ops'@'%';") {
+			t.Fatalf("cutover with an account that writes through read_only: exit %d:\n%s", code, out)
+		}
+		if ro := src.MustQuery(t, "SELECT @@read_only")[0][0]; ro != "0" {
+			t.Fatalf("refused cut-over left the source read_only=%s", ro)
+		}
+		src.MustExec(t, "REVOKE READ_ONLY ADMIN ON *.* FROM 'ops'@'%'")
+	}
 	if out, code := run("migrate", "cutover", "--plan", path); code != 0 {
 		t.Fatalf("migrate cutover: exit %d:\n%s", code, out)
 	}
