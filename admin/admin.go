@@ -9,6 +9,8 @@
 //	GET  /status   JSON status (pipeline.Status)
 //	POST /pause    stop applying; reading stops when the window is full
 //	POST /resume   undo pause; restart a channel in state "error"
+//	GET  /debug/pprof/…  net/http/pprof, only with admin.pprof: true
+//	               (Options.Pprof; off by default)
 //
 // Who may do what (the same rules serve the migration's API, see Auth and
 // Listen):
@@ -24,6 +26,10 @@
 //     CrossOriginProtection), and on loopback a request naming a Host
 //     other than a loopback address or localhost is refused (a DNS
 //     rebinding page cannot reach the API).
+//   - Profiles (admin.pprof): served only on a loopback listener or, with
+//     a token, to requests carrying it, since a profile and the goroutine
+//     dump show the process's internals. A CPU profile must be shorter
+//     than the server's write timeout: /debug/pprof/profile?seconds=20.
 //   - The server bounds headers, reads, writes and idle connections.
 package admin
 
@@ -35,6 +41,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -62,6 +69,10 @@ type Options struct {
 	// Token, when set, is required as a bearer token on POST endpoints
 	// and shows error texts in full.
 	Token string
+	// Pprof serves net/http/pprof under /debug/pprof/ (admin.pprof), to
+	// the token's holders only when Token is set (Listen allows no token
+	// only on loopback).
+	Pprof bool
 }
 
 // Auth is the token rule of an admin API.
@@ -133,6 +144,15 @@ func NewHandler(ch Channel, gatherer prometheus.Gatherer, opts Options) http.Han
 		ch.Resume()
 		writeJSON(w, status(r))
 	})))
+	if opts.Pprof {
+		// Profiles show the process's internals: with a token, only to
+		// its holders, as for mutations (without one Listen serves
+		// loopback only).
+		for path, h := range map[string]http.HandlerFunc{"/debug/pprof/": pprof.Index, "/debug/pprof/cmdline": pprof.Cmdline,
+			"/debug/pprof/profile": pprof.Profile, "/debug/pprof/symbol": pprof.Symbol, "/debug/pprof/trace": pprof.Trace} {
+			mux.Handle("GET "+path, auth.Require(h))
+		}
+	}
 	return mux
 }
 

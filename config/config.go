@@ -112,6 +112,9 @@ type Admin struct {
 	// with their row data; TokenFile reads it from a file.
 	Token     string `yaml:"token"`
 	TokenFile string `yaml:"token_file"`
+	// Pprof serves net/http/pprof under /debug/pprof/ (off by default):
+	// on a loopback listener, or beyond it to the token's holders only.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Log configures logging.

@@ -44,7 +44,8 @@ type SourceConfig interface {
 	// It may fill r.Tables for the sink's check.
 	Check(ctx context.Context, env Env, r *Report)
 	// StartsAt says where a channel without a checkpoint starts, as the
-	// config's key and value, e.g. "source.start=current".
+	// config's key and value, e.g. "source.start=current", or in words
+	// when the engine has no such choice (redis: a full sync).
 	StartsAt() string
 	// Endpoint names the server(s) for logs and reports, without secrets.
 	Endpoint() string

@@ -24,7 +24,11 @@ type Source struct {
 	Position string `json:"position"`
 	Seq      uint64 `json:"seq"`
 	Index    int    `json:"index"`
-	TsMs     int64  `json:"ts_ms"`
+	// Total is the number of messages of the source transaction, on its
+	// last message only (0 elsewhere, and on every chunk of a huge
+	// transaction but the last).
+	Total int   `json:"total"`
+	TsMs  int64 `json:"ts_ms"`
 }
 
 // CommitTime is the source commit time, or zero when unknown.

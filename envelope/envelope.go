@@ -49,6 +49,17 @@ type Message struct {
 // one is an error naming its namespace. now is the envelope's ts_ms.
 func Encode(txn *event.Txn, meta Meta, now time.Time) ([]Message, error) {
 	msgs := make([]Message, 0, len(txn.Changes))
+	total := 0 // messages of the Txn, written on the last one
+	for i := range txn.Changes {
+		c := &txn.Changes[i]
+		total++
+		if c.Op == event.OpUpdate && c.Table != nil && keyChanged(c.Table, c.Before, c.After) {
+			total++
+		}
+	}
+	if txn.Partial {
+		total = 0 // a chunk: the transaction goes on
+	}
 	add := func(c *event.Change, op string, before, after []any) error {
 		m := Message{Schema: c.Table.Schema, Table: c.Table.Name}
 		image := after
@@ -56,7 +67,7 @@ func Encode(txn *event.Txn, meta Meta, now time.Time) ([]Message, error) {
 			image = before
 		}
 		m.Key, m.PartitionKey = rowKeys(c.Table, image)
-		v, err := encodeEnvelope(c.Table, op, before, after, txn, meta, now, len(msgs))
+		v, err := encodeEnvelope(c.Table, op, before, after, txn, meta, now, len(msgs), total)
 		if err != nil {
 			return fmt.Errorf("change of %s at %s: %w", c.Table.Namespace(), txn.Pos, err)
 		}
@@ -165,7 +176,7 @@ func rowKeys(t *event.Table, image []any) (key, partition []byte) {
 
 // encodeEnvelope writes one envelope. Field order is fixed (op, before,
 // after, source, ts_ms, schema) so equal changes encode to equal bytes.
-func encodeEnvelope(t *event.Table, op string, before, after []any, txn *event.Txn, meta Meta, now time.Time, index int) ([]byte, error) {
+func encodeEnvelope(t *event.Table, op string, before, after []any, txn *event.Txn, meta Meta, now time.Time, index, total int) ([]byte, error) {
 	b := make([]byte, 0, 256+64*len(t.Columns))
 	b = append(b, `{"op":"`...)
 	b = append(b, op...)
@@ -194,6 +205,10 @@ func encodeEnvelope(t *event.Table, op string, before, after []any, txn *event.T
 	b = strconv.AppendUint(b, txn.Seq, 10)
 	b = append(b, `,"index":`...)
 	b = strconv.AppendInt(b, int64(index), 10)
+	if total > 0 && index == total-1 {
+		b = append(b, `,"total":`...)
+		b = strconv.AppendInt(b, int64(total), 10)
+	}
 	b = append(b, `,"ts_ms":`...)
 	b = strconv.AppendInt(b, millis(txn.CommitTime), 10)
 	b = append(b, `},"ts_ms":`...)

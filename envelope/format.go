@@ -44,6 +44,17 @@ func NewEncoder(o FormatOptions, meta Meta) (Encoder, error) {
 	switch o.Name {
 	case "", FormatHamal:
 		return hamalEncoder{meta}, nil
+	case FormatDebezium:
+		switch o.DecimalHandling {
+		case "", "precise", "double", "string":
+		default:
+			return nil, fmt.Errorf("debezium decimal handling %q is not one of precise, double, string", o.DecimalHandling)
+		}
+		return debeziumEncoder{meta: meta, o: o}, nil
+	case FormatCanal:
+		return canalEncoder{meta}, nil
+	case FormatMaxwell:
+		return maxwellEncoder{meta}, nil
 	}
 	return nil, fmt.Errorf("format %q is not one of hamal, debezium, canal, maxwell", o.Name)
 }

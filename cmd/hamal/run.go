@@ -111,7 +111,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	defer ch.Close()
 	if cfg.Admin.Listen != "off" {
-		srv, err := admin.Listen(cfg.Admin.Listen, admin.NewHandler(ch, reg, admin.Options{Token: cfg.Admin.Token}),
+		srv, err := admin.Listen(cfg.Admin.Listen, admin.NewHandler(ch, reg, admin.Options{Token: cfg.Admin.Token, Pprof: cfg.Admin.Pprof}),
 			admin.ServeOptions{Token: cfg.Admin.Token})
 		if err != nil {
 			fmt.Fprintf(stderr, "hamal: %v\n", err)

@@ -54,6 +54,9 @@ func TestDefaults(t *testing.T) {
 	if ac, _ := snk.ApplierConfig(engine.SinkEnv(cfg, nil)); ac.Channel != "sz-to-kafka" || ac.Site != "sz" || ac.Topic != k.Topic {
 		t.Errorf("applier config %+v", ac)
 	}
+	if k.Format != "hamal" || k.ExactlyOnce || k.StateTopic != "hamal.{channel}.state" {
+		t.Errorf("format %q exactly_once %v state_topic %q", k.Format, k.ExactlyOnce, k.StateTopic)
+	}
 	if snk.Endpoint() != "127.0.0.1:9092,127.0.0.2:9092" {
 		t.Errorf("Endpoint() = %q", snk.Endpoint())
 	}
@@ -76,6 +79,9 @@ func TestProblems(t *testing.T) {
 		{"bad broker", sinkExample, `"127.0.0.2:9092"`, `"kafka"`, []string{`sink.kafka.brokers[1]: "kafka" is not host:port`}},
 		{"bad ddl", sinkExample, "site: sz", "site: sz\n    ddl: apply", []string{`sink.kafka.ddl: "apply" is not one of error, skip, publish`}},
 		{"negative linger", sinkExample, "site: sz", "site: sz\n    linger: -1s", []string{"sink.kafka: linger, max_message_bytes and write_timeout must be positive"}},
+		{"bad format", sinkExample, "site: sz", "site: sz\n    format: avro", []string{`sink.kafka.format: "avro" is not one of hamal, debezium, canal, maxwell`}},
+		{"debezium options without debezium", sinkExample, "site: sz", "site: sz\n    format: canal\n    debezium: {schemas: true}", []string{"sink.kafka.debezium: set only with format debezium (format is canal)"}},
+		{"bad decimal handling", sinkExample, "site: sz", "site: sz\n    format: debezium\n    debezium: {decimal_handling: exact}", []string{`sink.kafka.debezium.decimal_handling: "exact" is not one of precise, double, string`}},
 		{"unknown key", sinkExample, "site: sz", "site: sz\n    topik: x", []string{`sink.kafka.topik: unknown key`, `did you mean "sink.kafka.topic"`}},
 		{"addr with kafka sink", sinkExample, "  kind: kafka\n", "  kind: kafka\n  addr: 127.0.0.1:9092\n", []string{"sink.addr: unknown key for a kafka sink"}},
 		{"no topics", sourceExample, "    topics: [\"hamal.app.*\"]\n", "", []string{"source.kafka.topics: required"}},
@@ -105,6 +111,23 @@ func TestProblems(t *testing.T) {
 // TestSecurityKeys: sink.tls / source.tls and kafka.sasl are validated,
 // PLAIN without TLS is refused (it sends the password as it is), the SASL
 // password is redacted, and the source takes tables and exclude globs.
+// TestFormatKeys: format, its Debezium options and exactly_once reach the
+// sink's Config.
+func TestFormatKeys(t *testing.T) {
+	text := strings.Replace(sinkExample, "site: sz", "site: sz\n    format: debezium\n    debezium: {schemas: true, tombstones: false, decimal_handling: string}\n    exactly_once: true\n    state_topic: s.{channel}", 1)
+	cfg, err := registry.Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, err := cfg.Sink.Engine.(*SinkConfig).ApplierConfig(engine.SinkEnv(cfg, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := ac.Format; f.Name != "debezium" || !f.Schemas || !f.NoTombstones || f.DecimalHandling != "string" || !ac.ExactlyOnce || ac.StateTopic != "s.{channel}" {
+		t.Errorf("applier config %+v", ac)
+	}
+}
+
 func TestSecurityKeys(t *testing.T) {
 	dir := t.TempDir()
 	pwFile := dir + "/pw"

@@ -97,6 +97,9 @@ type Source struct {
 	Start  string        `yaml:"start"`  // earliest | latest, for partitions without a checkpoint; default earliest
 	Rescan time.Duration `yaml:"rescan"` // how often to look for new topics and partitions; default 10s
 	SASL   *SASL         `yaml:"sasl"`   // nil: no SASL
+	// Format is the JSON of the messages: hamal (default), debezium,
+	// canal or maxwell (docs/kafka.md).
+	Format string `yaml:"format"`
 }
 
 var (
@@ -271,6 +274,13 @@ func (c *SourceConfig) Validate(s *config.Scope) {
 	default:
 		s.Bad("%s: %q is not one of earliest, latest", s.Key("start"), k.Start)
 	}
+	switch k.Format {
+	case "":
+		k.Format = "hamal"
+	case "hamal", "debezium", "canal", "maxwell":
+	default:
+		s.Bad("%s: %q is not one of hamal, debezium, canal, maxwell", s.Key("format"), k.Format)
+	}
 	if k.Rescan == 0 {
 		k.Rescan = 10 * time.Second
 	} else if k.Rescan < 0 {
@@ -296,7 +306,7 @@ func (c *SourceConfig) ReaderConfig(env engine.Env) (srckafka.Config, error) {
 		return srckafka.Config{}, err
 	}
 	return srckafka.Config{Brokers: k.Brokers, Topics: k.Topics, Start: k.Start, Rescan: k.Rescan,
-		Tables: c.Tables, Exclude: c.Exclude, HamalSchema: c.HamalSchema, Link: l, Logger: env.Logger}, nil
+		Tables: c.Tables, Exclude: c.Exclude, HamalSchema: c.HamalSchema, Format: k.Format, Link: l, Logger: env.Logger}, nil
 }
 
 // Open implements engine.SourceConfig.

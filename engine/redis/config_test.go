@@ -27,7 +27,7 @@ checkpoint:
 		t.Fatal(err)
 	}
 	src := cfg.Source.Engine.(*SourceConfig)
-	if cfg.Source.Site != "a" || cfg.Sink.Site != "b" || src.Start != "fullsync" || src.StartsAt() != "source.start=fullsync" {
+	if cfg.Source.Site != "a" || cfg.Sink.Site != "b" || src.Start != "fullsync" || strings.Contains(src.StartsAt(), "source.start") || !strings.Contains(src.StartsAt(), "full sync") {
 		t.Fatalf("parsed %+v %+v %+v", cfg.Source, cfg.Sink, src)
 	}
 	if rc, _ := src.ReaderConfig(engine.SourceEnv(cfg, nil)); rc.Site != "a" || rc.Channel != "a2b" || rc.Filter != nil {

@@ -196,8 +196,11 @@ func overTLS(t config.TLS) string {
 	return ""
 }
 
-// StartsAt implements engine.SourceConfig.
-func (c *SourceConfig) StartsAt() string { return "source.start=" + c.Start }
+// StartsAt implements engine.SourceConfig. A redis source has no start to
+// choose (source.start takes no other value), so it names what happens.
+func (c *SourceConfig) StartsAt() string {
+	return "a full sync of the master (PSYNC ? -1, then the stream from its offset)"
+}
 
 // Endpoint implements engine.SourceConfig.
 func (c *SourceConfig) Endpoint() string { return c.Addr }

@@ -202,64 +202,6 @@ func fenceKey(txn *event.Txn) string {
 	return string(txn.Pos) + "\x00" + strconv.Itoa(len(txn.Changes)) + "." + strconv.FormatUint(h.Sum64(), 36)
 }
 
-// apply publishes batch in one transaction with its marker.
-func (x *exactly) apply(ctx context.Context, batch []*event.Txn) error {
-	s := x.s
-	x.txMu.Lock()
-	defer x.txMu.Unlock()
-	if x.fenced != nil {
-		return x.fenced
-	}
-	pub := make([]*event.Txn, 0, len(batch))
-	var entries []entry
-	x.fmu.Lock()
-	for _, txn := range batch {
-		if txn.Kind == event.KindHeartbeat {
-			continue
-		}
-		k := fenceKey(txn)
-		if txn.Seq > 0 {
-			if _, ok := x.carry[k]; ok {
-				x.replays++
-				continue
-			}
-			entries = append(entries, entry{Key: k, Seq: txn.Seq})
-		}
-		pub = append(pub, txn)
-	}
-	x.fmu.Unlock()
-	if len(pub) == 0 {
-		if len(entries) < len(batch) {
-			s.log.Debug("exactly-once: replayed batch already in Kafka; not published again", "first", batch[0].Pos.String())
-		}
-		return nil
-	}
-	recs, err := s.records(pub, time.Now())
-	if err != nil {
-		return err
-	}
-	x.fmu.Lock()
-	m := x.nextMarker(entries)
-	x.fmu.Unlock()
-	off, err := x.commitMarker(ctx, recs, m)
-	if err != nil {
-		if isFenced(err) {
-			x.fenced = fmt.Errorf("publish batch at %s: %w: another process took the channel's transactional id %s (producer epoch): %w",
-				batch[0].Pos, sink.ErrLeaseHeld, TransactionalID(s.cfg.Channel), err)
-			return x.fenced
-		}
-		return s.classify(ctx, batch[0], err)
-	}
-	x.fmu.Lock()
-	for _, e := range entries {
-		x.live[e.Key] = liveEntry{seq: e.Seq, offset: off}
-		x.maxSeq = max(x.maxSeq, e.Seq)
-	}
-	x.prune()
-	x.fmu.Unlock()
-	return nil
-}
-
 // nextMarker is the marker of the next transaction; x.fmu is held.
 func (x *exactly) nextMarker(entries []entry) marker {
 	x.txnNo++
@@ -281,15 +223,13 @@ func (x *exactly) nextMarker(entries []entry) marker {
 }
 
 // commitMarker runs one transaction of recs and the marker m and returns
-// the marker's offset. When the commit's outcome is unknown it aborts (as
-// franz-go asks) and reads the state topic back to learn it.
+// the marker's offset.
 func (x *exactly) commitMarker(ctx context.Context, recs []*kgo.Record, m marker) (int64, error) {
 	c := x.s.client
-	value, err := json.Marshal(m)
+	mrec, err := x.markerRecord(m)
 	if err != nil {
 		return 0, err
 	}
-	mrec := &kgo.Record{Topic: x.topic, Key: []byte(x.s.cfg.Channel), Value: value, Timestamp: time.Now()}
 	if err := c.BeginTransaction(); err != nil {
 		return 0, err
 	}
@@ -297,7 +237,15 @@ func (x *exactly) commitMarker(ctx context.Context, recs []*kgo.Record, m marker
 		x.abort(ctx)
 		return 0, err
 	}
-	err = c.EndTransaction(ctx, kgo.TryCommit)
+	return x.commit(ctx, m, mrec)
+}
+
+// commit ends the open transaction whose marker is m (produced as mrec)
+// and returns the marker's offset. When the outcome is unknown it aborts
+// (as franz-go asks) and reads the state topic back to learn it.
+func (x *exactly) commit(ctx context.Context, m marker, mrec *kgo.Record) (int64, error) {
+	c := x.s.client
+	err := c.EndTransaction(ctx, kgo.TryCommit)
 	if err == nil {
 		return mrec.Offset, nil
 	}

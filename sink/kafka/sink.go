@@ -41,6 +41,10 @@ const (
 // OriginHeader is the header naming the site that first wrote a change.
 const OriginHeader = "hamal-origin"
 
+// PathHeader is the header with the sites a change went through (the
+// loop guard's path), when the channel has a loop guard.
+const PathHeader = "hamal-path"
+
 // Config configures a Sink.
 type Config struct {
 	Brokers          []string // host:port of one or more brokers
@@ -211,28 +215,16 @@ func (s *Sink) Close() error {
 	return nil
 }
 
-// Apply publishes every change of batch and returns once all of them are
-// acknowledged by all in-sync replicas (with ExactlyOnce: once the
-// transaction holding them is committed).
+// Apply publishes every change of batch through the target protocol
+// (sink.Apply, unit.go) and returns once all of them are acknowledged by
+// all in-sync replicas (with ExactlyOnce: once the transaction holding
+// them is committed).
 func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
-	if len(batch) == 0 {
-		return nil
-	}
-	if s.eos != nil {
-		return s.eos.apply(ctx, batch)
-	}
-	recs, err := s.records(batch, time.Now())
-	if err != nil || len(recs) == 0 {
-		return err
-	}
-	if err := s.client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return s.classify(ctx, batch[0], err)
-	}
-	return nil
+	return sink.Apply(ctx, s, batch)
 }
 
 // records encodes the changes of batch as records, in batch order.
-func (s *Sink) records(batch []*event.Txn, now time.Time) ([]*kgo.Record, error) {
+func (s *Sink) records(batch []*event.Txn, path string, now time.Time) ([]*kgo.Record, error) {
 	var recs []*kgo.Record
 	for _, txn := range batch {
 		switch txn.Kind {
@@ -250,15 +242,18 @@ func (s *Sink) records(batch []*event.Txn, now time.Time) ([]*kgo.Record, error)
 		}
 		encoded, err := s.enc.Encode(txn, now)
 		if err != nil {
-			return nil, fmt.Errorf("publish batch at %s: %w", txn.Pos, err)
+			return nil, err
 		}
-		origin := []byte(s.origin(txn))
+		headers := []kgo.RecordHeader{{Key: OriginHeader, Value: []byte(s.origin(txn))}}
+		if path != "" {
+			headers = append(headers, kgo.RecordHeader{Key: PathHeader, Value: []byte(path)})
+		}
 		for _, e := range encoded {
 			recs = append(recs, &kgo.Record{
 				Topic:     s.topic(e.Schema, e.Table),
 				Key:       e.Key,
 				Value:     e.Value,
-				Headers:   []kgo.RecordHeader{{Key: OriginHeader, Value: origin}},
+				Headers:   headers,
 				Context:   context.WithValue(context.Background(), pkKey{}, e.PartitionKey),
 				Timestamp: now,
 			})
@@ -292,8 +287,8 @@ func (s *Sink) ddl(txn *event.Txn, now time.Time) (*kgo.Record, bool, error) {
 			Headers:   []kgo.RecordHeader{{Key: OriginHeader, Value: []byte(s.origin(txn))}},
 			Timestamp: now}, true, nil
 	}
-	return nil, false, fmt.Errorf("publish batch at %s: DDL cannot be ordered with row messages in Kafka: %q (schema %s); apply it to the consumers' targets, then set sink.kafka.ddl to skip (or publish) and resume",
-		txn.Pos, stmt, schema)
+	return nil, false, fmt.Errorf("DDL cannot be ordered with row messages in Kafka: %q (schema %s); apply it to the consumers' targets, then set sink.kafka.ddl to skip (or publish) and resume",
+		stmt, schema)
 }
 
 // topic expands the topic template for one table, cached.
@@ -314,27 +309,24 @@ func (s *Sink) topic(schema, table string) string {
 
 // classify turns a franz-go produce error into a transient or fatal error
 // naming the position of the batch and the fix where there is one.
-func (s *Sink) classify(ctx context.Context, first *event.Txn, cause error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
+func (s *Sink) classify(cause error) error {
 	switch {
 	case s.eos != nil && isFenced(cause):
-		return fmt.Errorf("publish batch at %s: %w: another process took the channel's transactional id %s: %w",
-			first.Pos, sink.ErrLeaseHeld, TransactionalID(s.cfg.Channel), cause)
+		return fmt.Errorf("%w: another process took the channel's transactional id %s (producer epoch): %w",
+			sink.ErrLeaseHeld, TransactionalID(s.cfg.Channel), cause)
 	case errors.Is(cause, kerr.UnknownTopicOrPartition):
 		if !s.cfg.AutoCreateTopics {
-			return fmt.Errorf("publish batch at %s: %w; create the topics (template %q) or set sink.kafka.auto_create_topics: true", first.Pos, cause, s.cfg.Topic)
+			return fmt.Errorf("publish: %w; create the topics (template %q) or set sink.kafka.auto_create_topics: true", cause, s.cfg.Topic)
 		}
-		return retry.Transient(fmt.Errorf("publish batch at %s: %w", first.Pos, cause))
+		return retry.Transient(fmt.Errorf("publish: %w", cause))
 	case errors.Is(cause, kerr.MessageTooLarge), errors.Is(cause, kerr.RecordListTooLarge):
-		return fmt.Errorf("publish batch at %s: %w; a message exceeds sink.kafka.max_message_bytes (%d) or the topic's max.message.bytes: raise both together",
-			first.Pos, cause, s.cfg.MaxMessageBytes)
+		return fmt.Errorf("publish: %w; a message exceeds sink.kafka.max_message_bytes (%d) or the topic's max.message.bytes: raise both together",
+			cause, s.cfg.MaxMessageBytes)
 	case errors.Is(cause, kerr.TopicAuthorizationFailed), errors.Is(cause, kerr.ClusterAuthorizationFailed),
 		errors.Is(cause, kerr.TransactionalIDAuthorizationFailed), errors.Is(cause, kerr.SaslAuthenticationFailed),
 		errors.Is(cause, kerr.InvalidTopicException), errors.Is(cause, kerr.InvalidRequiredAcks),
 		errors.Is(cause, kerr.UnsupportedForMessageFormat):
-		return fmt.Errorf("publish batch at %s: %w", first.Pos, s.cfg.Link.Explain(cause))
+		return fmt.Errorf("publish: %w", s.cfg.Link.Explain(cause))
 	}
-	return retry.Transient(fmt.Errorf("publish batch at %s: %w", first.Pos, s.cfg.Link.Explain(cause)))
+	return retry.Transient(fmt.Errorf("publish: %w", s.cfg.Link.Explain(cause)))
 }

@@ -2,10 +2,12 @@
 // exactly once, including non-idempotent commands (INCR, LPUSH, APPEND,
 // ZINCRBY, HINCRBY …), by fencing with source offsets.
 //
-// Apply sends each batch as one MULTI … EXEC per run of one origin (in
-// batch order, since a batch may chain Txns of one key) on a dedicated
+// Apply follows package sink's target protocol (sink.Apply; unit.go): each
+// batch is one MULTI … EXEC per run of one path (in batch order, since a
+// batch may chain Txns of one key), each under its own WATCH, on a dedicated
 // connection: first SET hamal:origin:<channel>:<n> <origin> (the loop-guard
-// marker a Redis source reads back), then every command of every Txn
+// marker a Redis source reads back; only when the sink has a site, so a
+// channel without sites leaves no markers), then every command of every Txn
 // (SELECTing its database), then HSET hamal:offset:<channel> with the new
 // fences. The whole block commits atomically, so the data and the fence
 // never disagree.
@@ -18,9 +20,15 @@
 // stays small). The source gives every command its keys' slots as conflict
 // keys, so Txns of one slot are applied in source order, and a Txn was
 // applied iff a fence of one of its slots, in its epoch, is at or beyond
-// its offset. Before each batch Apply reads the fences (HMGET) and skips
-// Txns already applied; after a crash, the replay from the checkpoint
-// therefore applies nothing twice. Barrier Txns use the field "barrier".
+// its offset. Before each batch Apply reads the fences of slots it has not
+// seen since it opened (HMGET, in the round trip that checks the lease)
+// and skips Txns already applied; after a crash, the replay from the
+// checkpoint therefore applies nothing twice. The fences it read or
+// committed it keeps (the lease makes it their only writer), so a running
+// channel reads each slot's fence once; it forgets a batch's fences when
+// its EXEC's outcome is unknown, and all when the lease keys were found
+// gone (a flushed target). The HSET writes only the slots the batch
+// touched. Barrier Txns use the field "barrier".
 // Full-sync Txns are not fenced: they rebuild a key (DEL + rebuild +
 // PEXPIREAT) and converge when repeated. Fences of another epoch (another
 // full sync) are ignored.
@@ -38,4 +46,7 @@
 // retry.Transient (the batch is retried; the fence makes the retry safe
 // even when EXEC's reply was lost). A command the target refuses (e.g.
 // WRONGTYPE) is fatal and names the command, its key and the positions.
+//
+// Positions and Hamal's key names come from package redisrepl; the sink
+// does not import the Redis source.
 package redis

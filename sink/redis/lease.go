@@ -14,9 +14,9 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/hamal-replication/hamal/redisrepl"
 	"github.com/hamal-replication/hamal/retry"
 	"github.com/hamal-replication/hamal/sink"
-	srcredis "github.com/hamal-replication/hamal/source/redis"
 )
 
 // ErrLeaseHeld is sink.ErrLeaseHeld: another process holds the channel's
@@ -28,12 +28,12 @@ var ErrLeaseHeld = sink.ErrLeaseHeld
 const defaultLeaseTTL = 10 * time.Second
 
 // LeaseKey returns the key holding a channel's fencing lease (with a TTL).
-func LeaseKey(channel string) string { return srcredis.MarkerPrefix + "lease:" + channel }
+func LeaseKey(channel string) string { return redisrepl.MarkerPrefix + "lease:" + channel }
 
 // ownerKey returns the key naming the lease's holder, without a TTL. It
 // changes only when the lease changes hands, so applies WATCH it: a renewal
 // (which rewrites LeaseKey) does not abort them.
-func ownerKey(channel string) string { return srcredis.MarkerPrefix + "lease-owner:" + channel }
+func ownerKey(channel string) string { return redisrepl.MarkerPrefix + "lease-owner:" + channel }
 
 // The scripts take KEYS = {lease, owner}. They do not replicate their
 // writes (REPL_NONE): the lease concerns this target only, its replicas and

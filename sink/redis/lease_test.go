@@ -11,13 +11,13 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/redisrepl"
 	"github.com/hamal-replication/hamal/retry"
-	srcredis "github.com/hamal-replication/hamal/source/redis"
 	"github.com/hamal-replication/hamal/test/harness"
 )
 
 func setTxn(offset int64, key, value string) *event.Txn {
-	pos := srcredis.EncodePosition(srcredis.Position{ReplID: strings.Repeat("a", 40), Epoch: "e1", Offset: offset})
+	pos := redisrepl.EncodePosition(redisrepl.Position{ReplID: strings.Repeat("a", 40), Epoch: "e1", Offset: offset})
 	return &event.Txn{Kind: event.KindDML, Pos: pos, Changes: []event.Change{{Op: event.OpCommand, Namespace: "0",
 		Keys: [][]byte{[]byte(key)}, Args: [][]byte{[]byte("SET"), []byte(key), []byte(value)}}}}
 }
@@ -145,7 +145,7 @@ func TestLeaseSurvivesFlushall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	flush := &event.Txn{Kind: event.KindDML, Pos: srcredis.EncodePosition(srcredis.Position{ReplID: strings.Repeat("a", 40), Epoch: "e1", Offset: 100}),
+	flush := &event.Txn{Kind: event.KindDML, Pos: redisrepl.EncodePosition(redisrepl.Position{ReplID: strings.Repeat("a", 40), Epoch: "e1", Offset: 100}),
 		Changes: []event.Change{{Op: event.OpCommand, Namespace: "0", Args: [][]byte{[]byte("FLUSHALL")}}}}
 	if err := s.Apply(ctx, []*event.Txn{flush}); err != nil {
 		t.Fatal(err)

@@ -8,17 +8,19 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/redisrepl"
 	"github.com/hamal-replication/hamal/retry"
-	srcredis "github.com/hamal-replication/hamal/source/redis"
+	"github.com/hamal-replication/hamal/sink"
 	"github.com/hamal-replication/hamal/tlslink"
 )
 
@@ -56,6 +58,22 @@ type Sink struct {
 	fenceKey string
 	lease    *lease // nil with SkipLease
 	closed   atomic.Bool
+
+	// known holds the fence fields whose value on the target this process
+	// knows: read by a batch, or written by an EXEC that committed. While
+	// the lease is held nobody else writes them, so a batch reads only the
+	// fields it has not seen (after a start, each slot once). A field is
+	// forgotten when an EXEC's outcome is unknown, and all of them when the
+	// lease keys were found gone (the target was flushed).
+	knownMu sync.Mutex
+	known   map[string]fence
+}
+
+// fence is one fence field's value; a zero fence: no Txn applied.
+type fence struct {
+	epoch  string
+	offset int64
+	set    bool
 }
 
 // conn is one dedicated connection; its id names its origin marker key.
@@ -63,10 +81,13 @@ type conn struct {
 	id string
 	c  *goredis.Conn
 	db int
+	// watching is set while a WATCH may be active on c (between begin and
+	// the end of EXEC), so the next begin UNWATCHes first.
+	watching bool
 }
 
 // FenceKey returns the hash holding a channel's offset fences.
-func FenceKey(channel string) string { return srcredis.MarkerPrefix + "offset:" + channel }
+func FenceKey(channel string) string { return redisrepl.FenceKey(channel) }
 
 // Open connects to the target and checks it answers.
 func Open(ctx context.Context, cfg Config) (*Sink, error) {
@@ -97,7 +118,8 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 		}
 		return nil, classify(cfg.Addr, err)
 	}
-	s := &Sink{cfg: cfg, log: cfg.Logger, client: client, conns: make(chan *conn, cfg.Workers), fenceKey: FenceKey(cfg.Channel)}
+	s := &Sink{cfg: cfg, log: cfg.Logger, client: client, conns: make(chan *conn, cfg.Workers), fenceKey: FenceKey(cfg.Channel),
+		known: map[string]fence{}}
 	if !cfg.SkipLease {
 		ttl := cfg.LeaseTTL
 		if ttl <= 0 {
@@ -136,77 +158,24 @@ func classify(addr string, err error) error {
 	return fmt.Errorf("target redis %s: %w", addr, err)
 }
 
-// planned is one Txn with its decoded position and fence fields.
-type planned struct {
-	txn    *event.Txn
-	pos    srcredis.Position
-	fields []string // nil for full-sync Txns, which are idempotent
-}
-
-// Apply applies a batch: Txns already applied (by the offset fence) and
-// Txns that came from this target's own site are skipped; the rest go in
-// one MULTI/EXEC per run of one origin, in batch order, which also moves
-// their fences.
+// Apply applies a batch through the target protocol (sink.Apply; unit.go):
+// Txns that came from this target's own site are dropped, then each run of
+// one path is one MULTI/EXEC that skips the Txns the offset fence shows
+// applied and moves the fences of the rest.
 func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
-	var todo []planned
-	var fields []string
-	for _, t := range batch {
-		if s.cfg.Site != "" && t.Origin == s.cfg.Site {
-			continue // loop guard: it came from this target
-		}
-		p, err := srcredis.DecodePosition(t.Pos)
-		if err != nil {
-			return fmt.Errorf("redis sink: %w", err)
-		}
-		pl := planned{txn: t, pos: p}
-		if !p.Snapshot {
-			pl.fields = fenceFields(t)
-			fields = append(fields, pl.fields...)
-		}
-		todo = append(todo, pl)
-	}
-	if len(todo) == 0 {
-		return nil
-	}
-	var c *conn
-	select {
-	case c = <-s.conns:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { s.conns <- c }()
-	if c.c == nil {
-		c.c, c.db = s.client.Conn(), 0
-	}
-	fences, err := s.begin(ctx, c, fields)
-	if err != nil {
-		return err
-	}
-	if len(fields) > 0 {
-		kept := todo[:0]
-		for _, pl := range todo {
-			if !applied(pl, fences) {
-				kept = append(kept, pl)
+	if s.cfg.Site != "" {
+		kept := make([]*event.Txn, 0, len(batch))
+		for _, t := range batch {
+			if t.Origin != s.cfg.Site { // loop guard: it came from this target
+				kept = append(kept, t)
 			}
 		}
-		todo = kept
+		batch = kept
 	}
-	if len(todo) == 0 {
+	if len(batch) == 0 {
 		return nil
 	}
-	// One MULTI carries Txns of one origin only, so one marker names it:
-	// consecutive runs, since a batch may chain Txns of one key.
-	for start := 0; start < len(todo); {
-		end := start + 1
-		for end < len(todo) && todo[end].txn.Origin == todo[start].txn.Origin {
-			end++
-		}
-		if err := s.exec(ctx, c, todo[start:end]); err != nil {
-			return err
-		}
-		start = end
-	}
-	return nil
+	return sink.Apply(ctx, s, batch)
 }
 
 // fenceFields names the fence fields of a Txn: "<db>/<slot tag>" for each
@@ -215,14 +184,13 @@ func fenceFields(t *event.Txn) []string {
 	if t.IsBarrier() {
 		return []string{barrierField}
 	}
-	seen := map[string]bool{}
 	var out []string
 	for i := range t.Changes {
 		c := &t.Changes[i]
 		for _, k := range c.Keys {
 			f := c.Namespace + "/" + string(k)
-			if !seen[f] {
-				seen[f] = true
+			// Few fields per Txn (its keys' slots): a scan beats a map.
+			if !slices.Contains(out, f) {
 				out = append(out, f)
 			}
 		}
@@ -232,15 +200,23 @@ func fenceFields(t *event.Txn) []string {
 
 // begin opens a batch on c in one round trip: it WATCHes the fencing lease
 // and checks this process holds it (so the MULTI/EXEC that follows aborts
-// if the lease changes hands before it), and reads the fence fields.
-func (s *Sink) begin(ctx context.Context, c *conn, fields []string) (map[string]string, error) {
-	sort.Strings(fields)
-	uniq := fields[:0]
-	for i, f := range fields {
-		if i == 0 || f != fields[i-1] {
-			uniq = append(uniq, f)
+// if the lease changes hands before it), and reads the fence fields this
+// process does not know yet. It returns the fences of fields.
+func (s *Sink) begin(ctx context.Context, c *conn, fields []string) (map[string]fence, error) {
+	out := make(map[string]fence, len(fields))
+	var unknown []string
+	s.knownMu.Lock()
+	for _, f := range fields {
+		if _, seen := out[f]; seen {
+			continue
+		}
+		v, ok := s.known[f]
+		out[f] = v
+		if !ok {
+			unknown = append(unknown, f)
 		}
 	}
+	s.knownMu.Unlock()
 	var holder *goredis.StringCmd
 	var fenceCmd *goredis.SliceCmd
 	_, err := c.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
@@ -248,12 +224,14 @@ func (s *Sink) begin(ctx context.Context, c *conn, fields []string) (map[string]
 			p.Select(ctx, 0) // the lease and the fences live in database 0
 		}
 		if s.lease != nil {
-			p.Do(ctx, "UNWATCH")
+			if c.watching {
+				p.Do(ctx, "UNWATCH")
+			}
 			p.Do(ctx, "WATCH", s.lease.owner)
 			holder = p.Get(ctx, s.lease.owner)
 		}
-		if len(uniq) > 0 {
-			fenceCmd = p.HMGet(ctx, s.fenceKey, uniq...)
+		if len(unknown) > 0 {
+			fenceCmd = p.HMGet(ctx, s.fenceKey, unknown...)
 		}
 		return nil
 	})
@@ -263,40 +241,72 @@ func (s *Sink) begin(ctx context.Context, c *conn, fields []string) (map[string]
 		return nil, classify(s.cfg.Addr, fmt.Errorf("read lease %s and offset fence %s: %w", LeaseKey(s.cfg.Channel), s.fenceKey, err))
 	}
 	c.db = 0
+	c.watching = s.lease != nil
 	if holder != nil {
 		v, err := holder.Result()
-		if err := s.lease.check(ctx, v, errors.Is(err, goredis.Nil)); err != nil {
+		missing := errors.Is(err, goredis.Nil)
+		if missing {
+			// The lease keys are gone, so the fences may be too.
+			s.forget(nil)
+		}
+		if err := s.lease.check(ctx, v, missing); err != nil {
 			return nil, err
 		}
 	}
 	if fenceCmd == nil {
-		return nil, nil
+		return out, nil
 	}
-	vals := fenceCmd.Val()
-	out := make(map[string]string, len(uniq))
-	for i, v := range vals {
+	s.knownMu.Lock()
+	defer s.knownMu.Unlock()
+	for i, v := range fenceCmd.Val() {
+		var fv fence
 		if str, ok := v.(string); ok {
-			out[uniq[i]] = str
+			if fv.epoch, fv.offset, fv.set = parseFence(str); !fv.set {
+				return nil, fmt.Errorf("redis sink: fence field %q of %s holds %q, not \"<epoch> <offset>\"", unknown[i], s.fenceKey, str)
+			}
 		}
+		out[unknown[i]] = fv
+		s.known[unknown[i]] = fv
 	}
 	return out, nil
+}
+
+// forget drops fields from the known fences (all of them for nil).
+func (s *Sink) forget(fields map[string]string) {
+	s.knownMu.Lock()
+	defer s.knownMu.Unlock()
+	if fields == nil {
+		clear(s.known)
+		return
+	}
+	for f := range fields {
+		delete(s.known, f)
+	}
+}
+
+// remember records fences an EXEC committed.
+func (s *Sink) remember(fences map[string]fence) {
+	s.knownMu.Lock()
+	defer s.knownMu.Unlock()
+	for f, v := range fences {
+		s.known[f] = v
+	}
 }
 
 // applied reports whether a fence shows the Txn was applied: a fence of its
 // epoch at or beyond its offset. Fences of one Txn move together (one
 // MULTI), and a later Txn on one of its slots waits for it (the DAG orders
 // by slot), so any one of its fields tells.
-func applied(pl planned, fences map[string]string) bool {
+func applied(pl planned, fences map[string]fence) bool {
 	for _, f := range pl.fields {
-		epoch, off, ok := parseFence(fences[f])
-		if ok && epoch == pl.pos.Epoch && off >= pl.pos.Offset {
+		if v := fences[f]; v.set && v.epoch == pl.pos.Epoch && v.offset >= pl.pos.Offset {
 			return true
 		}
 	}
 	return false
 }
 
-func fenceValue(p srcredis.Position) string { return p.Epoch + " " + strconv.FormatInt(p.Offset, 10) }
+func fenceValue(p redisrepl.Position) string { return p.Epoch + " " + strconv.FormatInt(p.Offset, 10) }
 
 func parseFence(v string) (epoch string, off int64, ok bool) {
 	e, o, found := strings.Cut(v, " ")
@@ -310,17 +320,23 @@ func parseFence(v string) (epoch string, off int64, ok bool) {
 	return e, n, true
 }
 
-// exec applies Txns of one origin in one MULTI/EXEC: the origin marker
-// first, then every command (SELECTing its database), then the fences.
-func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
+// exec applies Txns of one path in one MULTI/EXEC: the origin marker
+// first (when origin is set), then every command (SELECTing its
+// database), then the fences. EXEC aborts if the lease owner key WATCHed
+// by begin changed.
+func (s *Sink) exec(ctx context.Context, c *conn, txns []planned, origin string) error {
 	db := c.db
 	fences := map[string]string{}
+	last := map[string]redisrepl.Position{}
+	var slab []any // the commands' arguments, cut from one allocation per 1024
 	cmds, err := c.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		if db != 0 {
-			p.Select(ctx, 0)
-			db = 0
+		if origin != "" {
+			if db != 0 {
+				p.Select(ctx, 0)
+				db = 0
+			}
+			p.Set(ctx, redisrepl.OriginPrefix+c.id, origin, 0)
 		}
-		p.Set(ctx, srcredis.OriginPrefix+c.id, txns[0].txn.Origin, 0)
 		for _, pl := range txns {
 			for i := range pl.txn.Changes {
 				ch := &pl.txn.Changes[i]
@@ -332,23 +348,29 @@ func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
 					p.Select(ctx, n)
 					db = n
 				}
-				args := make([]any, len(ch.Args))
+				if len(slab) < len(ch.Args) {
+					slab = make([]any, max(len(ch.Args), 1024))
+				}
+				args := slab[:len(ch.Args):len(ch.Args)]
+				slab = slab[len(ch.Args):]
 				for j, a := range ch.Args {
 					args[j] = a
 				}
 				p.Do(ctx, args...)
 			}
 			for _, f := range pl.fields {
-				fences[f] = fenceValue(pl.pos)
+				last[f] = pl.pos
 			}
 		}
-		if len(fences) > 0 {
+		if len(last) > 0 {
 			if db != 0 {
 				p.Select(ctx, 0)
 				db = 0
 			}
-			vals := make([]any, 0, 2*len(fences))
-			for f, v := range fences {
+			vals := make([]any, 0, 2*len(last))
+			for f, pos := range last {
+				v := fenceValue(pos)
+				fences[f] = v
 				vals = append(vals, f, v)
 			}
 			p.HSet(ctx, s.fenceKey, vals...)
@@ -356,18 +378,27 @@ func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
 		return nil
 	})
 	if err == nil {
-		c.db = db
+		c.db, c.watching = db, false
+		committed := make(map[string]fence, len(last))
+		for f, pos := range last {
+			committed[f] = fence{epoch: pos.Epoch, offset: pos.Offset, set: true}
+		}
+		s.remember(committed)
 		return nil
 	}
 	if errors.Is(err, goredis.TxFailedErr) {
+		c.watching = false
 		// EXEC aborted: the WATCHed lease key changed since begin (renewed,
 		// expired or taken). Nothing was applied; the retry tells which.
 		c.db = db
 		if s.lease != nil && s.lease.state.Load() == leaseLost {
 			return s.lease.check(ctx, "", false)
 		}
-		return retry.Transient(fmt.Errorf("apply batch at %s: fencing lease %s changed during the transaction; retrying", txns[0].pos, LeaseKey(s.cfg.Channel)))
+		return retry.Transient(fmt.Errorf("fencing lease %s changed during the transaction; retrying", LeaseKey(s.cfg.Channel)))
 	}
+	// Whether the fences moved is not known (the reply was lost, or EXEC
+	// ran with a command refused): read them again.
+	s.forget(fences)
 	var rerr goredis.Error
 	if errors.As(err, &rerr) && !isTransientReply(rerr) {
 		// The server refused a command: name it and where it came from.
@@ -383,7 +414,7 @@ func (s *Sink) exec(ctx context.Context, c *conn, txns []planned) error {
 	// The connection may be broken mid-transaction: start a new one.
 	c.c.Close()
 	c.c = nil
-	return classify(s.cfg.Addr, fmt.Errorf("apply batch at %s: %w", txns[0].pos, err))
+	return classify(s.cfg.Addr, fmt.Errorf("MULTI/EXEC of %d Txns: %w", len(txns), err))
 }
 
 func isTransientReply(err goredis.Error) bool {

@@ -1,11 +1,10 @@
-package redis
+package redis_test
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +13,9 @@ import (
 	"github.com/hamal-replication/hamal/checkpoint"
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/pipeline"
+	"github.com/hamal-replication/hamal/redisrepl"
 	"github.com/hamal-replication/hamal/sink"
+	sinkredis "github.com/hamal-replication/hamal/sink/redis"
 	"github.com/hamal-replication/hamal/source"
 	srcredis "github.com/hamal-replication/hamal/source/redis"
 	"github.com/hamal-replication/hamal/test/harness"
@@ -137,7 +138,7 @@ func runChannel(t *testing.T, name string, src, dst *harness.Redis, srcSite, dst
 			return srcredis.Open(ctx, srcredis.Config{Addr: src.Addr, Site: srcSite}, resume)
 		},
 		OpenSink: func(ctx context.Context) (sink.Sink, error) {
-			return Open(ctx, Config{Addr: dst.Addr, Channel: name, Site: dstSite, Workers: 8})
+			return sinkredis.Open(ctx, sinkredis.Config{Addr: dst.Addr, Channel: name, Site: dstSite, Workers: 8})
 		},
 		ExitOnError: true,
 	})
@@ -239,7 +240,7 @@ func TestReplayIsExactlyOnce(t *testing.T) {
 	}
 	t.Logf("%d commands, %d Txns", n, len(txns))
 	apply := func(from int) {
-		snk, err := Open(ctx, Config{Addr: dst.Addr, Channel: "replay", Workers: 2})
+		snk, err := sinkredis.Open(ctx, sinkredis.Config{Addr: dst.Addr, Channel: "replay", Workers: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,15 +269,15 @@ func TestReplayIsExactlyOnce(t *testing.T) {
 func TestLoopGuardDropsOwnSite(t *testing.T) {
 	ctx := context.Background()
 	dst := harness.RedisServer(t, harness.RedisOptions{})
-	snk, err := Open(ctx, Config{Addr: dst.Addr, Channel: "lg", Site: "b", Workers: 1})
+	snk, err := sinkredis.Open(ctx, sinkredis.Config{Addr: dst.Addr, Channel: "lg", Site: "b", Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer snk.Close()
-	pos := srcredis.EncodePosition(srcredis.Position{ReplID: strings.Repeat("1", 40), Offset: 10, Epoch: "e:0"})
+	pos := redisrepl.EncodePosition(redisrepl.Position{ReplID: strings.Repeat("1", 40), Offset: 10, Epoch: "e:0"})
 	mk := func(origin, key string) *event.Txn {
 		return &event.Txn{Kind: event.KindDML, Pos: pos, Origin: origin, Changes: []event.Change{{Op: event.OpCommand, Namespace: "0",
-			Args: [][]byte{[]byte("SET"), []byte(key), []byte("1")}, Keys: [][]byte{srcredis.SlotTag([]byte(key))}}}}
+			Args: [][]byte{[]byte("SET"), []byte(key), []byte("1")}, Keys: [][]byte{redisrepl.SlotTag([]byte(key))}}}}
 	}
 	if err := snk.Apply(ctx, []*event.Txn{mk("b", "echo"), mk("a", "fresh")}); err != nil {
 		t.Fatal(err)
@@ -289,9 +290,7 @@ func TestLoopGuardDropsOwnSite(t *testing.T) {
 	if v, _ := c.Get(ctx, "fresh").Result(); v != "1" {
 		t.Error("a Txn from another site was not applied")
 	}
-	if v, _ := c.Get(ctx, srcredis.OriginPrefix+"lg:0").Result(); v != "a" {
+	if v, _ := c.Get(ctx, redisrepl.OriginPrefix+"lg:0").Result(); v != "a" {
 		t.Errorf("origin marker = %q, want a", v)
 	}
 }
-
-var _ = sync.Mutex{}

@@ -16,6 +16,7 @@ import (
 	"github.com/hamal-replication/hamal/envelope"
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/kafkalink"
+	"github.com/hamal-replication/hamal/loopguard"
 	"github.com/hamal-replication/hamal/retry"
 	"github.com/hamal-replication/hamal/source"
 	"github.com/hamal-replication/hamal/tlslink"
@@ -45,10 +46,20 @@ type Config struct {
 	// offsets.
 	Tables, Exclude []string
 	HamalSchema     string
+	// Format is the JSON of the messages: hamal (default), debezium,
+	// canal or maxwell (envelope.NewChangeDecoder).
+	Format string
 	// Link is the TLS and SASL of every connection to the brokers.
 	Link   kafkalink.Link
 	Logger *slog.Logger
 }
+
+// OriginHeader is the header naming the site that first wrote a change
+// (every format Hamal publishes carries it).
+const OriginHeader = "hamal-origin"
+
+// PathHeader is the header with the loop guard's path of a change.
+const PathHeader = "hamal-path"
 
 // ErrPurged marks a checkpointed offset that the brokers no longer hold.
 var ErrPurged = errors.New("offset no longer available")
@@ -65,7 +76,7 @@ type Source struct {
 	log    *slog.Logger
 	client *kafkago.Client
 	dialer *kafkago.Dialer // the readers', over Config.Link
-	dec    *envelope.Decoder
+	dec    envelope.ChangeDecoder
 	filter tableFilter
 	// refused counts envelopes naming Hamal's own schema (Next's
 	// goroutine only).
@@ -113,6 +124,10 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, erro
 			return nil, err
 		}
 	}
+	dec, err := envelope.NewChangeDecoder(cfg.Format)
+	if err != nil {
+		return nil, err
+	}
 	transport, err := cfg.Link.Transport()
 	if err != nil {
 		return nil, err
@@ -121,7 +136,7 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, erro
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: cfg, log: log, dec: envelope.NewDecoder(), filter: newTableFilter(cfg), offsets: offsets, dialer: dialer,
+	s := &Source{cfg: cfg, log: log, dec: dec, filter: newTableFilter(cfg), offsets: offsets, dialer: dialer,
 		client:  &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: 25 * time.Second, Transport: transport},
 		msgs:    make(chan fetched, 1024),
 		readers: map[topicPartition]*kafkago.Reader{}}
@@ -360,8 +375,8 @@ func (s *Source) Next(ctx context.Context) (*event.Txn, error) {
 		return nil, retry.Transient(fmt.Errorf("kafka partition %s: %w", f.tp, f.err))
 	}
 	m := f.msg
-	change, src, err := s.dec.Decode(m.Value)
-	if err != nil {
+	change, src, err := s.dec.Decode(m.Key, m.Value)
+	if err != nil && !errors.Is(err, envelope.ErrTombstone) {
 		return nil, fmt.Errorf("message %s@%d: %w", f.tp, m.Offset, err)
 	}
 	s.offsets[f.tp] = m.Offset + 1
@@ -369,6 +384,19 @@ func (s *Source) Next(ctx context.Context) (*event.Txn, error) {
 	s.posMu.Lock()
 	s.pos = pos
 	s.posMu.Unlock()
+	if err != nil { // a tombstone: nothing to apply, the offset moves
+		return &event.Txn{Pos: pos, Kind: event.KindHeartbeat}, nil
+	}
+	origin := src.TxnOrigin()
+	var path []string
+	for _, h := range m.Headers {
+		switch {
+		case h.Key == OriginHeader && len(h.Value) > 0:
+			origin = string(h.Value)
+		case h.Key == PathHeader && len(h.Value) > 0:
+			path = loopguard.ParsePath(string(h.Value))
+		}
+	}
 	if v := s.filter.judge(&change); v != keep {
 		if v == hamalTable {
 			s.refused++
@@ -379,7 +407,8 @@ func (s *Source) Next(ctx context.Context) (*event.Txn, error) {
 	}
 	return &event.Txn{
 		Pos:        pos,
-		Origin:     src.TxnOrigin(),
+		Origin:     origin,
+		Path:       path,
 		CommitTime: src.CommitTime(),
 		Kind:       event.KindDML,
 		Changes:    []event.Change{change},

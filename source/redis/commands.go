@@ -13,8 +13,10 @@ import (
 // commandSpec is one entry of the source's COMMAND table: where the keys
 // of the command sit among its arguments.
 type commandSpec struct {
+	name              string // lower case
 	first, last, step int
 	movable           bool
+	crossDB           bool                    // in crossDatabase
 	subcommands       map[string]*commandSpec // "xgroup|create" etc., by full name
 }
 
@@ -36,6 +38,7 @@ func LoadCommands(ctx context.Context, c *goredis.Client) (*Commands, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read COMMAND table: %w", err)
 		}
+		spec.name, spec.crossDB = name, crossDatabase[name]
 		cmds.byName[name] = spec
 	}
 	if len(cmds.byName) == 0 {
@@ -80,7 +83,8 @@ func parseCommandEntry(entry any) (string, *commandSpec, error) {
 // selected one; their conflict keys cannot be expressed in one namespace.
 var crossDatabase = map[string]bool{"move": true, "swapdb": true, "flushdb": true, "flushall": true, "migrate": true}
 
-// Keys returns the keys args touches. ok is false when the keys cannot be
+// Keys returns the keys args touches (it may share args' backing array:
+// callers must not modify it). ok is false when the keys cannot be
 // known: an unknown command, a command without keys (FLUSHALL, a script
 // with no keys), one that reaches into other databases (MOVE, SWAPDB, COPY
 // … DB), or SORT reading keys by pattern; such a command is a barrier.
@@ -88,14 +92,13 @@ func (c *Commands) Keys(args [][]byte) (keys [][]byte, ok bool) {
 	if len(args) == 0 {
 		return nil, false
 	}
-	name := strings.ToLower(string(args[0]))
-	if crossDatabase[name] {
+	var buf [32]byte
+	lower := lowerInto(buf[:0], args[0])
+	spec := c.byName[string(lower)] // no allocation: the compiler sees the lookup
+	if spec == nil || spec.crossDB {
 		return nil, false
 	}
-	spec := c.byName[name]
-	if spec == nil {
-		return nil, false
-	}
+	name := spec.name
 	if spec.subcommands != nil && len(args) > 1 {
 		if sub := spec.subcommands[name+"|"+strings.ToLower(string(args[1]))]; sub != nil {
 			spec = sub
@@ -132,10 +135,30 @@ func (c *Commands) Keys(args [][]byte) (keys [][]byte, ok bool) {
 		last = len(args) + last
 	}
 	step := max(spec.step, 1)
+	if step == 1 {
+		// The keys are a run of the arguments: share them (callers only
+		// read keys).
+		end := min(last+1, len(args))
+		if spec.first >= end {
+			return nil, false
+		}
+		return args[spec.first:end:end], true
+	}
 	for i := spec.first; i <= last && i < len(args); i += step {
 		keys = append(keys, args[i])
 	}
 	return keys, len(keys) > 0
+}
+
+// lowerInto appends b in lower case (ASCII) to dst.
+func lowerInto(dst, b []byte) []byte {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // numKeys reads "numkeys key..." at args[at]; prefix holds keys before it.
@@ -197,43 +220,4 @@ func storeKeys(args [][]byte, words []string) ([][]byte, bool) {
 		}
 	}
 	return keys, true
-}
-
-// SlotCount is the number of slots keys are hashed into for conflict
-// detection and for the sink's offset fence.
-const SlotCount = 16384
-
-// Slot returns the Redis Cluster hash slot of key (CRC16 of the key, or of
-// its {hash tag}).
-func Slot(key []byte) int {
-	if s := bytes.IndexByte(key, '{'); s >= 0 {
-		if e := bytes.IndexByte(key[s+1:], '}'); e > 0 {
-			key = key[s+1 : s+1+e]
-		}
-	}
-	return int(crc16(key)) & (SlotCount - 1)
-}
-
-// SlotTag is the conflict key of a Redis key: its slot, not the key itself.
-// Two commands on keys of one slot are therefore ordered, which is what
-// lets the sink keep one offset fence per slot (bounded memory) instead of
-// one per key: a fence is only sound at the granularity the DAG orders.
-func SlotTag(key []byte) []byte {
-	return strconv.AppendInt([]byte("slot "), int64(Slot(key)), 10)
-}
-
-// crc16 is CRC-16/XMODEM, the hash Redis Cluster uses for slots.
-func crc16(b []byte) uint16 {
-	var crc uint16
-	for _, c := range b {
-		crc ^= uint16(c) << 8
-		for i := 0; i < 8; i++ {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc
 }

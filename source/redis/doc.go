@@ -16,11 +16,21 @@
 //     master_replid nor master_replid2) is ErrUnknownReplID, fatal: it is
 //     from another master, and silently syncing again could mix two
 //     datasets.
-//   - The position codec (Position, EncodePosition, DecodePosition):
-//     compact JSON {"replid":…,"offset":…,"epoch":…,"db":…}; see Position.
+//   - Positions: package redisrepl owns Position and its codec (compact
+//     JSON {"replid":…,"offset":…,"epoch":…,"db":…}), which the sink reads
+//     too; Position, EncodePosition and DecodePosition here are its names.
+//     The reader encodes each Txn's Pos once with a per-stream
+//     redisrepl.Encoder and hands Next the typed position beside it, so
+//     nothing on the read path decodes a position.
+//   - Hand-over: the reader goroutine parses the stream, extracts the
+//     keys and their slot tags, and queues the Txns; it hands them to Next
+//     in slices of up to 256, at once when nothing more is buffered from
+//     the master (so batching adds no latency), and the channel's
+//     goroutine only dequeues.
 //   - Key positions from the master's own COMMAND table (Commands, read at
 //     Open), so every command gets its keys; the keys become conflict keys
-//     as their cluster slot (SlotTag), which the sink's fence relies on.
+//     as their cluster slot (redisrepl.SlotTag), which the sink's fence
+//     relies on.
 //
 // How Redis maps onto event:
 //

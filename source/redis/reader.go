@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/redisrepl"
 	"github.com/hamal-replication/hamal/retry"
 	"github.com/hamal-replication/hamal/tlslink"
 )
@@ -54,14 +56,6 @@ type Config struct {
 // proto-max-bulk-len.
 const DefaultMaxBulkBytes = 512 << 20
 
-// MarkerPrefix starts every key Hamal itself writes on a Redis target;
-// such keys are never replicated as data.
-const MarkerPrefix = "hamal:"
-
-// OriginPrefix starts the loop-guard marker key a sink sets as the first
-// command of each MULTI block: SET hamal:origin:<worker> <origin site>.
-const OriginPrefix = "hamal:origin:"
-
 // ErrUnknownReplID is returned by Open when the checkpoint names a
 // replication id the master does not know: the checkpoint belongs to
 // another master, or the master lost its data.
@@ -76,7 +70,14 @@ type Source struct {
 	rd   *respReader
 
 	writeMu sync.Mutex // guards writes to conn (ACKs)
-	out     chan item
+	out     chan []item
+	pending []item // read, not yet handed to Next (the reader's own)
+	cur     []item // handed over (Next's own); cur[next:] not yet returned
+	next    int
+	spent   chan []item // slices Next emptied, for the reader to reuse
+	// tagSlot is the slot-tag room of the oneCommand block being filled
+	// (the reader's own), nil once used.
+	tagSlot [][]byte
 	stop    chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
@@ -90,10 +91,18 @@ type Source struct {
 	acked   atomic.Int64 // stream offset to acknowledge; 0 before streaming
 }
 
+// item is one Txn with its typed position, or the error that ended the
+// stream. The reader hands items to Next in slices (see flush), so the
+// reader and the channel's goroutine meet once per slice, not per Txn, and
+// Next never decodes a position.
 type item struct {
 	txn *event.Txn
+	pos Position
 	err error
 }
+
+// maxPending is the most items handed to Next in one slice.
+const maxPending = 256
 
 // Open connects to the master, performs the replica handshake and PSYNC
 // from resume (nil: a full sync), and starts reading.
@@ -135,7 +144,7 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, erro
 				cfg.Addr, ErrUnknownReplID, from.ReplID, id1, id2)
 		}
 	}
-	s := &Source{cfg: cfg, log: cfg.Logger, cmds: cmds, out: make(chan item, 256), stop: make(chan struct{})}
+	s := &Source{cfg: cfg, log: cfg.Logger, cmds: cmds, out: make(chan []item, 8), spent: make(chan []item, 10), stop: make(chan struct{})}
 	if err := s.connect(ctx, from); err != nil {
 		return nil, err
 	}
@@ -318,15 +327,35 @@ func (s *Source) ack() error {
 func (s *Source) run() {
 	defer s.wg.Done()
 	err := s.stream()
-	select {
-	case s.out <- item{err: err}:
-	case <-s.stop:
+	if err != nil && !errors.Is(err, errClosed) {
+		s.pending = append(s.pending, item{err: err})
 	}
+	s.flush()
 }
 
-func (s *Source) emit(t *event.Txn) bool {
+// emit queues t at p for Next; a slice is handed over when it is full or
+// when the reader is about to wait for the master (nothing buffered), so
+// batching adds no latency. It reports false once the source is closed.
+func (s *Source) emit(t *event.Txn, p Position) bool {
+	s.pending = append(s.pending, item{txn: t, pos: p})
+	if len(s.pending) >= maxPending || s.rd.br.Buffered() == 0 {
+		return s.flush()
+	}
+	return true
+}
+
+// flush hands the queued items to Next.
+func (s *Source) flush() bool {
+	if len(s.pending) == 0 {
+		return true
+	}
 	select {
-	case s.out <- item{txn: t}:
+	case s.out <- s.pending:
+		select {
+		case s.pending = <-s.spent:
+		default:
+			s.pending = make([]item, 0, maxPending)
+		}
 		return true
 	case <-s.stop:
 		return false
@@ -337,13 +366,15 @@ var errClosed = errors.New("redis source closed")
 
 func (s *Source) stream() error {
 	pos := s.start
+	enc := redisrepl.NewEncoder(pos.ReplID, pos.Epoch)
 	if s.fullSync {
-		if err := s.readRDB(pos); err != nil {
+		if err := s.readRDB(pos, enc); err != nil {
 			return err
 		}
 		pos.Snapshot = false
 		// The RDB is loaded: from here a resume continues the stream.
-		if !s.emit(&event.Txn{Pos: EncodePosition(pos), Kind: event.KindHeartbeat, CommitTime: time.Now()}) {
+		if !s.emit(&event.Txn{Pos: enc.Encode(pos.Offset, pos.DB), Kind: event.KindHeartbeat, CommitTime: time.Now()}, pos) ||
+			!s.flush() {
 			return errClosed
 		}
 	}
@@ -358,6 +389,10 @@ func (s *Source) stream() error {
 	db := pos.DB
 	var multi *event.Txn
 	var multiOrigin string
+	// at is the position after the command just read.
+	at := func(offset int64) Position {
+		return Position{ReplID: pos.ReplID, Offset: offset, Epoch: pos.Epoch, DB: db}
+	}
 	for {
 		args, err := s.rd.readCommand()
 		if err != nil {
@@ -373,14 +408,14 @@ func (s *Source) stream() error {
 			return s.broken(err)
 		}
 		offset := s.rd.n - base
+		now := time.Now()
 		s.acked.Store(offset)
-		s.contact.Store(time.Now().UnixNano())
+		s.contact.Store(now.UnixNano())
 		if len(args) == 0 {
 			continue
 		}
-		name := strings.ToLower(string(args[0]))
-		switch name {
-		case "select":
+		switch control(args[0]) {
+		case ctlSelect:
 			if len(args) != 2 {
 				return fmt.Errorf("%w: %q", errProtocol, args)
 			}
@@ -390,28 +425,28 @@ func (s *Source) stream() error {
 			}
 			db = n
 			continue
-		case "multi":
+		case ctlMulti:
 			multi, multiOrigin = &event.Txn{Kind: event.KindDML}, ""
 			continue
-		case "exec":
+		case ctlExec:
 			if multi == nil {
 				continue
 			}
 			t := multi
 			multi = nil
-			if !s.emit(s.finish(t, multiOrigin, Position{ReplID: pos.ReplID, Offset: offset, Epoch: pos.Epoch, DB: db})) {
+			if !s.emit(s.finish(t, multiOrigin, enc.Encode(offset, db), now), at(offset)) {
 				return errClosed
 			}
 			continue
-		case "ping", "replconf":
-			if name == "replconf" && len(args) > 1 && strings.EqualFold(string(args[1]), "getack") {
+		case ctlPing, ctlReplconf:
+			if len(args) > 1 && bytes.EqualFold(args[1], []byte("getack")) && bytes.EqualFold(args[0], []byte("replconf")) {
 				if err := s.ack(); err != nil {
 					return s.broken(err)
 				}
 			}
 			if multi == nil {
 				t := &event.Txn{Kind: event.KindHeartbeat}
-				if !s.emit(s.finish(t, "", Position{ReplID: pos.ReplID, Offset: offset, Epoch: pos.Epoch, DB: db})) {
+				if !s.emit(s.finish(t, "", enc.Encode(offset, db), now), at(offset)) {
 					return errClosed
 				}
 			}
@@ -421,8 +456,12 @@ func (s *Source) stream() error {
 			return fmt.Errorf("%w: command %s before any SELECT", errProtocol, args[0])
 		}
 		t := multi
+		s.tagSlot = nil
 		if t == nil {
-			t = &event.Txn{Kind: event.KindDML}
+			b := &oneCommand{}
+			b.txn.Kind = event.KindDML
+			b.txn.Changes = b.ch[:0:1]
+			t, s.tagSlot = &b.txn, b.tag[:0:1]
 		}
 		origin, isMarker, err := s.addCommand(t, db, args)
 		if err != nil {
@@ -432,11 +471,47 @@ func (s *Source) stream() error {
 			multiOrigin = origin
 		}
 		if multi == nil {
-			if !s.emit(s.finish(t, "", Position{ReplID: pos.ReplID, Offset: offset, Epoch: pos.Epoch, DB: db})) {
+			if !s.emit(s.finish(t, "", enc.Encode(offset, db), now), at(offset)) {
 				return errClosed
 			}
 		}
 	}
+}
+
+// Stream commands the reader handles itself rather than emitting.
+const (
+	ctlNone = iota
+	ctlSelect
+	ctlMulti
+	ctlExec
+	ctlPing
+	ctlReplconf
+)
+
+// control names the stream-control command name is, without allocating.
+func control(name []byte) int {
+	switch len(name) {
+	case 4:
+		if bytes.EqualFold(name, []byte("exec")) {
+			return ctlExec
+		}
+		if bytes.EqualFold(name, []byte("ping")) {
+			return ctlPing
+		}
+	case 5:
+		if bytes.EqualFold(name, []byte("multi")) {
+			return ctlMulti
+		}
+	case 6:
+		if bytes.EqualFold(name, []byte("select")) {
+			return ctlSelect
+		}
+	case 8:
+		if bytes.EqualFold(name, []byte("replconf")) {
+			return ctlReplconf
+		}
+	}
+	return ctlNone
 }
 
 // addCommand appends one command to t, unless it only touches Hamal's own
@@ -446,7 +521,7 @@ func (s *Source) stream() error {
 func (s *Source) addCommand(t *event.Txn, db int, args [][]byte) (origin string, marker bool, err error) {
 	keys, ok := s.cmds.Keys(args)
 	if ok && allHamal(keys) {
-		if len(args) >= 3 && strings.EqualFold(string(args[0]), "set") && bytes.HasPrefix(args[1], []byte(OriginPrefix)) {
+		if len(args) >= 3 && bytes.EqualFold(args[0], []byte("set")) && bytes.HasPrefix(args[1], []byte(OriginPrefix)) {
 			return string(args[2]), true, nil
 		}
 		return "", false, nil
@@ -466,10 +541,24 @@ func (s *Source) addCommand(t *event.Txn, db int, args [][]byte) (origin string,
 	return "", false, nil
 }
 
+// oneCommand is a Txn of one command with its Change and its slot tag,
+// in one allocation: most of a stream is single commands on one slot.
+type oneCommand struct {
+	txn event.Txn
+	ch  [1]event.Change
+	tag [1][]byte
+}
+
 func (s *Source) appendChange(t *event.Txn, db int, args, keys [][]byte, known bool) {
 	c := event.Change{Op: event.OpCommand, Namespace: strconv.Itoa(db), Args: args}
 	if known {
-		c.Keys = slotTags(keys)
+		if len(keys) == 1 && s.tagSlot != nil {
+			// The slot tag goes in the Txn's own block (oneCommand).
+			c.Keys = append(s.tagSlot, redisrepl.SlotTag(keys[0]))
+			s.tagSlot = nil
+		} else {
+			c.Keys = slotTags(keys)
+		}
 	} else {
 		t.Kind = event.KindBarrier
 	}
@@ -485,13 +574,17 @@ func allHamal(keys [][]byte) bool {
 	return true
 }
 
+// slotTags returns the distinct slot tags of keys (shared bytes).
 func slotTags(keys [][]byte) [][]byte {
+	if len(keys) == 1 {
+		return [][]byte{redisrepl.SlotTag(keys[0])}
+	}
 	tags := make([][]byte, 0, len(keys))
-	seen := make(map[int]bool, len(keys))
+	slots := make([]int, 0, len(keys))
 	for _, k := range keys {
-		if sl := Slot(k); !seen[sl] {
-			seen[sl] = true
-			tags = append(tags, SlotTag(k))
+		if sl := redisrepl.Slot(k); !slices.Contains(slots, sl) {
+			slots = append(slots, sl)
+			tags = append(tags, redisrepl.TagOf(sl))
 		}
 	}
 	return tags
@@ -499,9 +592,9 @@ func slotTags(keys [][]byte) [][]byte {
 
 // finish stamps position, time and origin; a Txn left without data
 // becomes a heartbeat that only moves the position.
-func (s *Source) finish(t *event.Txn, origin string, p Position) *event.Txn {
-	t.Pos = EncodePosition(p)
-	t.CommitTime = time.Now()
+func (s *Source) finish(t *event.Txn, origin string, pos event.Position, now time.Time) *event.Txn {
+	t.Pos = pos
+	t.CommitTime = now
 	if len(t.Changes) == 0 {
 		t.Kind = event.KindHeartbeat
 		t.Changes = nil
@@ -514,7 +607,7 @@ func (s *Source) finish(t *event.Txn, origin string, p Position) *event.Txn {
 }
 
 // readRDB reads the snapshot after +FULLRESYNC and emits one Txn per key.
-func (s *Source) readRDB(pos Position) error {
+func (s *Source) readRDB(pos Position, enc *redisrepl.Encoder) error {
 	var hdr []byte
 	for {
 		line, err := s.rd.readLine()
@@ -540,11 +633,11 @@ func (s *Source) readRDB(pos Position) error {
 		return fmt.Errorf("%w: bad RDB header %q", errProtocol, hdr)
 	}
 	s.log.Info("full sync: reading the master's RDB", "replid", pos.ReplID, "offset", pos.Offset)
-	snapPos := EncodePosition(pos)
+	snapPos := enc.Snapshot(pos.Offset, pos.DB)
 	var keys int
 	var cbErr error
 	now := time.Now()
-	dec := core.NewDecoder(body).WithMaxLength(uint64(s.cfg.MaxBulkBytes))
+	dec := core.NewDecoder(body).WithMaxLength(uint64(s.cfg.MaxBulkBytes)).WithoutSizes()
 	err := parseRDB(dec, func(obj model.RedisObject) bool {
 		s.contact.Store(time.Now().UnixNano())
 		if strings.HasPrefix(obj.GetKey(), MarkerPrefix) || expired(obj, now) || !s.cfg.Filter.KeyIn([]byte(obj.GetKey())) {
@@ -560,14 +653,14 @@ func (s *Source) readRDB(pos Position) error {
 			return false
 		}
 		ns := strconv.Itoa(db)
-		tag := [][]byte{SlotTag([]byte(obj.GetKey()))}
+		tag := [][]byte{redisrepl.SlotTag([]byte(obj.GetKey()))}
 		t := &event.Txn{Kind: event.KindDML, Pos: snapPos, CommitTime: time.Now(), Origin: s.cfg.Site,
 			Changes: make([]event.Change, len(cmds))}
 		for i, c := range cmds {
 			t.Changes[i] = event.Change{Op: event.OpCommand, Namespace: ns, Args: c, Keys: tag}
 		}
 		keys++
-		if !s.emit(t) {
+		if !s.emit(t, pos) {
 			cbErr = errClosed
 			return false
 		}
@@ -635,24 +728,37 @@ func (s *Source) ackLoop() {
 	}
 }
 
-// Next returns the next Txn in stream order.
+// Next returns the next Txn in stream order. It is called by one
+// goroutine at a time.
 func (s *Source) Next(ctx context.Context) (*event.Txn, error) {
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-s.stop:
-		return nil, errClosed
-	case it := <-s.out:
-		if it.err != nil {
-			return nil, it.err
+	if s.next == len(s.cur) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.stop:
+			return nil, errClosed
+		case s.cur = <-s.out:
+			s.next = 0
 		}
-		if p, err := DecodePosition(it.txn.Pos); err == nil {
-			s.mu.Lock()
-			s.pos = p
-			s.mu.Unlock()
-		}
-		return it.txn, nil
 	}
+	it := s.cur[s.next]
+	s.cur[s.next] = item{}
+	s.next++
+	if s.next == len(s.cur) {
+		// Emptied: the reader may fill it again.
+		select {
+		case s.spent <- s.cur[:0]:
+		default:
+		}
+		s.cur, s.next = nil, 0
+	}
+	if it.err != nil {
+		return nil, it.err
+	}
+	s.mu.Lock()
+	s.pos = it.pos
+	s.mu.Unlock()
+	return it.txn, nil
 }
 
 // Position returns the position after the last Txn Next returned, or the

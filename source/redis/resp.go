@@ -16,7 +16,17 @@ type respReader struct {
 	n  int64 // bytes consumed
 	// maxBulk bounds one bulk string (Config.MaxBulkBytes); 0: none.
 	maxBulk int64
+	// slab is where small arguments are cut from, so a command costs one
+	// allocation per slabSize bytes rather than one per argument. An
+	// argument keeps its slab alive; slabs are small enough for that.
+	slab []byte
 }
+
+// Arguments up to smallBulk bytes are cut from slabs of slabSize bytes.
+const (
+	smallBulk = 512
+	slabSize  = 32 << 10
+)
 
 // errProtocol marks a malformed stream.
 var errProtocol = errors.New("redis replication protocol error")
@@ -89,7 +99,17 @@ func (r *respReader) readCommand() ([][]byte, error) {
 // the bytes arrive.
 func (r *respReader) readBulk(size int64) ([]byte, error) {
 	var buf []byte
-	if size+2 <= preallocBulk {
+	if size+2 <= smallBulk {
+		if cap(r.slab)-len(r.slab) < int(size)+2 {
+			r.slab = make([]byte, 0, slabSize)
+		}
+		n := len(r.slab)
+		r.slab = r.slab[:n+int(size)+2]
+		buf = r.slab[n : n+int(size)+2 : n+int(size)+2]
+		if _, err := io.ReadFull(r.br, buf); err != nil {
+			return nil, err
+		}
+	} else if size+2 <= preallocBulk {
 		buf = make([]byte, size+2)
 		if _, err := io.ReadFull(r.br, buf); err != nil {
 			return nil, err

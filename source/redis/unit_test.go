@@ -16,19 +16,6 @@ import (
 	"github.com/hamal-replication/hamal/test/harness"
 )
 
-func TestPositionRoundTrip(t *testing.T) {
-	p := Position{ReplID: strings.Repeat("ab", 20), Offset: 1234, Epoch: "x:1", DB: 3, Snapshot: true}
-	got, err := DecodePosition(EncodePosition(p))
-	if err != nil || got != p {
-		t.Fatalf("round trip: %+v, %v", got, err)
-	}
-	for _, bad := range []string{"", `{"gtid":"0-1-2"}`, `{"replid":"short","offset":1,"epoch":"e"}`, `not json`} {
-		if _, err := DecodePosition([]byte(bad)); err == nil {
-			t.Errorf("DecodePosition(%q): no error", bad)
-		}
-	}
-}
-
 // moduleRDB is a hand-made RDB holding one key of a module type, as a
 // server with a module loaded writes it (type 7, module id, opcode EOF).
 func moduleRDB(key, moduleName string) []byte {
@@ -131,14 +118,5 @@ func TestCommandKeys(t *testing.T) {
 				t.Errorf("keys = %q, want %q", got, tc.keys)
 			}
 		})
-	}
-}
-
-func TestSlot(t *testing.T) {
-	// Values from Redis Cluster's CLUSTER KEYSLOT.
-	for key, want := range map[string]int{"foo": 12182, "bar": 5061, "{user1000}.following": 3443, "{user1000}.followers": 3443, "": 0} {
-		if got := Slot([]byte(key)); got != want {
-			t.Errorf("Slot(%q) = %d, want %d", key, got, want)
-		}
 	}
 }

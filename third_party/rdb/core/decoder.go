@@ -29,6 +29,7 @@ type Decoder struct {
 
 	maxLength uint64 // WithMaxLength; 0: none
 	limitErr  error  // the limit the parse stopped on
+	noSizes   bool   // WithoutSizes
 }
 
 // NewDecoder creates a new RDB decoder
@@ -49,6 +50,13 @@ func (dec *Decoder) WithSpecialOpCode() *Decoder {
 // WithSpecialType enables returning redis module data structure to callback
 func (dec *Decoder) WithSpecialType(moduleType string, f ModuleTypeHandleFunc) *Decoder {
 	dec.withSpecialTypes[moduleType] = f
+	return dec
+}
+
+// WithoutSizes leaves objects' Size at 0: the memory estimate costs a walk
+// over every element, which a caller that only reads the data can spare.
+func (dec *Decoder) WithoutSizes() *Decoder {
+	dec.noSizes = true
 	return dec
 }
 
@@ -580,7 +588,9 @@ func (dec *Decoder) parse(cb func(object model.RedisObject) bool) error {
 		if err != nil {
 			return err
 		}
-		base.Size = memprofiler.SizeOfObject(obj)
+		if !dec.noSizes {
+			base.Size = memprofiler.SizeOfObject(obj)
+		}
 		base.Type = obj.GetType()
 		tbc := cb(obj)
 		if !tbc {

@@ -1,0 +1,188 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/sink"
+)
+
+// The sink's side of the target protocol (sink.Target, sink.Unit).
+//
+// At-least-once, a unit is one ProduceSync of its records: Marker
+// records the path for the headers, Write encodes and produces, Commit
+// and ProveLease do nothing (there is no lease: a second process
+// publishes the same changes again).
+//
+// Exactly-once, a unit is one Kafka transaction of the channel's
+// transactional id, held from Begin to Commit or Abort (one at a time):
+// Write drops what the replay fence shows published, then produces the
+// records and the fence marker in the transaction; ProveLease is the
+// producer epoch, which the broker checks when Commit ends the
+// transaction (a fenced producer's commit fails with PRODUCER_FENCED,
+// reported as sink.ErrLeaseHeld); Abort aborts the transaction.
+
+var (
+	_ sink.Target = (*Sink)(nil)
+	_ sink.Unit   = (*unit)(nil)
+)
+
+type unit struct {
+	s       *Sink
+	txns    []*event.Txn
+	path    string
+	locked  bool    // holds eos.txMu
+	entries []entry // fence entries of the published Txns
+	m       marker
+	mrec    *kgo.Record // the fence marker, once produced
+	open    bool        // a transaction is open
+	empty   bool        // nothing to publish
+}
+
+// Begin implements sink.Target.
+func (s *Sink) Begin(ctx context.Context, txns []*event.Txn) (sink.Unit, error) {
+	u := &unit{s: s, txns: txns}
+	if x := s.eos; x != nil {
+		x.txMu.Lock()
+		u.locked = true
+		if x.fenced != nil {
+			x.txMu.Unlock()
+			u.locked = false
+			return nil, x.fenced
+		}
+	}
+	return u, nil
+}
+
+// Class implements sink.Target: the unit's errors are already marked
+// retry.Transient where a retry may help.
+func (s *Sink) Class(error) sink.Class { return sink.ClassFatal }
+
+func (u *unit) Marker(_ context.Context, m sink.Marker) error {
+	if len(m.Path) > 0 {
+		u.path = m.PathText()
+	}
+	return nil
+}
+
+func (u *unit) Write(ctx context.Context) error {
+	s := u.s
+	pub := u.txns
+	if x := s.eos; x != nil {
+		pub = make([]*event.Txn, 0, len(u.txns))
+		x.fmu.Lock()
+		for _, txn := range u.txns {
+			if txn.Kind == event.KindHeartbeat {
+				continue
+			}
+			k := fenceKey(txn)
+			if txn.Seq > 0 {
+				if _, ok := x.carry[k]; ok {
+					x.replays++
+					continue
+				}
+				u.entries = append(u.entries, entry{Key: k, Seq: txn.Seq})
+			}
+			pub = append(pub, txn)
+		}
+		x.fmu.Unlock()
+	}
+	recs, err := s.records(pub, u.path, time.Now())
+	if err != nil {
+		return err
+	}
+	if s.eos == nil {
+		if len(recs) == 0 {
+			return nil
+		}
+		if err := s.client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return s.classify(err)
+		}
+		return nil
+	}
+	if len(pub) == 0 {
+		u.empty = true
+		return nil
+	}
+	x := s.eos
+	x.fmu.Lock()
+	u.m = x.nextMarker(u.entries)
+	x.fmu.Unlock()
+	mrec, err := x.markerRecord(u.m)
+	if err != nil {
+		return err
+	}
+	if err := s.client.BeginTransaction(); err != nil {
+		return x.wrap(err)
+	}
+	u.open = true
+	if err := s.client.ProduceSync(ctx, append(recs, mrec)...).FirstErr(); err != nil {
+		return x.wrap(err)
+	}
+	u.mrec = mrec
+	return nil
+}
+
+func (u *unit) ProveLease(context.Context) error { return nil }
+
+func (u *unit) Commit(ctx context.Context) error {
+	x := u.s.eos
+	if x == nil || u.empty {
+		u.release()
+		return nil
+	}
+	off, err := x.commit(ctx, u.m, u.mrec)
+	u.open = false
+	if err != nil {
+		return x.wrap(err)
+	}
+	x.fmu.Lock()
+	for _, e := range u.entries {
+		x.live[e.Key] = liveEntry{seq: e.Seq, offset: off}
+		x.maxSeq = max(x.maxSeq, e.Seq)
+	}
+	x.prune()
+	x.fmu.Unlock()
+	u.release()
+	return nil
+}
+
+func (u *unit) Abort() {
+	if u.open {
+		u.s.eos.abort(context.Background())
+		u.open = false
+	}
+	u.release()
+}
+
+func (u *unit) release() {
+	if u.locked {
+		u.locked = false
+		u.s.eos.txMu.Unlock()
+	}
+}
+
+// wrap classifies an error of the transaction: a fenced producer is the
+// lease lost for good (remembered: every later unit fails with it).
+func (x *exactly) wrap(err error) error {
+	if isFenced(err) {
+		x.fenced = fmt.Errorf("%w: another process took the channel's transactional id %s (producer epoch): %w",
+			sink.ErrLeaseHeld, TransactionalID(x.s.cfg.Channel), err)
+		return x.fenced
+	}
+	return x.s.classify(err)
+}
+
+// markerRecord is the state-topic record of m.
+func (x *exactly) markerRecord(m marker) (*kgo.Record, error) {
+	value, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{Topic: x.topic, Key: []byte(x.s.cfg.Channel), Value: value, Timestamp: time.Now()}, nil
+}
