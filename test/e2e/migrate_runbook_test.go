@@ -205,6 +205,7 @@ func runbook(t *testing.T, row harness.MatrixRow, end string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bypass := "refuse"
 	plan := func(extra string) string {
 		var b strings.Builder
 		fmt.Fprintf(&b, "name: runbook\nstate_dir: %s\nadmin:\n  listen: 127.0.0.1:%d\n", filepath.Join(dir, "state"), port)
@@ -221,6 +222,7 @@ verify: {recheck_delay: 500ms}
 cutover:
   timeout: 60s
   bypass_allow: [root]
+  read_only_bypass: ` + bypass + `
 sites: {source: old, target: new}
 `)
 		b.WriteString(extra)
@@ -283,6 +285,7 @@ sites: {source: old, target: new}
 	// 4. cut over. An account that can write through read_only appeared
 	// since the check: the cut-over (read_only_bypass: refuse, the
 	// default) refuses, naming it, and leaves the source writable.
+	var ops *client.Conn
 	if end == "cancel" {
 		src.MustExec(t, "CREATE USER 'ops'@'%' IDENTIFIED BY 'x'", "GRANT READ_ONLY ADMIN ON *.* TO 'ops'@'%'")
 		out, code := run("migrate", "cutover", "--plan", path)
@@ -293,10 +296,35 @@ sites: {source: old, target: new}
 		if ro := src.MustQuery(t, "SELECT @@read_only")[0][0]; ro != "0" {
 			t.Fatalf("refused cut-over left the source read_only=%s", ro)
 		}
-		src.MustExec(t, "REVOKE READ_ONLY ADMIN ON *.* FROM 'ops'@'%'")
+		// The plan says fence instead (with the documented grants for it);
+		// the process restarts with it (kill -9: it resumes).
+		src.MustExec(t, docGrants(t, doc, "sources-fence")...)
+		bypass = "fence"
+		write(plan("auto_increment: {stagger: true}\n"))
+		p.kill(t)
+		p = spawnHamal(t, "hamal migrate", "migrate", "start", "--plan", path)
+		m.waitStatus(t, p, 60*time.Second, "catch-up again after the restart", func(st reshard.Status) bool {
+			return st.Phase == reshard.PhaseCatchup && len(st.Channels) == 1 && st.Channels[0].State == "running"
+		})
+		if ops, err = client.Connect(src.Addr, "ops", "x", ""); err != nil {
+			t.Fatal(err)
+		}
+		defer ops.Close()
 	}
 	if out, code := run("migrate", "cutover", "--plan", path); code != 0 {
 		t.Fatalf("migrate cutover: exit %d:\n%s", code, out)
+	}
+	if ops != nil {
+		// Fenced too: its session ended, its account locked.
+		if _, err := ops.Execute("SELECT 1"); err == nil {
+			t.Fatal("the session of an account that writes through read_only survived the fence")
+		}
+		if c, err := client.Connect(src.Addr, "ops", "x", ""); err == nil || !strings.Contains(err.Error(), "locked") {
+			if c != nil {
+				c.Close()
+			}
+			t.Fatalf("log-in of the fenced account during the cut-over: %v, want account locked", err)
+		}
 	}
 	appSrc, err := client.Connect(src.Addr, "app", "change-me", "app")
 	if err != nil {
@@ -388,6 +416,11 @@ sites: {source: old, target: new}
 		if _, err := appSrc.Execute("INSERT INTO users (name) VALUES ('back on the old shard')"); err != nil {
 			t.Fatalf("the application cannot write on the old shard after the rollback: %v", err)
 		}
+		c, err := client.Connect(src.Addr, "ops", "x", "")
+		if err != nil {
+			t.Fatalf("the account the cut-over locked is still locked after the rollback: %v", err)
+		}
+		c.Close()
 		for j, tg := range targets {
 			if ro := tg.MustQuery(t, "SELECT @@read_only")[0][0]; ro != "1" {
 				t.Errorf("targets[%d] read_only=%s after the rollback; want 1", j, ro)
