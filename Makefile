@@ -11,7 +11,7 @@ TEST_TIMEOUT ?= 60m
 # with everything else instead of running alone at the end. Longest first.
 SLOW_PKGS := ./test/e2e ./sink/mysql ./test/chaos ./sink/redis ./admin ./reshard ./source/mysql ./bench/mysql
 
-.PHONY: all build test test-mongo vet fmt demo clean deps chaos soak bench
+.PHONY: all build test test-matrix test-mongo vet fmt demo clean deps chaos soak bench
 
 all: build
 
@@ -36,6 +36,21 @@ vet:
 test: vet deps build
 	HAMAL_TEST_BIN=$(CURDIR)/bin/hamal $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(SLOW_PKGS) ./...
 	cd deploy/k8s && $(GO) test -count=1 ./...
+
+# test-matrix runs the suites that take server settings on every row of
+# the server-settings matrix (test/harness/settings.go: latin1 default,
+# +08:00 with TZ Asia/Shanghai, ANSI_QUOTES+NO_BACKSLASH_ESCAPES,
+# lower_case_table_names=1 on the target, binlog_row_metadata=MINIMAL
+# refused); make test runs one row. The MySQL sink suite runs once per row,
+# its shared target taking the row's settings.
+MATRIX_ROWS := utf8mb4-utc latin1-default tz-shanghai ansi-quotes lower-case-target
+MATRIX_E2E := TestMixedWorkloadSurvivesKill9|TestDualMasterNoEcho|TestMatrixRefusedRows
+test-matrix: deps build
+	@set -e; for row in $(MATRIX_ROWS); do \
+	  echo "== sink/mysql on matrix row $$row"; \
+	  HAMAL_MATRIX=$$row $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./sink/mysql; \
+	done
+	HAMAL_MATRIX=all HAMAL_TEST_BIN=$(CURDIR)/bin/hamal $(GO) test -race -count=1 -v -timeout $(TEST_TIMEOUT) -run '$(MATRIX_E2E)' ./test/e2e
 
 # test-mongo runs the MongoDB sink against an embedded FerretDB, which
 # make test skips: its cold build takes 10-45 minutes on 2 cores.

@@ -35,7 +35,7 @@ func TestAdminNeedsTokenForEveryMutation(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	for _, path := range []string{"/cutover", "/cancel", "/complete", "/verify"} {
+	for _, path := range []string{"/cutover", "/cancel", "/complete", "/verify", "/resume"} {
 		for _, auth := range []string{"", "Bearer wrong", token, "Bearer " + token + "x"} {
 			if code, body := do("POST", path, auth); code != http.StatusUnauthorized {
 				t.Errorf("POST %s with %q = %d %q, want 401", path, auth, code, body)
@@ -50,6 +50,11 @@ func TestAdminNeedsTokenForEveryMutation(t *testing.T) {
 	}
 	if _, body := do("GET", "/status", "Bearer "+token); !strings.Contains(body, "secret-42") {
 		t.Errorf("/status with the token lacks the full error: %s", body)
+	}
+	// The channels' own error message says "POST /resume": the migration
+	// answers it (no channel in state error here: none resumed).
+	if code, body := do("POST", "/resume", "Bearer "+token); code != http.StatusOK || !strings.Contains(body, `"resumed":0`) {
+		t.Errorf("POST /resume with the token = %d %s", code, body)
 	}
 }
 

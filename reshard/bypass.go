@@ -151,7 +151,7 @@ func (m *Migration) fenceBypass(ctx context.Context) ([][]string, error) {
 				locked[i] = append(locked[i], a.String())
 				if err := killSessions(c, a.User); err != nil {
 					c.Close()
-					return locked, fmt.Errorf("%s %s: end the sessions of %s (the migration's user needs CONNECTION ADMIN): %w", what, s.Addr, a, err)
+					return locked, fmt.Errorf("%s %s: end the sessions of %s (the migration's user needs PROCESS and CONNECTION ADMIN): %w", what, s.Addr, a, err)
 				}
 			}
 			m.log.Info("cut-over: accounts that write through read_only locked and their sessions ended", "source", what, "accounts", accountList(accts))

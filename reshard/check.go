@@ -61,8 +61,8 @@ func Check(ctx context.Context, p *Plan, r *engine.Report, out func(format strin
 				Why: "set read_only (the cut-over's fence), and write through it (reverse replication after the cut-over)"})
 		}
 		if p.Cutover.ReadOnlyBypass == BypassFence {
-			needs = append(needs, enginemysql.Need{Privs: []string{"CREATE USER", "CONNECTION ADMIN"}, DB: "*", Table: "*",
-				Why: "lock accounts that can write through read_only and end their sessions (cutover.read_only_bypass: fence)"})
+			needs = append(needs, enginemysql.Need{Privs: []string{"CREATE USER", "CONNECTION ADMIN", "PROCESS"}, DB: "*", Table: "*",
+				Why: "lock accounts that can write through read_only, see and end their sessions (cutover.read_only_bypass: fence)"})
 		}
 		if len(needs) > 0 {
 			out("cut-over fence on sources[%d] %s", i, s.Addr)

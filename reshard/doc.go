@@ -39,6 +39,23 @@
 //	    after a merge), so cancel can roll back.
 //	  - complete / cancel: stop channels and leave a record in the state.
 //
-// The running process serves Status, Prometheus metrics and the
-// cutover/cancel/complete/verify requests over HTTP (Handler).
+// Reverse replication is a phase of its own in Status: its state
+// (running, failing with each channel's error, not available), its lag,
+// and Rollback, whether cancel can make the sources the primary again now
+// (status.go; metrics hamal_migrate_channel_state/_lag_seconds,
+// hamal_migrate_rollback_ready). A channel that cannot apply is a problem,
+// never a lag.
+//
+// Check (check.go) is `hamal migrate check`: the preflight of every
+// channel of every phase with the plan's users (engine/mysql's source and
+// sink checks), the fence's and the rollback's grants, the accounts that
+// could write through read_only (bypass.go; the cut-over refuses, fences
+// or warns as cutover.read_only_bypass says) and AUTO_INCREMENT columns
+// whose new rows would collide across the targets (auto_increment.stagger
+// fixes them at the switch).
+//
+// The running process serves Status, the status page, Prometheus metrics
+// and the cutover/cancel/complete/verify/resume requests over HTTP
+// (Handler). Every saved state is repeated in a status file beside the
+// Pebble files, which LoadState reads without the store's lock.
 package reshard

@@ -60,20 +60,19 @@ func labelsOf(m *dto.Metric) map[string]string {
 	return out
 }
 
-// TestReverseChannelErrorIsShown: after the switch, a reverse channel
-// whose sink cannot apply makes reverse replication "failing", rollback
-// not ready (naming the channel and its error), exports no lag for it and
-// state error, while a healthy one exports its lag; resuming it restarts
-// it from its checkpoint.
-func TestReverseChannelErrorIsShown(t *testing.T) {
+// reverseMigration is a migration after its switch with two reverse
+// channels of 20 transactions each: rev0 applies them, rev1's sink fails
+// after 5 until broken.ok is raised.
+func reverseMigration(t *testing.T) (m *Migration, reg *prometheus.Registry, healthy, broken *failingSink) {
+	t.Helper()
 	store, err := checkpoint.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
-	reg := prometheus.NewRegistry()
-	p := &Plan{Name: "rb", Sources: []Server{{}}, Targets: []Server{{}, {}}}
-	m := &Migration{plan: p, log: slog.New(slog.NewTextHandler(io.Discard, nil)), store: store, reg: reg,
+	t.Cleanup(func() { store.Close() })
+	reg = prometheus.NewRegistry()
+	p := &Plan{Name: "rb", Sources: []Server{{}}, Targets: []Server{{}, {}}, Cutover: Cutover{Timeout: time.Minute}}
+	m = &Migration{plan: p, log: slog.New(slog.NewTextHandler(io.Discard, nil)), store: store, reg: reg,
 		st:          &State{Phase: PhaseCutover, Cutover: CutoverState{Step: StepSwitched, SwitchedAt: time.Now()}, Segments: map[string]*Segment{}},
 		tableCopied: map[string]*atomic.Int64{}, startedAt: time.Now()}
 	if err := reg.Register(&collector{m: m}); err != nil {
@@ -92,7 +91,7 @@ func TestReverseChannelErrorIsShown(t *testing.T) {
 			return &countSource{next: next, limit: limit}, nil
 		}
 	}
-	healthy, broken := &failingSink{}, &failingSink{}
+	healthy, broken = &failingSink{}, &failingSink{}
 	healthy.ok.Store(1 << 40)
 	broken.ok.Store(5)
 	for i, snk := range []*failingSink{healthy, broken} {
@@ -102,7 +101,17 @@ func TestReverseChannelErrorIsShown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	defer m.stopChannels()
+	t.Cleanup(m.stopChannels)
+	return m, reg, healthy, broken
+}
+
+// TestReverseChannelErrorIsShown: after the switch, a reverse channel
+// whose sink cannot apply makes reverse replication "failing", rollback
+// not ready (naming the channel and its error), exports no lag for it and
+// state error, while a healthy one exports its lag; resuming it restarts
+// it from its checkpoint.
+func TestReverseChannelErrorIsShown(t *testing.T) {
+	m, reg, healthy, broken := reverseMigration(t)
 	wait := func(what string, cond func(Status) bool) Status {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)

@@ -359,6 +359,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 // Handler serves the migration's admin API:
 //
+//	GET  /          the status page (admin/page/migrate.html)
 //	GET  /status    JSON Status
 //	GET  /metrics   Prometheus
 //	GET  /healthz   200 while the process serves
@@ -382,6 +383,7 @@ func (m *Migration) Handler(gatherer prometheus.Gatherer) http.Handler {
 		return st
 	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", admin.ServeMigratePage)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {

@@ -40,6 +40,8 @@ import (
 //     EXEC; MongoDB: a conditional update of the lease document in the
 //     transaction, which conflicts with any takeover; Kafka: the
 //     transactional producer's epoch, checked when the transaction ends).
+//     "Fencing lease" in messages and docs is this lease; "fence" alone
+//     is always the replay fence below.
 //   - Marker: the loop guard's record of the unit's origin and path
 //     (DESIGN.md, "Loop guard"), read back by the next hop's source.
 //     Exactly one per unit, written only when the sink has a site.

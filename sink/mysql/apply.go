@@ -42,6 +42,8 @@ type applyState struct {
 	// time among their changes.
 	owners      map[string]struct{}
 	ownersUntil time.Time
+	// foreign holds the changes of the unit the ownership guard flags.
+	foreign []foreignWrite
 }
 
 type rowEntry struct {
@@ -84,6 +86,8 @@ func (st *applyState) reset() {
 	st.groups = st.groups[:0]
 	st.arena = st.arena[:0]
 	clear(st.owners)
+	clear(st.foreign)
+	st.foreign = st.foreign[:0]
 	st.ownersUntil = time.Time{}
 	if cap(st.buf) > maxBytesPerStatement {
 		st.buf = nil // a huge batch or row grew it; do not keep that much per connection
@@ -232,6 +236,7 @@ func (a *applier) change(c *event.Change) error {
 	}
 	a.noteOwner(p, c.After)
 	a.noteOwner(p, c.Before)
+	a.checkHome(p, c)
 	switch c.Op {
 	case event.OpInsert:
 		return a.setRow(p, c.After, false, nil)

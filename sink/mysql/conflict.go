@@ -116,6 +116,7 @@ func (s *Sink) conflictsTable() string { return quoteIdent(s.cfg.HamalSchema) + 
 
 const conflictsDDL = ` (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  kind VARCHAR(20) NOT NULL DEFAULT 'conflict',
   detected_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
   channel VARCHAR(64) NOT NULL,
   table_name VARCHAR(200) NOT NULL,
@@ -201,17 +202,28 @@ func (a *applier) detect(g *rowGroup) error {
 		if err != nil {
 			return err
 		}
+		var replayed []int32
+		for _, i := range mismatched {
+			if applied[a.st.entries[ids[i]].first] {
+				replayed = append(replayed, ids[i])
+			}
+		}
+		kept, err := a.keptBefore(p, replayed)
+		if err != nil {
+			return err
+		}
 		var records []conflictRecord
 		for _, i := range mismatched {
 			idx := ids[i]
 			e := &a.st.entries[idx]
 			flags, present := found[int(i)]
 			if applied[e.first] {
-				// Applied before: the row holds that change and later
-				// ones. Write the batch's final image only if its last
-				// change is new; a later change of the same suffix, or
-				// the target's own resolved state, is already there.
-				e.skip = applied[e.txn]
+				// Applied before: the target is ahead, this is a replay.
+				// It is written as a one-way replay is (full images
+				// converge, doc.go), unless the first application kept
+				// the target's row (a recorded conflict resolved so):
+				// that decision stands.
+				e.skip = kept[idx]
 				a.s.conflicts.replays.Add(1)
 				continue
 			}

@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/hamal-replication/hamal/event"
+	"github.com/hamal-replication/hamal/shardrule"
 	"github.com/hamal-replication/hamal/test/harness"
 )
 
@@ -169,5 +172,44 @@ func TestConflictRecordOnLatin1Server(t *testing.T) {
 	}
 	if r := srv.MustQuery(t, "SELECT HEX(u), HEX(l), HEX(vb) FROM cfl.t")[0]; r[0] != "E4B8ADE69687F09F9880E694B9" || r[1] != "E8" || r[2] != "C328" {
 		t.Errorf("row %v: want the incoming change applied (source-wins)", r)
+	}
+}
+
+// TestOwnershipGuard: with sink.ownership, a change whose origin is not
+// its owner's home site (rule list: owners 1-9 live at a, 10+ at b) is
+// applied and recorded as a foreign write, counted per table; a change
+// from the owner's home is not.
+func TestOwnershipGuard(t *testing.T) {
+	mustExec(t, "DROP DATABASE IF EXISTS og", "CREATE DATABASE og", "CREATE TABLE og.orders (id INT PRIMARY KEY, user_id INT NOT NULL, v INT)")
+	rule, err := shardrule.Build(&shardrule.Spec{Rule: "range", Ranges: []shardrule.RangeSpec{
+		{Shard: 0, To: yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: "10"}},
+		{Shard: 1, From: yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: "10"}}}}, 2, "site")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl := table("og", "orders", []string{"id", "user_id", "v?"}, []int{0})
+	s := openSink(t, Config{Workers: 1, Site: "b", Channel: "own",
+		Ownership: map[string]Ownership{"og.orders": {Column: "user_id", Rule: rule, Sites: []string{"a", "b"}}}})
+	from := func(c ...event.Change) *event.Txn {
+		x := txn(c...)
+		x.Origin, x.Path = "a", []string{"a", "b"}
+		return x
+	}
+	home := from(ins(tbl, int32(1), int32(5), int32(1)))
+	foreign := from(ins(tbl, int32(2), int32(42), int32(1)), del(tbl, int32(3), int32(43), nil))
+	apply(t, s, home, foreign)
+	if got := rows(t, "SELECT id, user_id FROM og.orders ORDER BY id"); got != "1,5;2,42" {
+		t.Errorf("rows %q: want both inserts applied", got)
+	}
+	got := rows(t, "SELECT kind, row_key, change_kind, resolution, incoming_origin, existing_origin, source_position FROM hamal.conflicts WHERE channel='own' ORDER BY id")
+	want := "foreign-write,id=2,upsert,applied,a,b," + foreign.Pos.String() + ";foreign-write,id=3,delete,applied,a,b," + foreign.Pos.String()
+	if got != want {
+		t.Errorf("records %q, want %q", got, want)
+	}
+	if n := s.ForeignWrites()["og.orders"]; n != 2 {
+		t.Errorf("ForeignWrites = %v, want 2 for og.orders", s.ForeignWrites())
+	}
+	if s.Conflicts() != 0 {
+		t.Errorf("Conflicts = %d: a foreign write is not a conflict", s.Conflicts())
 	}
 }

@@ -20,7 +20,7 @@ import (
 func (s *Sink) applyDDL(txn *event.Txn) error {
 	pos := txn.Pos.String()
 	if txn.DDL == nil || strings.TrimSpace(txn.DDL.Statement) == "" {
-		return fmt.Errorf("apply DDL at %s: Txn of kind ddl without a statement", pos)
+		return errors.New("apply DDL: Txn of kind ddl without a statement")
 	}
 	stmt := txn.DDL.Statement
 	if s.cfg.Site != "" && len(txn.Path) > 0 {
@@ -40,20 +40,20 @@ func (s *Sink) applyDDL(txn *event.Txn) error {
 		c, err = s.dial(ctx, "")
 	}
 	if err != nil {
-		return s.ddlError(pos, stmt, err)
+		return s.ddlError(stmt, err)
 	}
 	defer c.Close()
 	if err := s.initSession(c, false); err != nil {
-		return s.ddlError(pos, stmt, err)
+		return s.ddlError(stmt, err)
 	}
 	if m := txn.DDL.SQLMode; m != "" {
 		// The statement reads as it was written: its quoting and escaping
 		// flags join the sink's own mode on this connection only.
 		if !sqlModeFlags.MatchString(m) {
-			return fmt.Errorf("apply DDL at %s: sql_mode flags %q are not a list of sql_mode names", pos, m)
+			return fmt.Errorf("apply DDL: sql_mode flags %q are not a list of sql_mode names", m)
 		}
 		if _, err := c.Execute("SET SESSION sql_mode='" + sqlMode + "," + m + "'"); err != nil {
-			return s.ddlError(pos, stmt, err)
+			return s.ddlError(stmt, err)
 		}
 	}
 	// The lease proof, right before the statement: a DDL commits on its
@@ -62,7 +62,7 @@ func (s *Sink) applyDDL(txn *event.Txn) error {
 		if serverCode(err) == erWrongValueForVar {
 			err = s.lease.proofFailed(c)
 		}
-		return s.ddlError(pos, stmt, err)
+		return s.ddlError(stmt, err)
 	}
 	if _, err := c.Execute(stmt); err != nil {
 		if code := serverCode(err); ddlReplayTolerated(code, stmt) {
@@ -70,7 +70,7 @@ func (s *Sink) applyDDL(txn *event.Txn) error {
 				"pos", pos, "schema", txn.DDL.Schema, "statement", shorten(stmt), "err", err)
 			return nil
 		}
-		return s.ddlError(pos, stmt, err)
+		return s.ddlError(stmt, err)
 	}
 	s.log.Info("applied DDL", "pos", pos, "schema", txn.DDL.Schema, "statement", shorten(stmt))
 	return nil
@@ -79,8 +79,8 @@ func (s *Sink) applyDDL(txn *event.Txn) error {
 // sqlModeFlags is what event.DDL.SQLMode may hold.
 var sqlModeFlags = regexp.MustCompile(`^[A-Z_]+(?:,[A-Z_]+)*$`)
 
-func (s *Sink) ddlError(pos, stmt string, err error) error {
-	err = fmt.Errorf("apply DDL at %s (%s): %w", pos, shorten(stmt), err)
+func (s *Sink) ddlError(stmt string, err error) error {
+	err = fmt.Errorf("apply DDL (%s): %w", shorten(stmt), err)
 	code := serverCode(err)
 	switch {
 	case code == erAccessDenied || code == erBadDB || errors.Is(err, ErrLeaseHeld):

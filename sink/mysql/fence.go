@@ -22,8 +22,10 @@ import (
 // in <hamal>.applied, in the same target transaction as their rows, so
 // the fence never disagrees with the data. A row that mismatches is first
 // looked up there: when the batch's first change of the row was applied
-// before, it is a replay, not a conflict, and the row is written only if
-// its last change is new.
+// before, it is a replay, not a conflict, and the row is written as a
+// one-way replay writes it (full images converge), unless the first
+// application recorded a conflict on the row that kept the target's
+// version: that resolution stands.
 //
 // Entries older than fenceRetention are pruned: a replay starts at the
 // channel's checkpoint, which the pipeline persists every few seconds.
@@ -148,4 +150,50 @@ func (s *Sink) Replays() uint64 {
 		return 0
 	}
 	return s.conflicts.replays.Load()
+}
+
+// keptBefore returns the entries (of table p) whose replayed Txns were
+// recorded, when first applied, as a conflict resolved by keeping the
+// target's row.
+func (a *applier) keptBefore(p *tablePlan, entries []int32) (map[int32]bool, error) {
+	kept := map[int32]bool{}
+	if len(entries) == 0 {
+		return kept, nil
+	}
+	var q strings.Builder
+	q.WriteString("SELECT row_key, source_position FROM " + a.s.conflictsTable() + " WHERE channel=" + a.s.quotedChannel +
+		" AND table_name=" + quoteString(p.ns) + " AND resolution='kept' AND source_position IN (")
+	positions := map[string]bool{}
+	for _, idx := range entries {
+		e := &a.st.entries[idx]
+		for _, txn := range []*event.Txn{e.first, e.txn} {
+			if pos := txn.Pos.String(); !positions[pos] {
+				if len(positions) > 0 {
+					q.WriteByte(',')
+				}
+				positions[pos] = true
+				q.WriteString(quoteString(pos))
+			}
+		}
+	}
+	q.WriteByte(')')
+	r, err := a.query(q.String())
+	if err != nil {
+		return nil, &stmtError{table: a.s.cfg.HamalSchema + ".conflicts", err: fmt.Errorf("read the conflicts of replayed changes: %w", err), server: true}
+	}
+	type recKey struct{ key, pos string }
+	recorded := map[recKey]bool{}
+	for i := range r.Values {
+		k, _ := r.GetString(i, 0)
+		pos, _ := r.GetString(i, 1)
+		recorded[recKey{strings.Clone(k), strings.Clone(pos)}] = true
+	}
+	for _, idx := range entries {
+		e := &a.st.entries[idx]
+		key := keyText(e.image, p)
+		if recorded[recKey{key, e.first.Pos.String()}] || recorded[recKey{key, e.txn.Pos.String()}] {
+			kept[idx] = true
+		}
+	}
+	return kept, nil
 }

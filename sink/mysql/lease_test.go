@@ -143,6 +143,26 @@ func TestLease(t *testing.T) {
 		}
 	})
 
+	t.Run("DDL proves the lease", func(t *testing.T) {
+		s := openSink(t, slow)
+		thief, err := server.Connect("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer thief.Close()
+		mustExec(t, fmt.Sprintf("KILL %d", s.lease.connID))
+		if got, err := getLock(thief, s.lease.name, 5); err != nil || !got {
+			t.Fatalf("thief GET_LOCK = %v, %v", got, err)
+		}
+		err = s.Apply(context.Background(), []*event.Txn{ddl("ls", "CREATE TABLE ls.fenced (id INT PRIMARY KEY)")})
+		if !errors.Is(err, ErrLeaseHeld) || retry.IsTransient(err) {
+			t.Fatalf("DDL Apply error = %v, want fatal ErrLeaseHeld", err)
+		}
+		if got := rows(t, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='ls' AND TABLE_NAME='fenced'"); got != "0" {
+			t.Errorf("a DDL without the lease ran")
+		}
+	})
+
 	t.Run("copy proves the lease", func(t *testing.T) {
 		s := openSink(t, slow)
 		thief, err := server.Connect("")

@@ -64,6 +64,17 @@ func (s *Sink) convertHamalTables(c *client.Conn) error {
 	if err != nil {
 		return fmt.Errorf("mysql sink: read the charset of Hamal's tables in %s on %s: %w", s.cfg.HamalSchema, s.cfg.Addr, err)
 	}
+	// conflicts.kind (conflict, foreign-write) came after the first version.
+	k, err := c.Execute("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=" + quoteString(s.cfg.HamalSchema) +
+		" AND TABLE_NAME='conflicts' AND COLUMN_NAME='kind'")
+	if err != nil {
+		return fmt.Errorf("mysql sink: read the columns of %s on %s: %w", s.conflictsTable(), s.cfg.Addr, err)
+	}
+	if n, _ := k.GetInt(0, 0); n == 0 {
+		if _, err := c.Execute("ALTER TABLE " + s.conflictsTable() + " ADD COLUMN kind VARCHAR(20) NOT NULL DEFAULT 'conflict' AFTER id"); err != nil {
+			return fmt.Errorf("mysql sink: add column kind to %s on %s (the sink user needs ALTER on %s.*): %w", s.conflictsTable(), s.cfg.Addr, s.cfg.HamalSchema, err)
+		}
+	}
 	for i := range r.Values {
 		name, _ := r.GetString(i, 0)
 		t := quoteIdent(s.cfg.HamalSchema) + "." + quoteIdent(name)

@@ -18,6 +18,9 @@ type tablePlan struct {
 	// conflict is the table's conflict rule (with Config.Site set).
 	conflict conflictPlan
 	ownerCol int // Config.Unsynced owner column, or -1
+	// homeCol is the Config.Ownership owner column, or -1; home its rule.
+	homeCol int
+	home    *Ownership
 
 	quotedName    string // `s`.`t`, names quoted as identifiers
 	replacePrefix string // REPLACE INTO `s`.`t` (`a`,`b`) VALUES
@@ -75,6 +78,9 @@ func (s *Sink) plan(slot *pooledConn, tbl *event.Table) (*tablePlan, error) {
 		if p.ownerCol < 0 {
 			return nil, &stmtError{table: p.ns, err: fmt.Errorf("owner column %q (sink.unsynced) is not a column of %s", col, p.ns)}
 		}
+	}
+	if err := s.homePlan(p, tbl); err != nil {
+		return nil, err
 	}
 	// A cached description may predate a fix made on the target: on a
 	// mismatch, read information_schema again before failing.

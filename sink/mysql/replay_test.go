@@ -97,3 +97,22 @@ func TestReplayIsNoConflict(t *testing.T) {
 		t.Error("no replay was recognised; the target was ahead in most cases")
 	}
 }
+
+// TestReplayKeepsKeptResolution: a conflict resolved target-wins is not
+// undone when its change is replayed after a crash, and the replay records
+// no second conflict.
+func TestReplayKeepsKeptResolution(t *testing.T) {
+	mustExec(t, "DROP DATABASE IF EXISTS rk", "CREATE DATABASE rk", "CREATE TABLE rk.t (id INT PRIMARY KEY, v INT)", "INSERT INTO rk.t VALUES (1, 50)")
+	tbl := table("rk", "t", []string{"id", "v?"}, []int{0})
+	s := openSink(t, Config{Workers: 1, Site: "b", Channel: "kept", Conflicts: ConflictRules{Default: ConflictRule{Policy: TargetWins}}})
+	x := txn(upd(tbl, row(int32(1), int32(1)), row(int32(1), int32(2))))
+	x.Origin, x.Path = "a", []string{"a", "b"}
+	apply(t, s, x)
+	apply(t, s, x) // the replay after a crash
+	if got := rows(t, "SELECT v FROM rk.t"); got != "50" {
+		t.Errorf("row v=%s after the replay, want the kept target value 50", got)
+	}
+	if got := rows(t, "SELECT COUNT(*), MIN(resolution) FROM hamal.conflicts WHERE channel='kept'"); got != "1,kept" {
+		t.Errorf("conflicts %q, want the one kept resolution", got)
+	}
+}

@@ -55,6 +55,10 @@ type Config struct {
 	// each target transaction clears <HamalSchema>.unsynced entries of the
 	// owners it carries (see unsynced.go).
 	Unsynced map[string]string
+	// Ownership maps "schema.table" to its owner column and home-site
+	// rule: with Site set, a change whose origin is not its owner's home
+	// is applied and recorded as a foreign write (see ownership.go).
+	Ownership map[string]Ownership
 	// TLS, when set, encrypts every connection to the target and verifies
 	// the server as it says.
 	TLS *tls.Config
@@ -110,6 +114,7 @@ type Sink struct {
 
 	mu        sync.Mutex
 	conflicts *conflictState              // nil: no detection (no Site)
+	foreign   foreignCounts               // ownership guard
 	targets   map[string]*targetTable     // "schema.table" → target columns
 	plans     map[*event.Table]*tablePlan // per source table description
 	closed    atomic.Bool

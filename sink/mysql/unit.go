@@ -15,7 +15,8 @@ import (
 // multi-statement text with its COMMIT when it is of ordinary size:
 //
 //	INSERT INTO hamal.origin_marker …;        -- Marker (with Config.Site)
-//	DELETE …; REPLACE INTO …;                 -- Write: the net effect
+//	DELETE …; REPLACE INTO …;                 -- Write: the net effect,
+//	INSERT INTO hamal.applied …;              --   and the fence (with Config.Site)
 //	SET autocommit=IF(IS_USED_LOCK('hamal/<channel>') <=> <lock session>,
 //	    @@autocommit, 2);                     -- ProveLease
 //	COMMIT
@@ -27,8 +28,9 @@ import (
 // server runs a multi-statement text in order and stops at the first
 // error, so a failed proof (error 1231: 2 is no value of autocommit)
 // leaves COMMIT unsent and Abort rolls the unit back. Writes are idempotent
-// by shape (full after-images by row key), so the replay fence is the
-// data itself and no fence row is written.
+// by shape (full after-images by row key), so a one-way channel needs no
+// fence record; with Config.Site the unit records its Txns' positions in
+// <hamal>.applied, for conflict detection to tell a replay (fence.go).
 
 var (
 	_ sink.Target = (*Sink)(nil)
@@ -153,6 +155,9 @@ func (u *unit) Write(context.Context) error {
 		return u.fail(err)
 	}
 	if err := u.clearOwners(originOf(u.txns[0])); err != nil {
+		return u.fail(err)
+	}
+	if err := u.recordForeign(); err != nil {
 		return u.fail(err)
 	}
 	return u.fail(u.fence(u.txns))

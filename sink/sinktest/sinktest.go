@@ -48,7 +48,9 @@ type Target struct {
 	// State returns the workload's data on the target as canonical text
 	// (sorted), compared for equality.
 	State func(t testing.TB) string
-	// Reset empties the workload's data on the target.
+	// Reset empties the workload's data on the target. The sink's own
+	// records (replay fence, marker, lease) are per channel: every run
+	// of the suite uses a channel of its own, so they start empty.
 	Reset func(t testing.TB)
 	// Txns is the workload, in seq order. Every Txn carries a path, so a
 	// sink with a site writes a marker.
@@ -108,9 +110,8 @@ func applyIn(t testing.TB, s sink.Sink, txns []*event.Txn, size int) {
 // and every checkpoint j <= k, a new process replaying Txns[j:] reaches
 // the reference state.
 func replay(t *testing.T, tg Target) {
-	channel := "sinktest-replay"
 	tg.Reset(t)
-	s := tg.open(t, channel)
+	s := tg.open(t, "sinktest-replay")
 	applyIn(t, s, tg.Txns, 1)
 	want := tg.State(t)
 	s.Close()
@@ -118,6 +119,7 @@ func replay(t *testing.T, tg Target) {
 	for k := 0; k <= n; k++ {
 		for j := 0; j <= k; j++ {
 			tg.Reset(t)
+			channel := fmt.Sprintf("sinktest-replay-%d-%d", k, j)
 			first := tg.open(t, channel)
 			applyIn(t, first, tg.Txns[:k], 1)
 			first.Close() // the crash: nothing after Txns[:k] reached the target

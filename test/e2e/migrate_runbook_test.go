@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"math/rand"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -371,6 +374,46 @@ sites: {source: old, target: new}
 			}
 		}
 	case "complete":
+		// A reverse channel that cannot apply: a column the new shards
+		// write is gone from the old shard. status says ERROR and rollback
+		// ready: no at once (never a lag of 0.0s), the metric and the
+		// JSON say so; once the column is back, resume recovers.
+		src.MustExec(t, "ALTER TABLE app.users DROP COLUMN city")
+		w := startAppWriter(t, targets[0], 99, func(uid int) bool { return crcShard(2)(strconv.Itoa(uid)) == 0 })
+		st := m.waitStatus(t, p, 60*time.Second, "reverse replication failing", func(st reshard.Status) bool {
+			return st.Reverse.State == reshard.ReverseFailing
+		})
+		w.halt()
+		w.check(t)
+		if st.Rollback.Ready || !strings.Contains(st.Rollback.Why, "migrate-runbook-rev0") {
+			t.Errorf("rollback with a failing reverse channel: %+v", st.Rollback)
+		}
+		out, _ := run("migrate", "status", "--plan", path)
+		if !strings.Contains(out, "reverse replication: ERROR") || !strings.Contains(out, "rollback ready: no") ||
+			!strings.Contains(out, "sources[0] "+src.Addr) || regexp.MustCompile(`rev0 +reverse +\S+ +lag 0\.0s`).MatchString(out) {
+			t.Errorf("status with a failing reverse channel:\n%s", out)
+		}
+		metrics := httpGet(t, "http://"+m.admin+"/metrics")
+		if !strings.Contains(metrics, `hamal_migrate_rollback_ready{migration="runbook"} 0`) {
+			t.Errorf("metrics with a failing reverse channel lack rollback_ready 0")
+		}
+		src.MustExec(t, "ALTER TABLE app.users ADD COLUMN city VARCHAR(32) NULL")
+		if out, code := run("migrate", "resume", "--plan", path); code != 0 {
+			t.Fatalf("migrate resume: exit %d:\n%s", code, out)
+		}
+		ids := func(servers ...*harness.Server) string {
+			var all []string
+			for _, s := range servers {
+				for _, r := range s.MustQuery(t, "SELECT id FROM app.users") {
+					all = append(all, r[0])
+				}
+			}
+			sort.Strings(all)
+			return strings.Join(all, ",")
+		}
+		m.waitStatus(t, p, 60*time.Second, "reverse replication running again, the old shard holding every user", func(st reshard.Status) bool {
+			return st.Reverse.State == reshard.ReverseRunning && st.Rollback.Ready && ids(src) == ids(targets...)
+		})
 		if out, code := run("migrate", "complete", "--plan", path); code != 0 {
 			t.Fatalf("migrate complete: exit %d:\n%s", code, out)
 		}
@@ -409,4 +452,77 @@ func runbookHas(doc, line string) bool {
 		}
 	}
 	return false
+}
+
+// TestMigrateCheckGrants: with the grants docs/migrate.md used to list
+// (enough for the copy and the catch-up, not for reverse replication or
+// replicated DDL), migrate check fails, once per missing grant, each
+// naming the GRANT that fixes it; with the documented grants it passes.
+func TestMigrateCheckGrants(t *testing.T) {
+	docBytes, err := os.ReadFile(filepath.Join("..", "..", "docs", "migrate.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := harness.MariaDB(t, harness.Options{ServerID: 64, Args: serverDefaults})
+	tg := harness.MariaDB(t, harness.Options{ServerID: 65, Args: serverDefaults})
+	src.MustExec(t, append([]string{runbookSchema}, runbookTables[2])...)
+	src.MustExec(t, "CREATE USER 'hamal_migrate'@'%' IDENTIFIED BY 'change-me'",
+		"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT, READ_ONLY ADMIN ON *.* TO 'hamal_migrate'@'%'")
+	tg.MustExec(t, "CREATE USER 'hamal_migrate'@'%' IDENTIFIED BY 'change-me'",
+		"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT, READ_ONLY ADMIN ON *.* TO 'hamal_migrate'@'%'",
+		"GRANT CREATE, SELECT, INSERT, UPDATE, DELETE ON app.* TO 'hamal_migrate'@'%'")
+	dir := t.TempDir()
+	plan := fmt.Sprintf(`name: grants
+state_dir: %s
+sources:
+  - {addr: %s, user: hamal_migrate, password: change-me, server_id: 4301}
+targets:
+  - {addr: %s, user: hamal_migrate, password: change-me}
+tables:
+  - {name: app.cart_items, shard_key: user_id, rule: hash}
+cutover: {bypass_allow: [root]}
+`, filepath.Join(dir, "state"), src.Addr, tg.Addr)
+	path := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(path, []byte(plan), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := hamalCmd(t, "migrate", "check", "--plan", path)
+	if code != 1 {
+		t.Fatalf("check with the old grants: exit %d:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"fix: GRANT DROP, ALTER, INDEX ON `app`.* TO `hamal_migrate`@`%`",               // targets: replicated DDL
+		"fix: GRANT INSERT, UPDATE, DELETE ON `app`.* TO `hamal_migrate`@`%`",           // sources: reverse replication's rows
+		"fix: GRANT CREATE, DROP, ALTER, INDEX ON `app`.* TO `hamal_migrate`@`%`",       // sources: reverse replication's DDL
+		"fix: GRANT INSERT, UPDATE, DELETE, CREATE ON `hamal`.* TO `hamal_migrate`@`%`", // sources: markers and conflicts
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "FAIL "); n != 4 {
+		t.Errorf("check reports %d failures, want 4 (one per missing grant):\n%s", n, out)
+	}
+
+	// The documented grants on top: check passes.
+	doc := string(docBytes)
+	src.MustExec(t, docGrants(t, doc, "sources")[1:]...) // the user exists
+	tg.MustExec(t, docGrants(t, doc, "targets")[1:]...)
+	if out, code := hamalCmd(t, "migrate", "check", "--plan", path); code != 0 {
+		t.Fatalf("check with the documented grants: exit %d:\n%s", code, out)
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

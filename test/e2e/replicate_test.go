@@ -177,3 +177,22 @@ func mixedWorkloadSurvivesKill9(t *testing.T, row harness.MatrixRow) {
 		t.Errorf("checkpoint after SIGTERM = %q, want it to hold source gtid %q", pos, gtid)
 	}
 }
+
+// TestMatrixRefusedRows: a matrix row Hamal cannot replicate from
+// (binlog_row_metadata=MINIMAL: the binlog carries no column names) is
+// refused by hamal check, naming the setting and the fix.
+func TestMatrixRefusedRows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: skipped with -short")
+	}
+	for _, row := range harness.MatrixRows(t, true) {
+		t.Run(row.Name, func(t *testing.T) {
+			src, dst := startPairWith(t, row)
+			ch := newChannel(t, src, dst, channelOpts{})
+			out, code := hamalCmd(t, "check", "--config", ch.path)
+			if code != 1 || !strings.Contains(out, "binlog_row_metadata is MINIMAL") || !strings.Contains(out, "SET GLOBAL binlog_row_metadata=FULL") {
+				t.Errorf("hamal check on row %s: exit %d, output:\n%s\nwant exit 1 naming binlog_row_metadata and the fix", row.Name, code, out)
+			}
+		})
+	}
+}
