@@ -151,7 +151,8 @@ func (f *foreignDecoder) debezium(key, value []byte) (event.Change, Source, erro
 	}
 	src := Source{DB: ev.Source.DB, Table: ev.Source.Table, TsMs: ev.Source.TsMs}
 	if ev.Transaction != nil {
-		src.Position, src.Index = ev.Transaction.ID, ev.Transaction.Order-1
+		src.Position, src.Index, src.Total = ev.Transaction.ID, ev.Transaction.Order-1, ev.Transaction.Total
+		src.Last = src.Total > 0
 	}
 	if src.DB == "" || src.Table == "" {
 		return event.Change{}, src, fmt.Errorf("%w: debezium event without source.db and source.table", ErrInvalid)
@@ -271,7 +272,7 @@ func (f *foreignDecoder) table(db, name string, shape []field, keyNames []string
 	if t, ok := f.tables[sig.String()]; ok {
 		return t, nil
 	}
-	t := &event.Table{Schema: db, Name: name, Columns: cols}
+	t := &event.Table{Schema: db, Name: name, Columns: cols, UniqueUnknown: true}
 	for _, k := range keyNames {
 		found := false
 		for i, c := range cols {
@@ -525,11 +526,13 @@ func (f *foreignDecoder) canal(key, value []byte) (event.Change, Source, error) 
 		PkNames   []string          `json:"pkNames"`
 		Type      string            `json:"type"`
 		SQL       string            `json:"sql"`
+		Hamal     *hamalTxn         `json:"_hamal"`
 	}
 	if err := json.Unmarshal(value, &m); err != nil {
 		return event.Change{}, Source{}, fmt.Errorf("%w: canal message: %v", ErrInvalid, err)
 	}
 	src := Source{DB: m.Database, Table: m.Table, TsMs: m.Es}
+	m.Hamal.fill(&src)
 	if m.IsDdl {
 		return event.Change{}, src, fmt.Errorf("%w: %q: Hamal does not apply DDL read from Kafka; apply it to the target by hand", ErrDDL, m.SQL)
 	}
@@ -587,6 +590,22 @@ func (f *foreignDecoder) canal(key, value []byte) (event.Change, Source, error) 
 	return event.Change{}, src, fmt.Errorf("%w: canal type %q is not one of INSERT, UPDATE, DELETE", ErrInvalid, m.Type)
 }
 
+// hamalTxn is the _hamal block of Canal and Maxwell messages Hamal
+// writes.
+type hamalTxn struct {
+	ID    string `json:"id"`
+	Order int    `json:"order"`
+	Total int    `json:"total"`
+}
+
+func (h *hamalTxn) fill(src *Source) {
+	if h == nil {
+		return
+	}
+	src.Position, src.Index, src.Total = h.ID, h.Order-1, h.Total
+	src.Last = h.Total > 0
+}
+
 // merge is data with the fields of old replacing its own: the row
 // before an update, from Canal's or Maxwell's changed-columns-only old.
 func merge(data, old []field) []field {
@@ -640,11 +659,20 @@ func (f *foreignDecoder) maxwell(key, value []byte) (event.Change, Source, error
 		PrimaryKeyColumns []string        `json:"primary_key_columns"`
 		SQL               string          `json:"sql"`
 		Position          string          `json:"position"`
+		Xid               json.Number     `json:"xid"`
+		Xoffset           *int            `json:"xoffset"`
+		Commit            bool            `json:"commit"`
+		Hamal             *hamalTxn       `json:"_hamal"`
 	}
 	if err := json.Unmarshal(value, &m); err != nil {
 		return event.Change{}, Source{}, fmt.Errorf("%w: maxwell row: %v", ErrInvalid, err)
 	}
-	src := Source{DB: m.Database, Table: m.Table, TsMs: m.Ts * 1000, Position: m.Position}
+	src := Source{DB: m.Database, Table: m.Table, TsMs: m.Ts * 1000, Position: string(m.Xid), Last: m.Commit}
+	if m.Xoffset != nil {
+		src.Index = *m.Xoffset
+	}
+	m.Hamal.fill(&src)
+	src.Last = src.Last || src.Total > 0
 	keyNames := m.PrimaryKeyColumns
 	if len(keyNames) == 0 && key != nil {
 		fields, err := orderedObject(key)
