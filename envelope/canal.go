@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -16,9 +17,37 @@ import (
 // one row per message: {data, database, es, id, isDdl, mysqlType, old,
 // pkNames, sql, sqlType, table, ts, type}. Every value is a string (NULL
 // null); old holds, for an update, the changed columns' previous values.
-type canalEncoder struct{ meta Meta }
+type canalEncoder struct {
+	meta  Meta
+	types sync.Map // *event.Table → []byte: the mysqlType and sqlType objects
+}
 
-func (e canalEncoder) Encode(txn *event.Txn, now time.Time) ([]Message, error) {
+// typeFields are the table's `"mysqlType":{…}` … `"sqlType":{…}` parts,
+// written once per table description.
+func (e *canalEncoder) typeFields(t *event.Table) [2][]byte {
+	if v, ok := e.types.Load(t); ok {
+		return v.([2][]byte)
+	}
+	var mt, st []byte
+	mt = append(mt, '{')
+	st = append(st, '{')
+	for i, c := range t.Columns {
+		if i > 0 {
+			mt, st = append(mt, ','), append(st, ',')
+		}
+		mt = appendString(mt, c.Name)
+		mt = append(mt, ':')
+		mt = appendString(mt, mysqlTypeName(c))
+		st = appendString(st, c.Name)
+		st = append(st, ':')
+		st = strconv.AppendInt(st, int64(jdbcType(c)), 10)
+	}
+	v := [2][]byte{append(mt, '}'), append(st, '}')}
+	e.types.Store(t, v)
+	return v
+}
+
+func (e *canalEncoder) Encode(txn *event.Txn, now time.Time) ([]Message, error) {
 	rs, err := rows(txn)
 	if err != nil {
 		return nil, err
@@ -39,7 +68,7 @@ func (e canalEncoder) Encode(txn *event.Txn, now time.Time) ([]Message, error) {
 	return out, nil
 }
 
-func (e canalEncoder) value(txn *event.Txn, r row, image []any, now time.Time) ([]byte, error) {
+func (e *canalEncoder) value(txn *event.Txn, r row, image []any, now time.Time) ([]byte, error) {
 	t := r.table
 	b := make([]byte, 0, 256+96*len(t.Columns))
 	b = append(b, `{"data":[`...)
@@ -53,16 +82,10 @@ func (e canalEncoder) value(txn *event.Txn, r row, image []any, now time.Time) (
 	b = strconv.AppendInt(b, millis(txn.CommitTime), 10)
 	b = append(b, `,"id":`...)
 	b = strconv.AppendUint(b, txnID(txn), 10)
-	b = append(b, `,"isDdl":false,"mysqlType":{`...)
-	for i, c := range t.Columns {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, c.Name)
-		b = append(b, ':')
-		b = appendString(b, mysqlTypeName(c))
-	}
-	b = append(b, `},"old":`...)
+	types := e.typeFields(t)
+	b = append(b, `,"isDdl":false,"mysqlType":`...)
+	b = append(b, types[0]...)
+	b = append(b, `,"old":`...)
 	if r.op == OpUpdate {
 		b = append(b, '[')
 		if b, err = canalImage(b, t, r.before, changedColumns(t, r.before, r.after)); err != nil {
@@ -78,16 +101,9 @@ func (e canalEncoder) value(txn *event.Txn, r row, image []any, now time.Time) (
 	} else {
 		b = append(b, "null"...)
 	}
-	b = append(b, `,"sql":"","sqlType":{`...)
-	for i, c := range t.Columns {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, c.Name)
-		b = append(b, ':')
-		b = strconv.AppendInt(b, int64(jdbcType(c)), 10)
-	}
-	b = append(b, `},"table":`...)
+	b = append(b, `,"sql":"","sqlType":`...)
+	b = append(b, types[1]...)
+	b = append(b, `,"table":`...)
 	b = appendString(b, t.Name)
 	b = append(b, `,"ts":`...)
 	b = strconv.AppendInt(b, millis(now), 10)

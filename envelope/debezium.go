@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -21,11 +22,12 @@ import (
 // bigint.unsigned.handling.mode=long, binary.handling.mode=bytes,
 // decimal.handling.mode from DecimalHandling); see docs/kafka.md.
 type debeziumEncoder struct {
-	meta Meta
-	o    FormatOptions
+	meta    Meta
+	o       FormatOptions
+	schemas sync.Map // *event.Table → []byte: the value's Connect schema
 }
 
-func (e debeziumEncoder) Encode(txn *event.Txn, now time.Time) ([]Message, error) {
+func (e *debeziumEncoder) Encode(txn *event.Txn, now time.Time) ([]Message, error) {
 	rs, err := rows(txn)
 	if err != nil {
 		return nil, err
@@ -54,7 +56,7 @@ func (e debeziumEncoder) Encode(txn *event.Txn, now time.Time) ([]Message, error
 	return out, nil
 }
 
-func (e debeziumEncoder) serverName() string {
+func (e *debeziumEncoder) serverName() string {
 	if e.meta.Channel != "" {
 		return e.meta.Channel
 	}
@@ -62,7 +64,7 @@ func (e debeziumEncoder) serverName() string {
 }
 
 // key is {pk columns…}, null for a table without a row key.
-func (e debeziumEncoder) key(t *event.Table, image []any) ([]byte, error) {
+func (e *debeziumEncoder) key(t *event.Table, image []any) ([]byte, error) {
 	cols, ok := t.RowKey()
 	if !ok {
 		return nil, nil
@@ -99,11 +101,18 @@ func (e debeziumEncoder) key(t *event.Table, image []any) ([]byte, error) {
 	return b, nil
 }
 
-func (e debeziumEncoder) value(txn *event.Txn, r row, now time.Time, total int) ([]byte, error) {
+func (e *debeziumEncoder) value(txn *event.Txn, r row, now time.Time, total int) ([]byte, error) {
 	t := r.table
 	b := make([]byte, 0, 512+64*len(t.Columns))
 	if e.o.Schemas {
-		b = e.valueSchema(append(b, `{"schema":`...), t)
+		b = append(b, `{"schema":`...)
+		if v, ok := e.schemas.Load(t); ok {
+			b = append(b, v.([]byte)...)
+		} else {
+			schema := e.valueSchema(nil, t)
+			e.schemas.Store(t, schema)
+			b = append(b, schema...)
+		}
 		b = append(b, `,"payload":`...)
 	}
 	b = append(b, `{"before":`...)
@@ -162,7 +171,7 @@ func appendTransaction(b []byte, txn *event.Txn, index, total int) []byte {
 	return append(b, '}')
 }
 
-func (e debeziumEncoder) appendImage(b []byte, t *event.Table, image []any) ([]byte, error) {
+func (e *debeziumEncoder) appendImage(b []byte, t *event.Table, image []any) ([]byte, error) {
 	if image == nil {
 		return append(b, "null"...), nil
 	}
@@ -182,7 +191,7 @@ func (e debeziumEncoder) appendImage(b []byte, t *event.Table, image []any) ([]b
 }
 
 // appendValue writes one value in the connector's default representation.
-func (e debeziumEncoder) appendValue(b []byte, c event.Column, v any) ([]byte, error) {
+func (e *debeziumEncoder) appendValue(b []byte, c event.Column, v any) ([]byte, error) {
 	if v == nil {
 		return append(b, "null"...), nil
 	}
@@ -317,7 +326,7 @@ func zeroTemporal(b []byte, c event.Column) []byte {
 }
 
 // fieldSchema writes a column's Kafka Connect schema.
-func (e debeziumEncoder) fieldSchema(b []byte, c event.Column, optional bool) []byte {
+func (e *debeziumEncoder) fieldSchema(b []byte, c event.Column, optional bool) []byte {
 	typ, name := "string", ""
 	var params [][2]string
 	switch c.Type {
@@ -408,7 +417,7 @@ func (e debeziumEncoder) fieldSchema(b []byte, c event.Column, optional bool) []
 }
 
 // valueSchema writes the envelope's Kafka Connect schema.
-func (e debeziumEncoder) valueSchema(b []byte, t *event.Table) []byte {
+func (e *debeziumEncoder) valueSchema(b []byte, t *event.Table) []byte {
 	rowName := e.serverName() + "." + t.Schema + "." + t.Name + ".Value"
 	image := func(b []byte, field string) []byte {
 		b = append(b, `{"type":"struct","fields":[`...)

@@ -29,6 +29,9 @@ type Source struct {
 	// transaction but the last).
 	Total int   `json:"total"`
 	TsMs  int64 `json:"ts_ms"`
+	// Last is set on the message that ends its source transaction (Total
+	// set, or Maxwell's commit: true).
+	Last bool `json:"-"`
 }
 
 // CommitTime is the source commit time, or zero when unknown.
@@ -133,6 +136,7 @@ func (d *Decoder) Decode(value []byte) (event.Change, Source, error) {
 			return event.Change{}, w.Source, fmt.Errorf("%w: op %q needs an after image", ErrInvalid, w.Op)
 		}
 	}
+	w.Source.Last = w.Source.Total > 0
 	return c, w.Source, nil
 }
 

@@ -50,9 +50,9 @@ func NewEncoder(o FormatOptions, meta Meta) (Encoder, error) {
 		default:
 			return nil, fmt.Errorf("debezium decimal handling %q is not one of precise, double, string", o.DecimalHandling)
 		}
-		return debeziumEncoder{meta: meta, o: o}, nil
+		return &debeziumEncoder{meta: meta, o: o}, nil
 	case FormatCanal:
-		return canalEncoder{meta}, nil
+		return &canalEncoder{meta: meta}, nil
 	case FormatMaxwell:
 		return maxwellEncoder{meta}, nil
 	}

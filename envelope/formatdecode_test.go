@@ -97,3 +97,37 @@ func TestFormatsDecodeBack(t *testing.T) {
 		})
 	}
 }
+
+// TestForeignTablesApplyInOrder: a decoded Debezium/Canal/Maxwell table
+// names no unique key but the primary key, so changes of two rows of it
+// conflict (a unique value may move between them) and apply in order.
+func TestForeignTablesApplyInOrder(t *testing.T) {
+	enc, _ := NewEncoder(FormatOptions{Name: FormatCanal}, Meta{})
+	dec, _ := NewChangeDecoder(FormatCanal)
+	var keys [][]uint64
+	for _, id := range []int32{1, 2} {
+		row := workloadRow(id)
+		msgs, err := enc.Encode(&event.Txn{Pos: event.Position("p"), Kind: event.KindDML,
+			Changes: []event.Change{{Op: event.OpInsert, Namespace: "app.types", Table: workloadTypes(), After: row}}}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _, err := dec.Decode(msgs[0].Key, msgs[0].Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.Table.UniqueUnknown {
+			t.Fatal("decoded table does not say its unique keys are unknown")
+		}
+		keys = append(keys, (&event.Txn{Kind: event.KindDML, Changes: []event.Change{c}}).ConflictKeys())
+	}
+	shared := false
+	for _, a := range keys[0] {
+		for _, b := range keys[1] {
+			shared = shared || a == b
+		}
+	}
+	if !shared {
+		t.Errorf("rows 1 and 2 share no conflict key: %v %v", keys[0], keys[1])
+	}
+}

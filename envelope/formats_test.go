@@ -238,3 +238,28 @@ func TestFormatValues(t *testing.T) {
 		t.Errorf("maxwell old = %v, want the 3 changed columns", old)
 	}
 }
+
+// BenchmarkEncode is the CPU cost of each format on the all-types
+// transaction (4 changes).
+func BenchmarkEncode(b *testing.B) {
+	for _, o := range []FormatOptions{{Name: FormatHamal}, {Name: FormatDebezium}, {Name: FormatDebezium, Schemas: true}, {Name: FormatCanal}, {Name: FormatMaxwell}} {
+		name := o.Name
+		if o.Schemas {
+			name += "-schemas"
+		}
+		b.Run(name, func(b *testing.B) {
+			enc, err := NewEncoder(o, Meta{Channel: "ch", Site: "sz"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			txn := formatTxn()
+			now := time.Now()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := enc.Encode(txn, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

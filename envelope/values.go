@@ -460,10 +460,11 @@ func stringValue(c event.Column, v any) (string, error) {
 // changedColumns are the indexes where before and after differ.
 func changedColumns(t *event.Table, before, after []any) []int {
 	var out []int
+	var a, b [64]byte
 	for i := range t.Columns {
-		a, err1 := appendValue(nil, t.Columns[i], before[i])
-		b, err2 := appendValue(nil, t.Columns[i], after[i])
-		if err1 != nil || err2 != nil || string(a) != string(b) {
+		x, err1 := appendValue(a[:0], t.Columns[i], before[i])
+		y, err2 := appendValue(b[:0], t.Columns[i], after[i])
+		if err1 != nil || err2 != nil || string(x) != string(y) {
 			out = append(out, i)
 		}
 	}

@@ -129,6 +129,12 @@ type Table struct {
 	PrimaryKey []int
 	// UniqueKeys holds the other unique keys (not the primary key).
 	UniqueKeys []UniqueKey
+	// UniqueUnknown is set when the source cannot tell the table's other
+	// unique keys (a Debezium, Canal or Maxwell message names only the
+	// primary key): every change of the table then conflicts with every
+	// other, so they apply in source order, as a unique value moved
+	// between rows needs.
+	UniqueUnknown bool
 }
 
 // Column describes one column of a Table.

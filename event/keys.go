@@ -81,6 +81,9 @@ func (t *Txn) computeKeys() {
 				}
 			}
 		}
+		if c.Table.UniqueUnknown {
+			add(xxhash.Sum64String(c.Table.Schema + "." + c.Table.Name + "\x00unique keys unknown"))
+		}
 	}
 	t.keys = keys
 }

@@ -31,7 +31,7 @@ func everyValue() []any {
 
 func sampleTxns() []*event.Txn {
 	tbl := sampleTable()
-	other := &event.Table{Schema: "app", Name: "keyless", Columns: []event.Column{{Name: "x", Type: 3}}}
+	other := &event.Table{Schema: "app", Name: "keyless", Columns: []event.Column{{Name: "x", Type: 3}}, UniqueUnknown: true}
 	return []*event.Txn{
 		{Seq: 7, Pos: event.Position("0-1-42"), Origin: "sz", Path: []string{"sz", "sh"},
 			CommitTime: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), Kind: event.KindDML,
@@ -225,21 +225,22 @@ func TestDecodeRejectsBadIndices(t *testing.T) {
 	}
 }
 
-// TestReadsFormatOneSegments: a segment written before column metadata
-// was recorded (magic HAMALRL1, no column flag 8 or 16) is read as it is,
-// so upgrading hamal keeps a relay's unapplied records.
+// TestReadsFormatOneSegments: testdata/format1.seg was written by the
+// relay of format 1 (before column metadata and table flags were
+// recorded); this version reads it as it is, so upgrading hamal keeps a
+// relay's unapplied records.
 func TestReadsFormatOneSegments(t *testing.T) {
-	path := filepath.Join(t.TempDir(), segName(1))
 	want := &event.Txn{Pos: event.Position("0-1-9"), Kind: event.KindDML, Changes: []event.Change{{
-		Op: event.OpInsert, Namespace: "app.t", After: []any{int32(1)},
-		Table: &event.Table{Schema: "app", Name: "t", Columns: []event.Column{{Name: "id", Type: 3}}, PrimaryKey: []int{0}},
+		Op: event.OpInsert, Namespace: "app.t", After: []any{int32(1), "x"},
+		Table: &event.Table{Schema: "app", Name: "t", Columns: []event.Column{{Name: "id", Type: 3}, {Name: "c", Type: 15, Nullable: true}},
+			PrimaryKey: []int{0}, UniqueKeys: []event.UniqueKey{{Name: "uk_c", Columns: []int{1}}}},
 	}}}
-	enc := newEncoder()
-	rec, err := enc.appendFramed(nil, 1, want)
+	path := filepath.Join(t.TempDir(), segName(1))
+	b, err := os.ReadFile("testdata/format1.seg")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, append([]byte(segMagicV1), rec...), 0o640); err != nil {
+	if err := os.WriteFile(path, b, 0o640); err != nil {
 		t.Fatal(err)
 	}
 	rr, err := openRecords(path)
@@ -247,15 +248,24 @@ func TestReadsFormatOneSegments(t *testing.T) {
 		t.Fatalf("a format 1 segment is refused: %v", err)
 	}
 	defer rr.close()
+	if !rr.v1 {
+		t.Fatal("format 1 segment not recognised as such")
+	}
 	payload, err := rr.next(1 << 20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rseq, got, err := newDecoder(&tableIntern{}).decodeTxn(payload)
+	dec := newDecoder(&tableIntern{})
+	dec.v1 = rr.v1
+	rseq, got, err := dec.decodeTxn(payload)
 	if err != nil || rseq != 1 {
 		t.Fatalf("decode: seq %d, %v", rseq, err)
 	}
-	if !reflect.DeepEqual(got.Changes[0].Table, want.Changes[0].Table) || !reflect.DeepEqual(got.Changes[0].After, want.Changes[0].After) {
+	if !reflect.DeepEqual(got.Changes[0].Table, want.Changes[0].Table) || !reflect.DeepEqual(got.Changes[0].After, want.Changes[0].After) || string(got.Pos) != string(want.Pos) {
 		t.Errorf("got %+v, want %+v", got.Changes[0], want.Changes[0])
+	}
+	// Read as format 2 it is corrupt: the version decides.
+	if _, _, err := newDecoder(&tableIntern{}).decodeTxn(payload); err == nil {
+		t.Error("a format 1 record decoded as format 2 without an error")
 	}
 }

@@ -27,6 +27,8 @@ type decoder struct {
 	// same pointer for the same table description.
 	intern *tableIntern
 	names  map[string]string
+	// v1 decodes records of a format 1 segment: no table flags byte.
+	v1 bool
 }
 
 func newDecoder(intern *tableIntern) *decoder {
@@ -325,7 +327,7 @@ func (d *decoder) decodeChange(r *reader, c *event.Change) {
 		case chgTableDef:
 			id := r.uvarint()
 			start := r.off
-			t := decodeTable(r)
+			t := decodeTable(r, d.v1)
 			if r.err != nil {
 				return
 			}
@@ -348,7 +350,7 @@ func (d *decoder) decodeChange(r *reader, c *event.Change) {
 	}
 }
 
-func decodeTable(r *reader) *event.Table {
+func decodeTable(r *reader, v1 bool) *event.Table {
 	t := &event.Table{Schema: r.string(), Name: r.string()}
 	if n, isNil := r.count(); !isNil {
 		t.Columns = make([]event.Column, n)
@@ -384,6 +386,13 @@ func decodeTable(r *reader) *event.Table {
 		for i := range t.UniqueKeys {
 			t.UniqueKeys[i] = event.UniqueKey{Name: r.string(), Columns: decodeInts(r)}
 		}
+	}
+	if !v1 {
+		flags := r.byte()
+		if flags&^1 != 0 {
+			r.fail()
+		}
+		t.UniqueUnknown = flags&1 != 0
 	}
 	// Key columns index the table's columns (and so the row images):
 	// an index outside them is corrupt, whoever wrote the record.

@@ -183,7 +183,11 @@ func appendTable(b []byte, t *event.Table) []byte {
 		b = appendString(b, uk.Name)
 		b = appendInts(b, uk.Columns)
 	}
-	return b
+	var flags byte // format 2
+	if t.UniqueUnknown {
+		flags |= 1
+	}
+	return append(b, flags)
 }
 
 // boolCount is 1 for a non-nil slice: counts are written +1, 0 means nil.

@@ -122,6 +122,9 @@ type recordReader struct {
 	f   *os.File
 	br  *bufio.Reader
 	off int64 // offset of the next record
+	// v1 is set for a segment of format 1, whose records lack the table
+	// flags byte (decoder.v1).
+	v1  bool
 	hdr [recHeader]byte
 	// arena holds the payloads of consecutive small records: one
 	// allocation for many. A payload is handed out capped and never
@@ -170,6 +173,7 @@ func openRecords(path string) (*recordReader, error) {
 		return nil, &FormatError{Path: path, Head: head}
 	}
 	rr.off = int64(len(segMagic))
+	rr.v1 = string(magic[:]) == segMagicV1
 	return rr, nil
 }
 

@@ -159,6 +159,7 @@ func (v *view) Next(ctx context.Context) (*event.Txn, error) {
 					return nil, fmt.Errorf("relay: read %s: %w", v.seg.path, err)
 				}
 				v.rr, v.dec = rr, newDecoder(v.intern)
+				v.dec.v1 = rr.v1
 			}
 			if v.rr.off < v.limit {
 				continue // newly published records

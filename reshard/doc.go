@@ -27,16 +27,17 @@
 //	    taken: the catch-up replays from the snapshot position, which
 //	    precedes every read of the copy, with replay-safe sinks, so every
 //	    row converges.
-//	  - catchup: one pipeline.Channel per source (source/mysql → Router →
-//	    N sink/mysql sinks); the Router (router.go) splits batches by the
-//	    rule, turns a row moving between shards into delete + insert, and
-//	    sends DDL to every target. Verify (verify.go) runs once caught up.
-//	  - cutover: fence the sources (read_only or a hook), record their final
-//	    positions, wait until every channel's checkpoint holds them (or
-//	    unfence and return to catchup on timeout), record the targets'
-//	    positions and start reverse replication targets → sources with the
-//	    loop guard (the same Router, routing by the table's source_rule
-//	    after a merge), so cancel can roll back.
+//	  - catchup (channels.go): one pipeline.Channel per source
+//	    (source/mysql → Router → N sink/mysql sinks); the Router (router.go)
+//	    splits batches by the rule, turns a row moving between shards into
+//	    delete + insert, and sends DDL to every target. Verify (verify.go)
+//	    runs once caught up.
+//	  - cutover (cutover.go): fence the sources (read_only or a hook),
+//	    record their final positions, wait until every channel's checkpoint
+//	    holds them (or unfence and return to catchup on timeout), record the
+//	    targets' positions and start reverse replication targets → sources
+//	    with the loop guard (the same Router, routing by the table's
+//	    source_rule after a merge), so cancel can roll back.
 //	  - complete / cancel: stop channels and leave a record in the state.
 //
 // Reverse replication is a phase of its own in Status: its state

@@ -5,7 +5,7 @@
 //	hamal check   --config FILE   preflight the source and the target
 //	hamal status  [--addr HOST:PORT | --config FILE] [--json]
 //	hamal failover-report --config FILE [--json]
-//	hamal migrate start|check|status|verify|cutover|cancel|complete --plan FILE
+//	hamal migrate start|check|status|verify|cutover|cancel|complete|resume --plan FILE
 //	hamal version
 package main
 
@@ -32,7 +32,7 @@ Usage:
                                 committed past the channel's checkpoint that the target lacks
   hamal migrate SUBCOMMAND --plan FILE
                                 online resharding: start, check, status, verify,
-                                cutover, cancel, complete (docs/migrate.md)
+                                cutover, cancel, complete, resume (docs/migrate.md)
   hamal version                 print the version
 
 Run "hamal COMMAND --help" for a command's flags.

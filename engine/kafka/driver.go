@@ -100,6 +100,10 @@ type Source struct {
 	// Format is the JSON of the messages: hamal (default), debezium,
 	// canal or maxwell (docs/kafka.md).
 	Format string `yaml:"format"`
+	// Transactions is each (default: a message is a transaction) or whole
+	// (a source transaction applies atomically once all of it arrived).
+	Transactions      string `yaml:"transactions"`
+	TransactionBuffer int    `yaml:"transaction_buffer"` // messages held for incomplete transactions; default 10000
 }
 
 var (
@@ -281,6 +285,16 @@ func (c *SourceConfig) Validate(s *config.Scope) {
 	default:
 		s.Bad("%s: %q is not one of hamal, debezium, canal, maxwell", s.Key("format"), k.Format)
 	}
+	switch k.Transactions {
+	case "":
+		k.Transactions = "each"
+	case "each", "whole":
+	default:
+		s.Bad("%s: %q is not one of each, whole", s.Key("transactions"), k.Transactions)
+	}
+	if k.TransactionBuffer < 0 {
+		s.Bad("%s: must be positive, e.g. 10000", s.Key("transaction_buffer"))
+	}
 	if k.Rescan == 0 {
 		k.Rescan = 10 * time.Second
 	} else if k.Rescan < 0 {
@@ -306,7 +320,7 @@ func (c *SourceConfig) ReaderConfig(env engine.Env) (srckafka.Config, error) {
 		return srckafka.Config{}, err
 	}
 	return srckafka.Config{Brokers: k.Brokers, Topics: k.Topics, Start: k.Start, Rescan: k.Rescan,
-		Tables: c.Tables, Exclude: c.Exclude, HamalSchema: c.HamalSchema, Format: k.Format, Link: l, Logger: env.Logger}, nil
+		Tables: c.Tables, Exclude: c.Exclude, HamalSchema: c.HamalSchema, Format: k.Format, Transactions: k.Transactions, TransactionBuffer: k.TransactionBuffer, Link: l, Logger: env.Logger}, nil
 }
 
 // Open implements engine.SourceConfig.

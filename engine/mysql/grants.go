@@ -32,6 +32,12 @@ func showGrants(ctx context.Context, c Conn) (srcmysql.Grants, error) {
 		return srcmysql.Grants{}, err
 	}
 	defer conn.Close()
+	// SHOW GRANTS quotes names as the session's sql_mode says: under a
+	// server's ANSI_QUOTES, "app".* instead of a backquoted name, which the
+	// grants reader does not parse. A session of its own needs no mode.
+	if _, err := conn.Execute("SET SESSION sql_mode=''"); err != nil {
+		return srcmysql.Grants{}, err
+	}
 	return srcmysql.ReadGrants(conn)
 }
 

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -67,13 +68,19 @@ func (s *Sink) Begin(ctx context.Context, txns []*event.Txn) (sink.Unit, error) 
 	}
 	todo := make([]planned, 0, len(txns))
 	var fields []string
+	var lastPos event.Position
+	var p redisrepl.Position
 	for _, t := range txns {
 		if t.Kind == event.KindHeartbeat {
 			continue
 		}
-		p, err := redisrepl.DecodePosition(t.Pos)
-		if err != nil {
-			return nil, fmt.Errorf("redis sink: %w", err)
+		// A full sync's Txns share one position: decode it once.
+		if lastPos == nil || !bytes.Equal(t.Pos, lastPos) {
+			var err error
+			if p, err = redisrepl.DecodePosition(t.Pos); err != nil {
+				return nil, fmt.Errorf("redis sink: %w", err)
+			}
+			lastPos = t.Pos
 		}
 		pl := planned{txn: t, pos: p}
 		if !p.Snapshot {

@@ -46,6 +46,12 @@ type Config struct {
 	// offsets.
 	Tables, Exclude []string
 	HamalSchema     string
+	// Transactions is "each" (default: every message is its own Txn) or
+	// "whole" (a source transaction is one Txn, once all of its messages
+	// arrived; whole.go). TransactionBuffer bounds the messages held for
+	// incomplete transactions (default 10000).
+	Transactions      string
+	TransactionBuffer int
 	// Format is the JSON of the messages: hamal (default), debezium,
 	// canal or maxwell (envelope.NewChangeDecoder).
 	Format string
@@ -97,6 +103,8 @@ type Source struct {
 	readers map[topicPartition]*kafkago.Reader
 	wg      sync.WaitGroup
 	once    sync.Once
+
+	whole *assembler // Config.Transactions "whole"
 }
 
 var _ source.Source = (*Source)(nil)
@@ -128,6 +136,17 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, erro
 	if err != nil {
 		return nil, err
 	}
+	var whole *assembler
+	switch cfg.Transactions {
+	case "", TransactionsEach:
+	case TransactionsWhole:
+		if cfg.TransactionBuffer <= 0 {
+			cfg.TransactionBuffer = DefaultTransactionBuffer
+		}
+		whole = newAssembler(cfg.TransactionBuffer)
+	default:
+		return nil, fmt.Errorf("transactions %q is not one of each, whole", cfg.Transactions)
+	}
 	transport, err := cfg.Link.Transport()
 	if err != nil {
 		return nil, err
@@ -136,7 +155,7 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, erro
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: cfg, log: log, dec: dec, filter: newTableFilter(cfg), offsets: offsets, dialer: dialer,
+	s := &Source{cfg: cfg, log: log, dec: dec, whole: whole, filter: newTableFilter(cfg), offsets: offsets, dialer: dialer,
 		client:  &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: 25 * time.Second, Transport: transport},
 		msgs:    make(chan fetched, 1024),
 		readers: map[topicPartition]*kafkago.Reader{}}
@@ -357,44 +376,80 @@ func (s *Source) rescanLoop() {
 	}
 }
 
-// Next returns the next message as a one-change Txn.
+// Next returns the next message as a one-change Txn, or with
+// Config.Transactions "whole" the next complete source transaction
+// (whole.go).
 func (s *Source) Next(ctx context.Context) (*event.Txn, error) {
+	if s.whole != nil {
+		return s.nextWhole(ctx)
+	}
+	m, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pos := encodePosition(s.offsets)
+	s.setPos(pos)
+	if m.change == nil {
+		return &event.Txn{Pos: pos, CommitTime: m.src.CommitTime(), Kind: event.KindHeartbeat}, nil
+	}
+	return &event.Txn{Pos: pos, Origin: m.origin, Path: m.path, CommitTime: m.src.CommitTime(), Kind: event.KindDML,
+		Changes: []event.Change{*m.change}}, nil
+}
+
+func (s *Source) setPos(pos event.Position) {
+	s.posMu.Lock()
+	s.pos = pos
+	s.posMu.Unlock()
+}
+
+// message is one decoded message; change is nil when it applies nothing
+// (a tombstone, or a table the filter leaves out).
+type message struct {
+	tp     topicPartition
+	offset int64
+	change *event.Change
+	src    envelope.Source
+	origin string
+	path   []string
+	noTxn  bool // a tombstone: in no transaction
+}
+
+// read takes the next fetched message, decodes it and moves the
+// partition's next offset past it.
+func (s *Source) read(ctx context.Context) (message, error) {
 	var f fetched
 	select {
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return message{}, ctx.Err()
 	case <-s.ctx.Done():
-		return nil, errors.New("kafka source closed")
+		return message{}, errors.New("kafka source closed")
 	case f = <-s.msgs:
 	}
 	if f.err != nil {
 		if errors.Is(f.err, kafkago.OffsetOutOfRange) {
-			return nil, fmt.Errorf("partition %s at offset %d: %w (%v); the brokers deleted messages this channel has not applied: resync the target and start a new channel",
+			return message{}, fmt.Errorf("partition %s at offset %d: %w (%v); the brokers deleted messages this channel has not applied: resync the target and start a new channel",
 				f.tp, s.offsets[f.tp], ErrPurged, f.err)
 		}
-		return nil, retry.Transient(fmt.Errorf("kafka partition %s: %w", f.tp, f.err))
+		return message{}, retry.Transient(fmt.Errorf("kafka partition %s: %w", f.tp, f.err))
 	}
 	m := f.msg
 	change, src, err := s.dec.Decode(m.Key, m.Value)
 	if err != nil && !errors.Is(err, envelope.ErrTombstone) {
-		return nil, fmt.Errorf("message %s@%d: %w", f.tp, m.Offset, err)
+		return message{}, fmt.Errorf("message %s@%d: %w", f.tp, m.Offset, err)
 	}
 	s.offsets[f.tp] = m.Offset + 1
-	pos := encodePosition(s.offsets)
-	s.posMu.Lock()
-	s.pos = pos
-	s.posMu.Unlock()
+	out := message{tp: f.tp, offset: m.Offset, src: src}
 	if err != nil { // a tombstone: nothing to apply, the offset moves
-		return &event.Txn{Pos: pos, Kind: event.KindHeartbeat}, nil
+		out.noTxn = true
+		return out, nil
 	}
-	origin := src.TxnOrigin()
-	var path []string
+	out.origin = src.TxnOrigin()
 	for _, h := range m.Headers {
 		switch {
 		case h.Key == OriginHeader && len(h.Value) > 0:
-			origin = string(h.Value)
+			out.origin = string(h.Value)
 		case h.Key == PathHeader && len(h.Value) > 0:
-			path = loopguard.ParsePath(string(h.Value))
+			out.path = loopguard.ParsePath(string(h.Value))
 		}
 	}
 	if v := s.filter.judge(&change); v != keep {
@@ -403,16 +458,10 @@ func (s *Source) Next(ctx context.Context) (*event.Txn, error) {
 			s.log.Warn("kafka source: an envelope names a table of Hamal's own schema; not applied",
 				"partition", f.tp.String(), "offset", m.Offset, "table", change.Namespace, "refused_so_far", s.refused)
 		}
-		return &event.Txn{Pos: pos, CommitTime: src.CommitTime(), Kind: event.KindHeartbeat}, nil
+		return out, nil
 	}
-	return &event.Txn{
-		Pos:        pos,
-		Origin:     origin,
-		Path:       path,
-		CommitTime: src.CommitTime(),
-		Kind:       event.KindDML,
-		Changes:    []event.Change{change},
-	}, nil
+	out.change = &change
+	return out, nil
 }
 
 // Position returns the offsets after the last Txn returned, or the

@@ -22,12 +22,6 @@ import (
 	"github.com/hamal-replication/hamal/test/harness"
 )
 
-// serverDefaults are a server's own defaults where the harness deviates
-// from them: mariadbd --no-defaults runs with the latin1 server charset,
-// so Hamal's own tables (hamal.conflicts) get it unless Hamal states
-// theirs.
-var serverDefaults = []string{"--character-set-server=latin1", "--collation-server=latin1_swedish_ci"}
-
 // docGrants returns the SQL statements docs/migrate.md lists under
 // "<!-- grants: role -->", so the test grants exactly what the docs say.
 func docGrants(t *testing.T, doc, role string) []string {
@@ -153,28 +147,39 @@ func (w *appWriter) check(t *testing.T) {
 }
 
 // TestMigrateRunbook follows docs/migrate.md's runbook on servers with
-// their own defaults (latin1), with exactly the documented grants: check,
+// their own defaults, with exactly the documented grants: check,
 // start, verify, cut-over under the application's account, writes on the
 // new shards (AUTO_INCREMENT staggered), reverse replication with
 // hamal.conflicts empty, then a rollback (cancel after the cut-over)
 // after which the old shard holds every write made on the new shards.
-func TestMigrateRunbook(t *testing.T) { runbook(t, "cancel") }
+// It runs on the server-settings matrix's rows (harness.MatrixRows: by
+// default the row furthest from the harness's own setup: no charset
+// option, so latin1; +08:00; ANSI_QUOTES and NO_BACKSLASH_ESCAPES).
+func TestMigrateRunbook(t *testing.T) {
+	for _, row := range harness.MatrixRows(t, false) {
+		t.Run(row.Name, func(t *testing.T) { runbook(t, row, "cancel") })
+	}
+}
 
 // TestMigrateRunbookComplete is the same runbook ending with complete.
-func TestMigrateRunbookComplete(t *testing.T) { runbook(t, "complete") }
+func TestMigrateRunbookComplete(t *testing.T) {
+	for _, row := range harness.MatrixRows(t, false) {
+		t.Run(row.Name, func(t *testing.T) { runbook(t, row, "complete") })
+	}
+}
 
-func runbook(t *testing.T, end string) {
+func runbook(t *testing.T, row harness.MatrixRow, end string) {
 	docBytes, err := os.ReadFile(filepath.Join("..", "..", "docs", "migrate.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc := string(docBytes)
-	src := harness.MariaDB(t, harness.Options{ServerID: 61, Args: serverDefaults})
+	src := harness.MariaDB(t, harness.Options{ServerID: 61, Settings: row.Source})
 	targets := []*harness.Server{
-		harness.MariaDB(t, harness.Options{ServerID: 62, Args: serverDefaults}),
-		harness.MariaDB(t, harness.Options{ServerID: 63, Args: serverDefaults}),
+		harness.MariaDB(t, harness.Options{ServerID: 62, Settings: row.Target}),
+		harness.MariaDB(t, harness.Options{ServerID: 63, Settings: row.Target}),
 	}
-	if cs := src.MustQuery(t, "SELECT @@character_set_server")[0][0]; cs != "latin1" {
+	if cs := src.MustQuery(t, "SELECT @@character_set_server")[0][0]; row.Source.NoCharset && cs != "latin1" {
 		t.Fatalf("source character_set_server %s; want the server default latin1", cs)
 	}
 	src.MustExec(t, append([]string{runbookSchema}, runbookTables...)...)
@@ -200,6 +205,7 @@ func runbook(t *testing.T, end string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bypass := "refuse"
 	plan := func(extra string) string {
 		var b strings.Builder
 		fmt.Fprintf(&b, "name: runbook\nstate_dir: %s\nadmin:\n  listen: 127.0.0.1:%d\n", filepath.Join(dir, "state"), port)
@@ -216,6 +222,7 @@ verify: {recheck_delay: 500ms}
 cutover:
   timeout: 60s
   bypass_allow: [root]
+  read_only_bypass: ` + bypass + `
 sites: {source: old, target: new}
 `)
 		b.WriteString(extra)
@@ -275,9 +282,49 @@ sites: {source: old, target: new}
 		t.Fatalf("migrate verify: exit %d:\n%s", code, out)
 	}
 
-	// 4. cut over.
+	// 4. cut over. An account that can write through read_only appeared
+	// since the check: the cut-over (read_only_bypass: refuse, the
+	// default) refuses, naming it, and leaves the source writable.
+	var ops *client.Conn
+	if end == "cancel" {
+		src.MustExec(t, "CREATE USER 'ops'@'%' IDENTIFIED BY 'x'", "GRANT READ_ONLY ADMIN ON *.* TO 'ops'@'%'")
+		out, code := run("migrate", "cutover", "--plan", path)
+		if code == 0 || !strings.Contains(out, "cut-over refused") || !strings.Contains(out, "'ops'@'%' (READ_ONLY ADMIN)") ||
+			!strings.Contains(out, "REVOKE READ_ONLY ADMIN ON *.* FROM 'ops'@'%';") {
+			t.Fatalf("cutover with an account that writes through read_only: exit %d:\n%s", code, out)
+		}
+		if ro := src.MustQuery(t, "SELECT @@read_only")[0][0]; ro != "0" {
+			t.Fatalf("refused cut-over left the source read_only=%s", ro)
+		}
+		// The plan says fence instead (with the documented grants for it);
+		// the process restarts with it (kill -9: it resumes).
+		src.MustExec(t, docGrants(t, doc, "sources-fence")...)
+		bypass = "fence"
+		write(plan("auto_increment: {stagger: true}\n"))
+		p.kill(t)
+		p = spawnHamal(t, "hamal migrate", "migrate", "start", "--plan", path)
+		m.waitStatus(t, p, 60*time.Second, "catch-up again after the restart", func(st reshard.Status) bool {
+			return st.Phase == reshard.PhaseCatchup && len(st.Channels) == 1 && st.Channels[0].State == "running"
+		})
+		if ops, err = client.Connect(src.Addr, "ops", "x", ""); err != nil {
+			t.Fatal(err)
+		}
+		defer ops.Close()
+	}
 	if out, code := run("migrate", "cutover", "--plan", path); code != 0 {
 		t.Fatalf("migrate cutover: exit %d:\n%s", code, out)
+	}
+	if ops != nil {
+		// Fenced too: its session ended, its account locked.
+		if _, err := ops.Execute("SELECT 1"); err == nil {
+			t.Fatal("the session of an account that writes through read_only survived the fence")
+		}
+		if c, err := client.Connect(src.Addr, "ops", "x", ""); err == nil || !strings.Contains(err.Error(), "locked") {
+			if c != nil {
+				c.Close()
+			}
+			t.Fatalf("log-in of the fenced account during the cut-over: %v, want account locked", err)
+		}
 	}
 	appSrc, err := client.Connect(src.Addr, "app", "change-me", "app")
 	if err != nil {
@@ -342,7 +389,8 @@ sites: {source: old, target: new}
 		t.Fatalf("rollback not ready with reverse replication running: %+v", st.Rollback)
 	}
 	out, _ = run("migrate", "status", "--plan", path)
-	if !strings.Contains(out, "reverse replication: running") || !strings.Contains(out, "rollback ready: yes") || strings.Contains(out, "ERROR") {
+	if !strings.Contains(out, "reverse replication: running") || !strings.Contains(out, "rollback ready: yes") || strings.Contains(out, "ERROR") ||
+		!strings.Contains(out, "STALE: from before the cut-over") {
 		t.Errorf("status after the cut-over:\n%s", out)
 	}
 	if n := src.MustQuery(t, "SELECT COUNT(*) FROM hamal.conflicts")[0][0]; n != "0" {
@@ -368,6 +416,11 @@ sites: {source: old, target: new}
 		if _, err := appSrc.Execute("INSERT INTO users (name) VALUES ('back on the old shard')"); err != nil {
 			t.Fatalf("the application cannot write on the old shard after the rollback: %v", err)
 		}
+		c, err := client.Connect(src.Addr, "ops", "x", "")
+		if err != nil {
+			t.Fatalf("the account the cut-over locked is still locked after the rollback: %v", err)
+		}
+		c.Close()
 		for j, tg := range targets {
 			if ro := tg.MustQuery(t, "SELECT @@read_only")[0][0]; ro != "1" {
 				t.Errorf("targets[%d] read_only=%s after the rollback; want 1", j, ro)
@@ -463,8 +516,8 @@ func TestMigrateCheckGrants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := harness.MariaDB(t, harness.Options{ServerID: 64, Args: serverDefaults})
-	tg := harness.MariaDB(t, harness.Options{ServerID: 65, Args: serverDefaults})
+	src := harness.MariaDB(t, harness.Options{ServerID: 64, Settings: harness.Settings{NoCharset: true}})
+	tg := harness.MariaDB(t, harness.Options{ServerID: 65, Settings: harness.Settings{NoCharset: true}})
 	src.MustExec(t, append([]string{runbookSchema}, runbookTables[2])...)
 	src.MustExec(t, "CREATE USER 'hamal_migrate'@'%' IDENTIFIED BY 'change-me'",
 		"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT, READ_ONLY ADMIN ON *.* TO 'hamal_migrate'@'%'")
