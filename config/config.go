@@ -288,8 +288,8 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, problems *[]string, si
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		if t == reflect.TypeOf(time.Duration(0)) {
-			return
+		if t == reflect.TypeOf(time.Duration(0)) || t == reflect.TypeOf(yaml.Node{}) {
+			return // a value of any shape (a shardrule bound or list value)
 		}
 		if n.Kind != yaml.MappingNode {
 			if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {

@@ -37,6 +37,13 @@ type ConflictCounter interface {
 	Conflicts() uint64
 }
 
+// ForeignWriteCounter is an optional capability of a sink with an
+// ownership guard: how many changes it applied whose origin is not their
+// owner's home site, per "schema.table".
+type ForeignWriteCounter interface {
+	ForeignWrites() map[string]uint64
+}
+
 // CheckpointWatcher is an optional capability of a sink that fences
 // replays itself (the Kafka sink's exactly-once mode): it is told the seq
 // of every checkpoint the session saved, after the save is durable, so it

@@ -171,6 +171,10 @@ type observer struct {
 	// goes back.
 	conflicts uint64
 	liveSink  ConflictCounter
+	// foreign counts what closed sinks' ownership guards flagged, per
+	// table; liveForeign is the open sink's.
+	foreign     map[string]uint64
+	liveForeign ForeignWriteCounter
 	// saves counts the checkpoints persisted by ended sessions; the
 	// current persister counts its own.
 	saves uint64
@@ -238,19 +242,47 @@ func (o *observer) sessionStarted(resume checkpoint.Checkpoint, tracker *checkpo
 // sinkOpened is called with the session's sink; the function it returns is
 // called when the sink is closed.
 func (o *observer) sinkOpened(snk sink.Sink) func() {
-	cc, ok := snk.(ConflictCounter)
-	if !ok {
+	cc, _ := snk.(ConflictCounter)
+	fw, _ := snk.(ForeignWriteCounter)
+	if cc == nil && fw == nil {
 		return func() {}
 	}
 	o.mu.Lock()
-	o.liveSink = cc
+	o.liveSink, o.liveForeign = cc, fw
 	o.mu.Unlock()
 	return func() {
 		o.mu.Lock()
-		o.conflicts += cc.Conflicts()
-		o.liveSink = nil
+		if cc != nil {
+			o.conflicts += cc.Conflicts()
+		}
+		if fw != nil {
+			if o.foreign == nil {
+				o.foreign = map[string]uint64{}
+			}
+			for t, n := range fw.ForeignWrites() {
+				o.foreign[t] += n
+			}
+		}
+		o.liveSink, o.liveForeign = nil, nil
 		o.mu.Unlock()
 	}
+}
+
+// foreignWrites is the number of foreign writes, per table, flagged by
+// every sink the channel has opened.
+func (o *observer) foreignWrites() map[string]uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make(map[string]uint64, len(o.foreign))
+	for t, n := range o.foreign {
+		out[t] = n
+	}
+	if o.liveForeign != nil {
+		for t, n := range o.liveForeign.ForeignWrites() {
+			out[t] += n
+		}
+	}
+	return out
 }
 
 // sourceOpened and sourceClosed bracket the time the source stream is open.

@@ -229,3 +229,48 @@ func writeCA(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+func TestOwnershipConfig(t *testing.T) {
+	base := "name: x\nsource: {kind: mysql, addr: 'h:1', user: u, server_id: 1%s}\nsink:\n  kind: mysql\n  addr: 'h:2'\n  user: u\n%s  ownership:\n%scheckpoint: {dir: d}\n"
+	sites := ", site: a"
+	sinkSite := "  site: b\n"
+	cases := []struct{ name, site, sinkSite, ownership, wantErr string }{
+		{"range", sites, sinkSite, "    app.orders: {column: user_id, home: {sites: [a, b], rule: range, ranges: [{shard: 0, to: 1000}, {shard: 1, from: 1000}]}}\n", ""},
+		{"list with default", sites, sinkSite, "    app.orders: {column: region, home: {sites: [a, b], rule: list, lists: {0: [cn, hk]}, default: 1}}\n", ""},
+		{"no site", "", "", "    app.orders: {column: user_id, home: {sites: [a, b], rule: hash}}\n", "sink.ownership: needs source.site and sink.site"},
+		{"no sites", sites, sinkSite, "    app.orders: {column: user_id, home: {rule: hash}}\n", "sink.ownership.app.orders.home.sites: list the sites"},
+		{"gap", sites, sinkSite, "    app.orders: {column: user_id, home: {sites: [a, b], rule: range, ranges: [{shard: 0, to: 10}, {shard: 1, from: 20}]}}\n", "sink.ownership.app.orders.home: ranges leave keys from 10 to 20 uncovered"},
+		{"shard past sites", sites, sinkSite, "    app.orders: {column: user_id, home: {sites: [a, b], rule: list, lists: {2: [x]}}}\n", "names site 2, but there are 2 sites"},
+		{"no column", sites, sinkSite, "    app.orders: {home: {sites: [a], rule: hash}}\n", "give its owner column"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parse(fmt.Sprintf(base, tc.site, tc.sinkSite, tc.ownership))
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, snk := blocks(t, cfg)
+				ac, err := snk.ApplierConfig(engine.SinkEnv(cfg, nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				o := ac.Ownership["app.orders"]
+				if o.Rule == nil || len(o.Sites) != 2 {
+					t.Fatalf("applier ownership %+v", o)
+				}
+				key := any(int64(5))
+				if o.Column == "region" {
+					key = "hk"
+				}
+				if shard, err := o.Rule.Shard(key); err != nil || o.Sites[shard] != "a" {
+					t.Errorf("owner %v: home %d, %v; want site a", key, shard, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("error %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}

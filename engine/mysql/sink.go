@@ -9,6 +9,7 @@ import (
 
 	"github.com/hamal-replication/hamal/config"
 	"github.com/hamal-replication/hamal/engine"
+	"github.com/hamal-replication/hamal/shardrule"
 	"github.com/hamal-replication/hamal/sink"
 	sinkmysql "github.com/hamal-replication/hamal/sink/mysql"
 )
@@ -29,6 +30,10 @@ type SinkConfig struct {
 	// clear their owners' entries in <hamal_schema>.unsynced (with
 	// sink.site).
 	Unsynced map[string]string `yaml:"unsynced"`
+	// Ownership maps "schema.table" to its owner column and the rule
+	// naming each owner's home site (with sink.site): a change from
+	// another site is applied and recorded as a foreign write.
+	Ownership map[string]OwnershipTable `yaml:"ownership"`
 	// CreateTables creates the schemas and tables the target lacks from
 	// the source's definitions; only source.start: snapshot creates
 	// tables, and there it defaults to true (nil).
@@ -45,6 +50,21 @@ type Conflicts struct {
 type ConflictTable struct {
 	Policy string `yaml:"policy"` // source-wins | target-wins | last-writer-wins
 	Column string `yaml:"column"` // for last-writer-wins: the timestamp or version column
+}
+
+// OwnershipTable is one table of sink.ownership: its owner column and
+// the home rule.
+type OwnershipTable struct {
+	Column string    `yaml:"column"`
+	Home   OwnerHome `yaml:"home"`
+}
+
+// OwnerHome maps an owner to its home site: the rule (shardrule: hash,
+// range or list, as in resharding plans) picks shard i, and site i of
+// Sites is the home.
+type OwnerHome struct {
+	Sites          []string `yaml:"sites"`
+	shardrule.Spec `yaml:",inline"`
 }
 
 var (
@@ -70,7 +90,39 @@ func (c *SinkConfig) Validate(s *config.Scope) {
 			s.Bad("%s.%s: name the table as schema.table and give its owner column, e.g. app.orders: customer_id", s.Key("unsynced"), ns)
 		}
 	}
+	if len(c.Ownership) > 0 && s.Site == "" {
+		s.Bad("%s: needs source.site and sink.site (a write is foreign when its origin site is not its owner's home)", s.Key("ownership"))
+	}
+	for ns, o := range c.Ownership {
+		key := s.Sub("ownership").Key(ns)
+		if !strings.Contains(ns, ".") || o.Column == "" {
+			s.Bad("%s: name the table as schema.table and give its owner column, e.g. app.orders: {column: user_id, home: {sites: [sz, sh], rule: hash}}", key)
+		}
+		if len(o.Home.Sites) == 0 {
+			s.Bad("%s.home.sites: list the sites, in the order of the rule's shards, e.g. [sz, sh]", key)
+			continue
+		}
+		if _, err := shardrule.Build(&o.Home.Spec, len(o.Home.Sites), "site"); err != nil {
+			s.Bad("%s.home: %v", key, err)
+		}
+	}
 	hamalSchema(s, &c.HamalSchema)
+}
+
+// OwnershipRules is sink.ownership as the sink applies it.
+func (c *SinkConfig) OwnershipRules() (map[string]sinkmysql.Ownership, error) {
+	if len(c.Ownership) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]sinkmysql.Ownership, len(c.Ownership))
+	for ns, o := range c.Ownership {
+		r, err := shardrule.Build(&o.Home.Spec, len(o.Home.Sites), "site")
+		if err != nil {
+			return nil, fmt.Errorf("sink.ownership.%s.home: %w", ns, err)
+		}
+		out[ns] = sinkmysql.Ownership{Column: o.Column, Rule: r, Sites: o.Home.Sites}
+	}
+	return out, nil
 }
 
 func (c *Conflicts) empty() bool { return c.Default == "" && len(c.Tables) == 0 }
@@ -132,9 +184,13 @@ func (c *SinkConfig) ApplierConfig(env engine.Env) (sinkmysql.Config, error) {
 	if err != nil {
 		return sinkmysql.Config{}, err
 	}
+	ownership, err := c.OwnershipRules()
+	if err != nil {
+		return sinkmysql.Config{}, err
+	}
 	return sinkmysql.Config{Addr: c.Addr, User: c.User, Password: c.Password, Channel: env.Channel,
 		Workers: env.Workers, AllowKeyless: c.AllowKeylessTables, Site: env.Site, HamalSchema: c.HamalSchema,
-		Conflicts: c.Conflicts.Rules(), Unsynced: c.Unsynced, TLS: tlsConfig, Logger: env.Logger}, nil
+		Conflicts: c.Conflicts.Rules(), Unsynced: c.Unsynced, Ownership: ownership, TLS: tlsConfig, Logger: env.Logger}, nil
 }
 
 // Open implements engine.SinkConfig.

@@ -193,6 +193,9 @@ func (a *applier) detect(g *rowGroup) error {
 			}
 		}
 		if len(mismatched) == 0 {
+			if err := a.detectCollisions(g, ids); err != nil {
+				return err
+			}
 			continue
 		}
 		// A replay is not a conflict: a row whose first change of the batch
@@ -235,6 +238,9 @@ func (a *applier) detect(g *rowGroup) error {
 			if err := a.record(p, records); err != nil {
 				return err
 			}
+		}
+		if err := a.detectCollisions(g, ids); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -213,3 +213,55 @@ func TestOwnershipGuard(t *testing.T) {
 		t.Errorf("Conflicts = %d: a foreign write is not a conflict", s.Conflicts())
 	}
 }
+
+// TestUniqueCollision: with sites set, an incoming row whose unique value
+// a different target row holds is a unique-collision conflict, recorded
+// with both images and resolved by the policy; a unique value moved
+// between two rows of the same batch is not one.
+func TestUniqueCollision(t *testing.T) {
+	tbl := table("uc", "u", []string{"id", "email", "v?"}, []int{0}, event.UniqueKey{Name: "uk", Columns: []int{1}})
+	for _, tc := range []struct {
+		policy   string
+		want     string
+		resolved string
+	}{
+		{SourceWins, "2,e,中", "applied"},
+		{TargetWins, "1,e,old", "kept"},
+	} {
+		t.Run(tc.policy, func(t *testing.T) {
+			mustExec(t, "DROP DATABASE IF EXISTS uc", "CREATE DATABASE uc CHARACTER SET utf8mb4",
+				"CREATE TABLE uc.u (id INT PRIMARY KEY, email VARCHAR(20) NOT NULL, v VARCHAR(10), UNIQUE KEY uk (email))",
+				"INSERT INTO uc.u VALUES (1, 'e', 'old'), (5, 'f', 'x'), (6, 'g', 'y')")
+			ch := "uc-" + tc.policy
+			s := openSink(t, Config{Workers: 1, Site: "b", Channel: ch, Conflicts: ConflictRules{Default: ConflictRule{Policy: tc.policy}}})
+			x := txn(ins(tbl, int32(2), "e", "中"))
+			x.Origin, x.Path = "a", []string{"a", "b"}
+			// A move inside one batch: 5 gives f to 6, 6's g goes to 5.
+			y := txn(upd(tbl, row(int32(5), "f", "x"), row(int32(5), "tmp", "x")), upd(tbl, row(int32(6), "g", "y"), row(int32(6), "f", "y")),
+				upd(tbl, row(int32(5), "tmp", "x"), row(int32(5), "g", "x")))
+			y.Origin, y.Path = "a", []string{"a", "b"}
+			apply(t, s, x, y)
+			if got := rows(t, "SELECT id, email, v FROM uc.u WHERE id < 5 ORDER BY id"); got != tc.want {
+				t.Errorf("rows %q, want %q", got, tc.want)
+			}
+			if got := rows(t, "SELECT id, email FROM uc.u WHERE id >= 5 ORDER BY id"); got != "5,g;6,f" {
+				t.Errorf("moved rows %q, want 5,g;6,f", got)
+			}
+			got := rows(t, "SELECT kind, row_key, resolution, incoming_origin, existing_origin FROM hamal.conflicts WHERE channel='"+ch+"'")
+			if got != "unique-collision,id=2,"+tc.resolved+",a,b" {
+				t.Errorf("records %q, want one unique-collision of id=2 resolved %s", got, tc.resolved)
+			}
+			img := rows(t, "SELECT existing_image FROM hamal.conflicts WHERE channel='"+ch+"'")
+			if !strings.Contains(img, `"id": 1`) || !strings.Contains(img, `"old"`) {
+				t.Errorf("existing image %q, want the target's row 1", img)
+			}
+			apply(t, s, x) // a replay is no second collision, and keeps the resolution
+			if n := rows(t, "SELECT COUNT(*) FROM hamal.conflicts WHERE channel='"+ch+"'"); n != "1" {
+				t.Errorf("%s records after a replay, want 1", n)
+			}
+			if got := rows(t, "SELECT id, email, v FROM uc.u WHERE id < 5 ORDER BY id"); got != tc.want {
+				t.Errorf("rows after the replay %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

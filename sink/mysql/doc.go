@@ -109,6 +109,15 @@
 // range as a double. The exact double digits also make a FLOAT compare
 // equal in a WHERE clause, where the server compares as doubles.
 //
+// # Multi-site (Config.Site)
+//
+// With a site the sink also writes the origin marker (marker.go), detects
+// and resolves conflicts, comparing each column as the binlog carries it
+// (conflict.go), keeps the replay fence that tells a replay from a
+// conflict (fence.go), clears unsynced owners (unsynced.go) and flags
+// foreign writes of the ownership guard (ownership.go). Its tables live in
+// Config.HamalSchema, created utf8mb4 whatever the server's default.
+//
 // # Keyless tables
 //
 // A table with neither a primary key nor a NOT NULL unique key arrives as

@@ -21,6 +21,9 @@ type tablePlan struct {
 	// homeCol is the Config.Ownership owner column, or -1; home its rule.
 	homeCol int
 	home    *Ownership
+	// uniques are the unique keys other than the row key (column
+	// indexes), checked for collisions with Config.Site set.
+	uniques [][]int
 
 	quotedName    string // `s`.`t`, names quoted as identifiers
 	replacePrefix string // REPLACE INTO `s`.`t` (`a`,`b`) VALUES
@@ -123,6 +126,13 @@ func (s *Sink) plan(slot *pooledConn, tbl *event.Table) (*tablePlan, error) {
 	p.replacePrefix = "REPLACE INTO " + quoted + colList
 	p.insertPrefix = "INSERT INTO " + quoted + colList
 	p.matchPrefix = "DELETE FROM " + quoted + " WHERE "
+	if key, ok := tbl.RowKey(); ok && s.cfg.Site != "" {
+		for _, uk := range tbl.UniqueKeys {
+			if !sameInts(uk.Columns, key) {
+				p.uniques = append(p.uniques, uk.Columns)
+			}
+		}
+	}
 	if key, ok := tbl.RowKey(); ok {
 		p.keyCols = key
 		names := make([]string, len(key))
@@ -151,4 +161,16 @@ func (s *Sink) plan(slot *pooledConn, tbl *event.Table) (*tablePlan, error) {
 	s.plans[tbl] = p
 	s.mu.Unlock()
 	return p, nil
+}
+
+func sameInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

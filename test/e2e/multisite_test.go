@@ -289,8 +289,8 @@ func TestConflictPolicies(t *testing.T) {
 	for _, s := range []*harness.Server{a, b} {
 		s.MustExec(t, "CREATE DATABASE app")
 		for _, name := range []string{"awins", "bwins", "lww"} {
-			s.MustExec(t, "CREATE TABLE app."+name+" (id INT PRIMARY KEY, v VARCHAR(20), ver BIGINT NOT NULL)",
-				"INSERT INTO app."+name+" VALUES (1,'orig',0),(2,'orig',0),(3,'orig',0)")
+			s.MustExec(t, "CREATE TABLE app."+name+" (id INT PRIMARY KEY, v VARCHAR(20) CHARACTER SET utf8mb4, ver BIGINT NOT NULL, bin VARBINARY(4) DEFAULT X'FF00')",
+				"INSERT INTO app."+name+" (id, v, ver) VALUES (1,'orig',0),(2,'orig',0),(3,'orig',0)")
 			tables["app."+name] = "id"
 		}
 	}
@@ -311,13 +311,13 @@ func TestConflictPolicies(t *testing.T) {
 	ba.post(t, "/pause")
 
 	for _, name := range []string{"awins", "bwins"} {
-		a.MustExec(t, "UPDATE app."+name+" SET v='from-a', ver=1 WHERE id IN (1,2)", "DELETE FROM app."+name+" WHERE id=3")
-		b.MustExec(t, "UPDATE app."+name+" SET v='from-b', ver=1 WHERE id IN (2,3)")
+		a.MustExec(t, "UPDATE app."+name+" SET v='from-a 甲', ver=1 WHERE id IN (1,2)", "DELETE FROM app."+name+" WHERE id=3")
+		b.MustExec(t, "UPDATE app."+name+" SET v='from-b 乙', ver=1 WHERE id IN (2,3)")
 	}
 	// Last writer wins: row 1 newer at B, row 2 newer at A, row 3 a tie
 	// (the greater site name, b, wins).
-	a.MustExec(t, "UPDATE app.lww SET v='from-a', ver=10 WHERE id=1", "UPDATE app.lww SET v='from-a', ver=30 WHERE id=2", "UPDATE app.lww SET v='from-a', ver=5 WHERE id=3")
-	b.MustExec(t, "UPDATE app.lww SET v='from-b', ver=20 WHERE id=1", "UPDATE app.lww SET v='from-b', ver=25 WHERE id=2", "UPDATE app.lww SET v='from-b', ver=5 WHERE id=3")
+	a.MustExec(t, "UPDATE app.lww SET v='from-a 甲', ver=10 WHERE id=1", "UPDATE app.lww SET v='from-a 甲', ver=30 WHERE id=2", "UPDATE app.lww SET v='from-a 甲', ver=5 WHERE id=3")
+	b.MustExec(t, "UPDATE app.lww SET v='from-b 乙', ver=20 WHERE id=1", "UPDATE app.lww SET v='from-b 乙', ver=25 WHERE id=2", "UPDATE app.lww SET v='from-b 乙', ver=5 WHERE id=3")
 	ab.post(t, "/resume")
 	ba.post(t, "/resume")
 
@@ -325,9 +325,9 @@ func TestConflictPolicies(t *testing.T) {
 	waitQuiet(t, a, b)
 	assertTablesEqual(t, a, b, tables)
 	want := map[string]string{
-		"awins": "1:from-a,2:from-a",          // A's delete of 3 wins over B's update
-		"bwins": "1:from-a,2:from-b,3:from-b", // B's update of 3 wins over A's delete
-		"lww":   "1:from-b,2:from-a,3:from-b",
+		"awins": "1:from-a 甲,2:from-a 甲",            // A's delete of 3 wins over B's update
+		"bwins": "1:from-a 甲,2:from-b 乙,3:from-b 乙", // B's update of 3 wins over A's delete
+		"lww":   "1:from-b 乙,2:from-a 甲,3:from-b 乙",
 	}
 	for name, w := range want {
 		for site, s := range map[string]*harness.Server{"a": a, "b": b} {
@@ -342,6 +342,14 @@ func TestConflictPolicies(t *testing.T) {
 		t.Logf("site %s recorded %s conflicts: %v", site, n, s.MustQuery(t, "SELECT table_name, row_key, change_kind, resolution, incoming_origin, LEFT(incoming_image,80), LEFT(existing_image,80) FROM hamal.conflicts ORDER BY id"))
 		if n == "0" {
 			t.Errorf("site %s recorded no conflict", site)
+		}
+	}
+	// The images are readable: non-Latin text as text, bytes as base64.
+	for site, s := range map[string]*harness.Server{"a": a, "b": b} {
+		n := s.MustQuery(t, `SELECT COUNT(*) FROM hamal.conflicts WHERE (incoming_image LIKE '%甲%' OR incoming_image LIKE '%乙%') AND existing_image LIKE '%"bin": {"base64": "/wA="}%'`)[0][0]
+		if n == "0" {
+			t.Errorf("site %s: no conflict record holds the Chinese text and the bytes FF00 as base64: %v", site,
+				s.MustQuery(t, "SELECT incoming_image, existing_image FROM hamal.conflicts LIMIT 2"))
 		}
 	}
 	if n := ab.metric(t, "hamal_conflicts_total") + ba.metric(t, "hamal_conflicts_total"); n == 0 {
@@ -454,5 +462,40 @@ func TestFailoverReport(t *testing.T) {
 	human, code := hamalCmd(t, "failover-report", "--config", ab.path)
 	if code != 0 || !strings.Contains(human, "4 row(s) the target lacks") || !strings.Contains(human, "still-present") {
 		t.Errorf("human report (exit %d):\n%s", code, human)
+	}
+}
+
+// TestOwnershipGuard: A⇄B with sink.ownership on app.owned (owners below
+// 100 live at a, the rest at b). A writes for an owner of its own and for
+// one of b's: both sites converge, B records the foreign write (kind
+// foreign-write) and a-to-b counts it in hamal_foreign_writes_total; the
+// home write is not recorded.
+func TestOwnershipGuard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: skipped with -short")
+	}
+	a, b := startPair(t)
+	tables := map[string]string{"app.owned": "id"}
+	for _, s := range []*harness.Server{a, b} {
+		s.MustExec(t, "CREATE TABLE app.owned (id INT PRIMARY KEY, owner INT NOT NULL, v VARCHAR(20) CHARACTER SET utf8mb4)")
+	}
+	own := "  ownership:\n    app.owned: {column: owner, home: {sites: [a, b], rule: range, ranges: [{shard: 0, to: 100}, {shard: 1, from: 100}]}}\n"
+	ab := newChannel(t, a, b, channelOpts{name: "a-to-b", srcSite: "a", sinkSite: "b", sinkExtra: own})
+	ba := newChannel(t, b, a, channelOpts{name: "b-to-a", srcSite: "b", sinkSite: "a", sinkExtra: own})
+	ab.startRunning(t)
+	ba.startRunning(t)
+	a.MustExec(t, "INSERT INTO app.owned VALUES (1, 7, 'home write'), (2, 500, '外来 write')")
+	b.MustExec(t, "INSERT INTO app.owned VALUES (3, 501, 'home at b')")
+	waitTablesEqual(t, a, b, tables, time.Minute)
+	waitQuiet(t, a, b)
+	got := b.MustQuery(t, "SELECT kind, table_name, row_key, incoming_origin, existing_origin FROM hamal.conflicts")
+	if len(got) != 1 || strings.Join(got[0], ",") != "foreign-write,app.owned,id=2,a,b" {
+		t.Errorf("records at b: %v, want the one foreign write of owner 500 from a", got)
+	}
+	if n := a.MustQuery(t, "SELECT COUNT(*) FROM hamal.conflicts")[0][0]; n != "0" {
+		t.Errorf("site a recorded %s rows; b wrote only for its own owners", n)
+	}
+	if n := ab.metric(t, "hamal_foreign_writes_total"); n != 1 {
+		t.Errorf("a-to-b hamal_foreign_writes_total = %v, want 1", n)
 	}
 }
