@@ -204,8 +204,10 @@ func (x *exactly) commitMarker(ctx context.Context, recs []*kgo.Record, m marker
 		return 0, err
 	}
 	defer l.unlock()
-	if err := l.produce(ctx, append(recs, mrec)); err != nil {
-		l.abort(ctx)
+	if begun, err := l.produce(ctx, append(recs, mrec)); err != nil {
+		if begun {
+			l.abort(ctx)
+		}
 		return 0, err
 	}
 	return x.commit(ctx, m, mrec)

@@ -100,14 +100,15 @@ func (l *lease) lock() error {
 
 func (l *lease) unlock() { l.txMu.Unlock() }
 
-// produce runs recs in a new transaction, left open for commit or abort;
-// the error is the client's (the caller classifies it with wrap).
-func (l *lease) produce(ctx context.Context, recs []*kgo.Record) error {
+// produce runs recs in a new transaction, left open for commit or abort
+// (begun says whether one was opened); the error is the client's (the
+// caller classifies it with wrap).
+func (l *lease) produce(ctx context.Context, recs []*kgo.Record) (begun bool, err error) {
 	c := l.s.client
 	if err := c.BeginTransaction(); err != nil {
-		return err
+		return false, err
 	}
-	return c.ProduceSync(ctx, recs...).FirstErr()
+	return true, c.ProduceSync(ctx, recs...).FirstErr()
 }
 
 // commit ends the open transaction. An error is returned as the broker

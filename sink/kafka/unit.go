@@ -119,8 +119,9 @@ func (u *unit) Write(ctx context.Context) error {
 		recs = append(recs, mrec)
 		u.mrec = mrec
 	}
-	u.open = true
-	if err := l.produce(ctx, recs); err != nil {
+	begun, err := l.produce(ctx, recs)
+	u.open = begun
+	if err != nil {
 		return l.wrap(err)
 	}
 	return nil
