@@ -171,9 +171,11 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 		opts = append(opts, kgo.AllowAutoTopicCreation())
 	}
 	s := &Sink{cfg: cfg, log: log, enc: enc, topics: map[string]string{}}
-	if cfg.NoLease {
-		opts = append(opts, kgo.RecordDeliveryTimeout(3*cfg.WriteTimeout))
-	} else {
+	// A batch the brokers do not take within the delivery timeout fails
+	// (transient; with the lease its transaction is aborted) rather than
+	// waiting for ever.
+	opts = append(opts, kgo.RecordDeliveryTimeout(3*cfg.WriteTimeout))
+	if !cfg.NoLease {
 		opts = append(opts, kgo.TransactionalID(TransactionalID(cfg.Channel)),
 			kgo.TransactionTimeout(time.Minute))
 	}
