@@ -12,17 +12,27 @@ import (
 	"github.com/hamal-replication/hamal/test/kafkatest"
 )
 
-// TestLeaseFencesTheFirstProcess: at-least-once (the default), a second
-// process opening the channel fences the first by producer epoch. The
+// TestLeaseFencesTheFirstProcess: at-least-once (the default) and
+// exactly-once alike, a second process opening the channel fences the
+// first by producer epoch. The
 // first's batch that was in flight (produced, not committed) when the
 // successor opened fails at commit with sink.ErrLeaseHeld, fatal, and so
 // does every later Apply; a read_committed consumer sees the first's
 // batches before the takeover and the successor's, never the first's
 // batch after it.
 func TestLeaseFencesTheFirstProcess(t *testing.T) {
+	for name, mod := range map[string]func(*Config){
+		"at-least-once": nil,
+		"exactly-once":  func(c *Config) { c.ExactlyOnce = true },
+	} {
+		t.Run(name, func(t *testing.T) { leaseFences(t, mod) })
+	}
+}
+
+func leaseFences(t *testing.T, mod func(*Config)) {
 	brokers := kafkatest.Start(t, kafkatest.Topics(2, "hamal.app.kv"))
 	ctx := context.Background()
-	a := open(t, brokers, nil)
+	a := open(t, brokers, mod)
 	if a.lease == nil {
 		t.Fatal("the default sink has no lease")
 	}
@@ -38,7 +48,7 @@ func TestLeaseFencesTheFirstProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b := open(t, brokers, nil)
+	b := open(t, brokers, mod)
 	err = u.Commit(ctx)
 	u.Abort()
 	if !errors.Is(err, sink.ErrLeaseHeld) {
