@@ -67,7 +67,10 @@
 //     orders it after), and its REPLACE writes A's later image back. At the
 //     end of the suffix every row that exists on the source holds its final
 //     image, and every row deleted on the source was deleted by its own
-//     replayed delete.
+//     replayed delete. On a one-way channel such a removal of A, when "B gets v"
+//     and A's later change fall in different batches, is counted as a
+//     unique replacement: without a fence the sink cannot tell it from a
+//     row only the target had.
 //
 // Extra target-only columns are reset to their defaults by REPLACE (it is
 // a delete plus an insert); DELETE triggers fire for it; foreign keys are
