@@ -134,8 +134,9 @@ func (a *applier) exec(b []byte, table string) error {
 	return a.execRead(b, table, nil)
 }
 
-// execRead is exec for a statement whose result set read takes (nil: a
-// statement without one).
+// execRead is exec for a statement that returns rows: when its result
+// arrives, they are noted as unique replacements in read's table
+// (noteReplaced). A nil read is exec.
 func (a *applier) execRead(b []byte, table string, read *tablePlan) error {
 	st := a.st
 	if len(st.queued) > 0 && len(st.queued)+1+len(b) > a.s.maxStmtBytes {
