@@ -44,6 +44,14 @@ type ForeignWriteCounter interface {
 	ForeignWrites() map[string]uint64
 }
 
+// UniqueReplacementCounter is an optional capability of a sink that
+// replaces rows by key (the MySQL sink's REPLACE): how many target rows it
+// removed, per "schema.table", for holding a unique value of an incoming
+// row with another row key (rows only the target had).
+type UniqueReplacementCounter interface {
+	UniqueReplacements() map[string]uint64
+}
+
 // CheckpointWatcher is an optional capability of a sink that fences
 // replays itself (the Kafka sink's exactly-once mode): it is told the seq
 // of every checkpoint the session saved, after the save is durable, so it

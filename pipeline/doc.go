@@ -44,8 +44,9 @@
 // not applied is bounded by the DAG; one goroutine reads the source; a
 // session has ended, its workers and persister stopped, before the next
 // one starts. The pipeline imports no engine and not the relay: optional
-// capabilities (Positioner, Contacter, ConflictCounter, RelayLog) are
-// small interfaces checked at run time.
+// capabilities (Positioner, Contacter, ConflictCounter, ForeignWriteCounter,
+// UniqueReplacementCounter, RelayLog) are small interfaces checked at run
+// time.
 //
 // Metrics are registered by New, labelled channel=<Name>, and unregistered
 // by Close: a channel created again under the same name serves its own

@@ -84,7 +84,10 @@ func newMetrics(reg prometheus.Registerer, o *observer) (*metrics, error) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hamal_conflicts_total", ConstLabels: labels,
 			Help: "Rows both sites changed before either change crossed, detected and resolved by the sink's policy (see the hamal.conflicts table)."},
 			func() float64 { return float64(o.conflictCount()) }),
-		newForeignCollector(o, labels),
+		newTableCollector(labels, o.foreignWrites, "hamal_foreign_writes_total",
+			"Changes applied whose origin site is not their owner's home site (sink.ownership), per table; recorded in hamal.conflicts with kind foreign-write."),
+		newTableCollector(labels, o.uniqueReplacements, "hamal_unique_replacements_total",
+			"Target rows a one-way channel's REPLACE removed, per table, for holding a unique value of an incoming row with another row key (rows only the target had)."),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hamal_checkpoint_saves_total", ConstLabels: labels,
 			Help: "Checkpoints persisted."},
 			func() float64 { return float64(o.checkpointSaves()) })}
@@ -278,26 +281,24 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// foreignCollector exports hamal_foreign_writes_total{channel,table}: the
-// changes a sink's ownership guard flagged (origin not the owner's home
-// site), one series per table that had any.
-type foreignCollector struct {
-	o    *observer
-	desc *prometheus.Desc
+// tableCollector exports a per-table counter of the sinks
+// (hamal_foreign_writes_total, hamal_unique_replacements_total), one
+// series per table that had any.
+type tableCollector struct {
+	counts func() map[string]uint64
+	desc   *prometheus.Desc
 }
 
-func newForeignCollector(o *observer, labels prometheus.Labels) *foreignCollector {
-	return &foreignCollector{o: o, desc: prometheus.NewDesc("hamal_foreign_writes_total",
-		"Changes applied whose origin site is not their owner's home site (sink.ownership), per table; recorded in hamal.conflicts with kind foreign-write.",
-		[]string{"table"}, labels)}
+func newTableCollector(labels prometheus.Labels, counts func() map[string]uint64, name, help string) *tableCollector {
+	return &tableCollector{counts: counts, desc: prometheus.NewDesc(name, help, []string{"table"}, labels)}
 }
 
 // Describe implements prometheus.Collector.
-func (c *foreignCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *tableCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 // Collect implements prometheus.Collector.
-func (c *foreignCollector) Collect(ch chan<- prometheus.Metric) {
-	for t, n := range c.o.foreignWrites() {
+func (c *tableCollector) Collect(ch chan<- prometheus.Metric) {
+	for t, n := range c.counts() {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), t)
 	}
 }

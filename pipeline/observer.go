@@ -171,10 +171,10 @@ type observer struct {
 	// goes back.
 	conflicts uint64
 	liveSink  ConflictCounter
-	// foreign counts what closed sinks' ownership guards flagged, per
-	// table; liveForeign is the open sink's.
-	foreign     map[string]uint64
-	liveForeign ForeignWriteCounter
+	// Per-table counts of the sinks: foreign writes (ownership guard) and
+	// unique replacements.
+	foreign      tableCounts
+	replacements tableCounts
 	// saves counts the checkpoints persisted by ended sessions; the
 	// current persister counts its own.
 	saves uint64
@@ -243,29 +243,66 @@ func (o *observer) sessionStarted(resume checkpoint.Checkpoint, tracker *checkpo
 // called when the sink is closed.
 func (o *observer) sinkOpened(snk sink.Sink) func() {
 	cc, _ := snk.(ConflictCounter)
-	fw, _ := snk.(ForeignWriteCounter)
-	if cc == nil && fw == nil {
+	var foreign, replacements func() map[string]uint64
+	if fw, ok := snk.(ForeignWriteCounter); ok {
+		foreign = fw.ForeignWrites
+	}
+	if ur, ok := snk.(UniqueReplacementCounter); ok {
+		replacements = ur.UniqueReplacements
+	}
+	if cc == nil && foreign == nil && replacements == nil {
 		return func() {}
 	}
 	o.mu.Lock()
-	o.liveSink, o.liveForeign = cc, fw
+	o.liveSink = cc
+	o.foreign.live, o.replacements.live = foreign, replacements
 	o.mu.Unlock()
 	return func() {
 		o.mu.Lock()
 		if cc != nil {
 			o.conflicts += cc.Conflicts()
 		}
-		if fw != nil {
-			if o.foreign == nil {
-				o.foreign = map[string]uint64{}
-			}
-			for t, n := range fw.ForeignWrites() {
-				o.foreign[t] += n
-			}
-		}
-		o.liveSink, o.liveForeign = nil, nil
+		o.foreign.close()
+		o.replacements.close()
+		o.liveSink = nil
 		o.mu.Unlock()
 	}
+}
+
+// tableCounts is a per-table count of the sinks a channel opens: what
+// closed sinks counted, and the open sink's own count (live, nil when the
+// open sink has none). Guarded by observer.mu.
+type tableCounts struct {
+	closed map[string]uint64
+	live   func() map[string]uint64
+}
+
+// close folds the open sink's counts into closed.
+func (c *tableCounts) close() {
+	if c.live == nil {
+		return
+	}
+	if c.closed == nil {
+		c.closed = map[string]uint64{}
+	}
+	for t, n := range c.live() {
+		c.closed[t] += n
+	}
+	c.live = nil
+}
+
+// sum is the count per table over every sink.
+func (c *tableCounts) sum() map[string]uint64 {
+	out := make(map[string]uint64, len(c.closed))
+	for t, n := range c.closed {
+		out[t] = n
+	}
+	if c.live != nil {
+		for t, n := range c.live() {
+			out[t] += n
+		}
+	}
+	return out
 }
 
 // foreignWrites is the number of foreign writes, per table, flagged by
@@ -273,16 +310,15 @@ func (o *observer) sinkOpened(snk sink.Sink) func() {
 func (o *observer) foreignWrites() map[string]uint64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	out := make(map[string]uint64, len(o.foreign))
-	for t, n := range o.foreign {
-		out[t] = n
-	}
-	if o.liveForeign != nil {
-		for t, n := range o.liveForeign.ForeignWrites() {
-			out[t] += n
-		}
-	}
-	return out
+	return o.foreign.sum()
+}
+
+// uniqueReplacements is the number of target rows, per table, that every
+// sink the channel has opened replaced for a unique value.
+func (o *observer) uniqueReplacements() map[string]uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.replacements.sum()
 }
 
 // sourceOpened and sourceClosed bracket the time the source stream is open.

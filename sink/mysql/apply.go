@@ -32,12 +32,18 @@ type applyState struct {
 	// queuedTables the table each is about.
 	queued       []byte
 	queuedTables []string
-	folded       []byte
-	exact        []byte
-	arena        []byte // exact keys of entries
-	index        map[string]int32
-	entries      []rowEntry
-	groups       []rowGroup
+	// queuedReads are the queued statements whose result the sink reads
+	// (unique replacements, collision.go), by position in the queue.
+	queuedReads []queuedRead
+	// replaced counts, per table, the target rows this unit's REPLACEs
+	// remove for holding an incoming row's unique value (one-way).
+	replaced []replacement
+	folded   []byte
+	exact    []byte
+	arena    []byte // exact keys of entries
+	index    map[string]int32
+	entries  []rowEntry
+	groups   []rowGroup
 	// owners carried by the batch (Config.Unsynced), and the latest commit
 	// time among their changes.
 	owners      map[string]struct{}
@@ -95,7 +101,16 @@ func (st *applyState) reset() {
 	if cap(st.queued) > maxBytesPerStatement {
 		st.queued = nil
 	}
-	st.queued, st.queuedTables = st.queued[:0], st.queuedTables[:0]
+	st.queued, st.queuedTables, st.queuedReads = st.queued[:0], st.queuedTables[:0], st.queuedReads[:0]
+	clear(st.replaced)
+	st.replaced = st.replaced[:0]
+}
+
+// queuedRead is a queued statement whose result set is read: the rows
+// of plan's table that a REPLACE of the unit will remove (collision.go).
+type queuedRead struct {
+	stmt int
+	plan *tablePlan
 }
 
 // applier runs one batch on one connection.
@@ -116,6 +131,13 @@ type applier struct {
 // first error. A statement that alone reaches that size is sent at once,
 // after the queue.
 func (a *applier) exec(b []byte, table string) error {
+	return a.execRead(b, table, nil)
+}
+
+// execRead is exec for a statement that returns rows: when its result
+// arrives, they are noted as unique replacements in read's table
+// (noteReplaced). A nil read is exec.
+func (a *applier) execRead(b []byte, table string, read *tablePlan) error {
 	st := a.st
 	if len(st.queued) > 0 && len(st.queued)+1+len(b) > a.s.maxStmtBytes {
 		if err := a.send(false); err != nil {
@@ -125,13 +147,19 @@ func (a *applier) exec(b []byte, table string) error {
 	if len(b) >= a.s.maxStmtBytes {
 		// A statement as large as the queue goes on its own, from b,
 		// rather than copied into the queue first.
-		_, err := a.slot.c.Execute(unsafe.String(unsafe.SliceData(b), len(b)))
+		r, err := a.slot.c.Execute(unsafe.String(unsafe.SliceData(b), len(b)))
+		if err == nil && read != nil {
+			a.noteReplaced(read, r)
+		}
 		return statementError(table, err)
 	}
 	if len(st.queued) > 0 {
 		st.queued = append(st.queued, ';')
 	}
 	st.queued = append(st.queued, b...)
+	if read != nil {
+		st.queuedReads = append(st.queuedReads, queuedRead{stmt: len(st.queuedTables), plan: read})
+	}
 	st.queuedTables = append(st.queuedTables, table)
 	return nil
 }
@@ -147,23 +175,37 @@ func (a *applier) send(commit bool) error {
 		st.queued = append(st.queued, "COMMIT"...)
 		st.queuedTables = append(st.queuedTables, commitStatement)
 	}
-	tables := st.queuedTables
+	tables, reads := st.queuedTables, st.queuedReads
 	q := unsafe.String(unsafe.SliceData(st.queued), len(st.queued))
 	defer func() {
-		st.queued, st.queuedTables = st.queued[:0], st.queuedTables[:0]
+		st.queued, st.queuedTables, st.queuedReads = st.queued[:0], st.queuedTables[:0], st.queuedReads[:0]
 	}()
+	read := func(n int, r *mysql.Result) {
+		for len(reads) > 0 && reads[0].stmt < n {
+			reads = reads[1:]
+		}
+		if len(reads) > 0 && reads[0].stmt == n && r != nil {
+			a.noteReplaced(reads[0].plan, r)
+		}
+	}
 	switch len(tables) {
 	case 0:
 		return nil
 	case 1:
-		_, err := a.slot.c.Execute(q)
+		r, err := a.slot.c.Execute(q)
+		if err == nil {
+			read(0, r)
+		}
 		return statementError(tables[0], err)
 	}
 	var failed error
 	n := 0
-	_, err := a.slot.c.ExecuteMultiple(q, func(_ *mysql.Result, err error) {
+	_, err := a.slot.c.ExecuteMultiple(q, func(r *mysql.Result, err error) {
 		if err != nil && failed == nil {
 			failed = statementError(tables[min(n, len(tables)-1)], err)
+		}
+		if err == nil && failed == nil {
+			read(n, r)
 		}
 		n++
 	})
@@ -355,6 +397,11 @@ func (a *applier) flush() error {
 		}
 		if err := a.emit(g, true); err != nil {
 			return err
+		}
+		if a.s.conflicts == nil {
+			if err := a.queueReplacedQuery(g); err != nil {
+				return err
+			}
 		}
 		if err := a.emit(g, false); err != nil {
 			return err

@@ -14,22 +14,33 @@ import (
 // the sysbench-like table of FACTS.md) and reports rows/s, with one or
 // several concurrent workers, and with the multi-site path on (site=b:
 // origin marker and conflict check in every target transaction) beside the
-// plain one, to price it.
+// plain one, to price it; and with k a unique key (table tu, k = id), where
+// a one-way unit also reads the rows its REPLACEs would remove for a unique
+// value (collision.go), to price that.
 func BenchmarkApply(b *testing.B) {
 	createSchema(b, "bench", "CREATE TABLE %[1]s.t (id INT PRIMARY KEY, k INT, c VARCHAR(120), pad VARCHAR(60), KEY k (k))")
-	tbl := table("bench", "t", []string{"id", "k?", "c?", "pad?"}, []int{0})
+	mustExec(b, "CREATE TABLE bench.tu (id INT PRIMARY KEY, k INT, c VARCHAR(120), pad VARCHAR(60), UNIQUE KEY k (k))")
+	plain := table("bench", "t", []string{"id", "k?", "c?", "pad?"}, []int{0})
+	uniq := table("bench", "tu", []string{"id", "k?", "c?", "pad?"}, []int{0}, event.UniqueKey{Name: "k", Columns: []int{1}})
 	c := "12345678901-12345678901-12345678901-12345678901-12345678901-12345678901-12345678901-12345678901-123456789"
 	pad := "12345678901-12345678901-12345678901-12345678901-1234567"
 	for _, bc := range []struct {
 		batch, workers int
 		site           string
-	}{{1, 1, ""}, {1, 8, ""}, {1, 8, "b"}, {100, 1, ""}, {100, 8, ""}, {100, 8, "b"}} {
+		unique         bool
+	}{{1, 1, "", false}, {1, 8, "", false}, {1, 8, "b", false}, {100, 1, "", false}, {100, 8, "", false}, {100, 8, "b", false},
+		{1, 1, "", true}, {1, 8, "", true}, {100, 1, "", true}, {100, 8, "", true}} {
 		name := fmt.Sprintf("batch=%d/workers=%d", bc.batch, bc.workers)
 		if bc.site != "" {
 			name += "/site=" + bc.site
 		}
+		tbl, mod := plain, int32(1000)
+		if bc.unique {
+			name += "/unique"
+			tbl, mod = uniq, 1<<30
+		}
 		b.Run(name, func(b *testing.B) {
-			mustExec(b, "TRUNCATE TABLE bench.t")
+			mustExec(b, "TRUNCATE TABLE "+tbl.Namespace())
 			s := openSink(b, Config{Workers: bc.workers, Channel: b.Name(), Site: bc.site})
 			var path []string
 			if bc.site != "" {
@@ -48,7 +59,7 @@ func BenchmarkApply(b *testing.B) {
 				for i := range batch {
 					id := int32(next + i + 1)
 					batch[i] = &event.Txn{Kind: event.KindDML, Pos: event.Position("bench"), Origin: "a", Path: path,
-						Changes: []event.Change{ins(tbl, id, id%1000, c, pad)}}
+						Changes: []event.Change{ins(tbl, id, id%mod, c, pad)}}
 				}
 				next += n
 				return batch

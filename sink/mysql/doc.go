@@ -27,10 +27,15 @@
 // Then, per table, the sink executes
 //
 //	DELETE FROM `s`.`t` WHERE `k` IN (…)                 -- or (`k1`,`k2`) IN ((…),(…))
+//	SELECT `k` FROM `s`.`t` WHERE `u` IN (…) AND NOT `k` IN (…) FOR UPDATE
 //	REPLACE INTO `s`.`t` (`c1`,…,`cn`) VALUES (…),(…)    -- full after-images
 //
 // deletes first, each chunked at 1000 rows or 1 MiB (or half of
-// max_allowed_packet). Tables go in name order and rows in key order,
+// max_allowed_packet). The SELECT is there only on a one-way channel and
+// for a table with a unique key besides its row key: it reads the rows
+// the REPLACE will remove for an incoming unique value (rows the batch
+// does not write, so ones only the target had), which the sink counts
+// (collision.go); with sites set the same query is a conflict check. Tables go in name order and rows in key order,
 // whatever order the batch touched them in: every worker then takes its
 // row locks in one global order, which cut the deadlocks (1213) between
 // concurrent batches in `make demo` from about 170 to 15–40 per 10k Txns. Rows whose keys fold to the same value under a
@@ -62,7 +67,10 @@
 //     orders it after), and its REPLACE writes A's later image back. At the
 //     end of the suffix every row that exists on the source holds its final
 //     image, and every row deleted on the source was deleted by its own
-//     replayed delete.
+//     replayed delete. On a one-way channel such a removal of A, when "B gets v"
+//     and A's later change fall in different batches, is counted as a
+//     unique replacement: without a fence the sink cannot tell it from a
+//     row only the target had.
 //
 // Extra target-only columns are reset to their defaults by REPLACE (it is
 // a delete plus an insert); DELETE triggers fire for it; foreign keys are

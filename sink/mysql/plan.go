@@ -22,7 +22,8 @@ type tablePlan struct {
 	homeCol int
 	home    *Ownership
 	// uniques are the unique keys other than the row key (column
-	// indexes), checked for collisions with Config.Site set.
+	// indexes): with Config.Site set, collisions are conflicts; without,
+	// REPLACE's removals of other rows are counted (collision.go).
 	uniques [][]int
 
 	quotedName    string // `s`.`t`, names quoted as identifiers
@@ -126,7 +127,7 @@ func (s *Sink) plan(slot *pooledConn, tbl *event.Table) (*tablePlan, error) {
 	p.replacePrefix = "REPLACE INTO " + quoted + colList
 	p.insertPrefix = "INSERT INTO " + quoted + colList
 	p.matchPrefix = "DELETE FROM " + quoted + " WHERE "
-	if key, ok := tbl.RowKey(); ok && s.cfg.Site != "" {
+	if key, ok := tbl.RowKey(); ok {
 		for _, uk := range tbl.UniqueKeys {
 			if !sameInts(uk.Columns, key) {
 				p.uniques = append(p.uniques, uk.Columns)

@@ -115,6 +115,7 @@ type Sink struct {
 	mu        sync.Mutex
 	conflicts *conflictState              // nil: no detection (no Site)
 	foreign   foreignCounts               // ownership guard
+	replaced  replacementCounts           // unique replacements (one-way)
 	targets   map[string]*targetTable     // "schema.table" → target columns
 	plans     map[*event.Table]*tablePlan // per source table description
 	closed    atomic.Bool

@@ -15,7 +15,10 @@ import (
 // multi-statement text with its COMMIT when it is of ordinary size:
 //
 //	INSERT INTO hamal.origin_marker …;        -- Marker (with Config.Site)
-//	DELETE …; REPLACE INTO …;                 -- Write: the net effect,
+//	DELETE …;                                 -- Write: the net effect,
+//	SELECT <row key> … FOR UPDATE;            --   the rows REPLACE will remove for a
+//	                                          --   unique value (one-way, collision.go),
+//	REPLACE INTO …;
 //	INSERT INTO hamal.applied …;              --   and the fence (with Config.Site)
 //	SET autocommit=IF(IS_USED_LOCK('hamal/<channel>') <=> <lock session>,
 //	    @@autocommit, 2);                     -- ProveLease
@@ -181,6 +184,7 @@ func (u *unit) Commit(context.Context) error {
 		// COMMIT answered, but ctx closed the socket meanwhile.
 		u.s.drop(u.slot)
 	}
+	u.s.countReplaced(u.st.replaced)
 	u.slot.lastUsed = time.Now()
 	u.st.reset()
 	u.s.release(u.slot)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -498,4 +499,19 @@ func TestOwnershipGuard(t *testing.T) {
 	if n := ab.metric(t, "hamal_foreign_writes_total"); n != 1 {
 		t.Errorf("a-to-b hamal_foreign_writes_total = %v, want 1", n)
 	}
+}
+
+// metricsText is the channel's /metrics page.
+func (c *channel) metricsText(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://" + c.adminAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics of %s: %v", c.name, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("metrics of %s: %v", c.name, err)
+	}
+	return string(b)
 }

@@ -196,3 +196,33 @@ func TestMatrixRefusedRows(t *testing.T) {
 		})
 	}
 }
+
+// TestUniqueReplacementCounted: on a one-way channel, a source row whose
+// unique value a row only the target has holds replaces that row (REPLACE
+// semantics, the tables end equal) and is counted in
+// hamal_unique_replacements_total for its table; an update of the same row
+// counts nothing more.
+func TestUniqueReplacementCounted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: skipped with -short")
+	}
+	src, dst := startPair(t)
+	for _, s := range []*harness.Server{src, dst} {
+		s.MustExec(t, "CREATE TABLE app.ur (id INT PRIMARY KEY, email VARCHAR(40) NOT NULL, v INT, UNIQUE KEY email (email))")
+	}
+	dst.MustExec(t, "INSERT INTO app.ur VALUES (100, 'taken@example.com', 0)")
+	c := newChannel(t, src, dst, channelOpts{name: "ur"})
+	p := c.startRunning(t)
+	src.MustExec(t, "INSERT INTO app.ur VALUES (1, 'taken@example.com', 1), (2, 'free@example.com', 2)")
+	src.MustExec(t, "UPDATE app.ur SET v = 3 WHERE id = 1")
+	waitTablesEqual(t, src, dst, map[string]string{"app.ur": "id"}, time.Minute)
+	if n := c.metric(t, "hamal_unique_replacements_total"); n != 1 {
+		t.Errorf("hamal_unique_replacements_total = %v, want 1", n)
+	}
+	if text := c.metricsText(t); !strings.Contains(text, `hamal_unique_replacements_total{channel="ur",table="app.ur"} 1`) {
+		t.Errorf("no series of app.ur in:\n%s", text)
+	}
+	if out := p.out.String(); !strings.Contains(out, "unique replacements") || !strings.Contains(out, "id=100") {
+		t.Errorf("hamal did not log the replacement of row id=100:\n%s", lastLines(out, 30))
+	}
+}
