@@ -2,8 +2,9 @@
 // broker list: TLS (the tls block, through tlslink: verified, never
 // falling back to clear text, a handshake that cannot hang) and SASL
 // (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512): as franz-go client options
-// (Opts: the Kafka sink, Ping: hamal check) and as segmentio/kafka-go's
-// Transport and Dialer (the Kafka source), one configuration for both.
+// (Opts: the Kafka sink and the Kafka source's consumer, Ping: hamal
+// check) and as segmentio/kafka-go's Transport (the Kafka source's
+// metadata and offsets), one configuration for both.
 //
 // Contracts: PLAIN sends the password as it is, so Link refuses it
 // without TLS (Validate); Explain names a SASL or TLS failure and marks

@@ -61,15 +61,3 @@ func (l Link) Transport() (*kafkago.Transport, error) {
 	}
 	return &kafkago.Transport{Dial: l.dial(), SASL: m, DialTimeout: 10 * time.Second}, nil
 }
-
-// Dialer is a kafka-go Dialer over the link (readers).
-func (l Link) Dialer() (*kafkago.Dialer, error) {
-	if err := l.Validate(); err != nil {
-		return nil, err
-	}
-	m, err := l.kafkaGoSASL()
-	if err != nil {
-		return nil, err
-	}
-	return &kafkago.Dialer{DialFunc: l.dial(), SASLMechanism: m, Timeout: 10 * time.Second}, nil
-}

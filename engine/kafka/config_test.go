@@ -57,6 +57,9 @@ func TestDefaults(t *testing.T) {
 	if k.Format != "hamal" || k.ExactlyOnce || k.StateTopic != "hamal.{channel}.state" {
 		t.Errorf("format %q exactly_once %v state_topic %q", k.Format, k.ExactlyOnce, k.StateTopic)
 	}
+	if ac, _ := snk.ApplierConfig(engine.SinkEnv(cfg, nil)); !k.LeaseOn() || ac.NoLease {
+		t.Errorf("sink.kafka.lease defaults to %v (applier NoLease %v), want the lease on", k.LeaseOn(), ac.NoLease)
+	}
 	if snk.Endpoint() != "127.0.0.1:9092,127.0.0.2:9092" {
 		t.Errorf("Endpoint() = %q", snk.Endpoint())
 	}
@@ -84,6 +87,7 @@ func TestProblems(t *testing.T) {
 		{"bad decimal handling", sinkExample, "site: sz", "site: sz\n    format: debezium\n    debezium: {decimal_handling: exact}", []string{`sink.kafka.debezium.decimal_handling: "exact" is not one of precise, double, string`}},
 		{"unknown key", sinkExample, "site: sz", "site: sz\n    topik: x", []string{`sink.kafka.topik: unknown key`, `did you mean "sink.kafka.topic"`}},
 		{"addr with kafka sink", sinkExample, "  kind: kafka\n", "  kind: kafka\n  addr: 127.0.0.1:9092\n", []string{"sink.addr: unknown key for a kafka sink"}},
+		{"lease false with exactly_once", sinkExample, "site: sz", "site: sz\n    exactly_once: true\n    lease: false", []string{"sink.kafka.lease: false cannot go with sink.kafka.exactly_once: true"}},
 		{"no topics", sourceExample, "    topics: [\"hamal.app.*\"]\n", "", []string{"source.kafka.topics: required"}},
 		{"bad start", sourceExample, "    topics:", "    start: current\n    topics:", []string{`source.kafka.start: "current" is not one of earliest, latest`}},
 		{"bad glob", sourceExample, `"hamal.app.*"`, `"hamal.[app"`, []string{`source.kafka.topics[0]: "hamal.[app" is not a topic name or glob`}},
@@ -125,6 +129,21 @@ func TestFormatKeys(t *testing.T) {
 	}
 	if f := ac.Format; f.Name != "debezium" || !f.Schemas || !f.NoTombstones || f.DecimalHandling != "string" || !ac.ExactlyOnce || ac.StateTopic != "s.{channel}" {
 		t.Errorf("applier config %+v", ac)
+	}
+}
+
+// TestLeaseKey: sink.kafka.lease: false reaches the sink as NoLease.
+func TestLeaseKey(t *testing.T) {
+	cfg, err := registry.Parse([]byte(strings.Replace(sinkExample, "site: sz", "site: sz\n    lease: false", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, err := cfg.Sink.Engine.(*SinkConfig).ApplierConfig(engine.SinkEnv(cfg, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ac.NoLease || ac.ExactlyOnce {
+		t.Errorf("lease: false gave NoLease %v ExactlyOnce %v, want NoLease", ac.NoLease, ac.ExactlyOnce)
 	}
 }
 

@@ -63,7 +63,16 @@ type Sink struct {
 	// read_committed.
 	ExactlyOnce bool   `yaml:"exactly_once"`
 	StateTopic  string `yaml:"state_topic"` // template over {channel}; default hamal.{channel}.state
+	// Lease (default true) publishes every batch as a transaction of the
+	// channel's transactional id, which fences a second process; false is
+	// the plain idempotent producer with no fence, for Kafka-compatible
+	// brokers without transactions. exactly_once needs it.
+	Lease *bool `yaml:"lease"`
 }
+
+// LeaseOn reports whether the sink is fenced by the transactional id
+// (sink.kafka.lease, default true).
+func (k *Sink) LeaseOn() bool { return k.Lease == nil || *k.Lease }
 
 // Debezium holds the keys under sink.kafka.debezium: the Debezium
 // connector and JSON converter options users commonly change.
@@ -240,6 +249,10 @@ func (c *SinkConfig) Validate(s *config.Scope) {
 	if k.StateTopic == "" {
 		k.StateTopic = "hamal.{channel}.state"
 	}
+	if k.ExactlyOnce && !k.LeaseOn() {
+		s.Bad("%s: false cannot go with %s: true (exactly-once needs the transactional id, which is the lease); drop one of them",
+			s.Key("lease"), s.Key("exactly_once"))
+	}
 	if k.Linger < 0 || k.MaxMessageBytes < 0 || k.WriteTimeout < 0 {
 		s.Bad("%s: linger, max_message_bytes and write_timeout must be positive", s.Path)
 	}
@@ -389,7 +402,7 @@ func (c *SinkConfig) ApplierConfig(env engine.Env) (sinkkafka.Config, error) {
 	}
 	return sinkkafka.Config{Brokers: k.Brokers, Topic: k.Topic, DDL: k.DDL, DDLTopic: k.DDLTopic, Channel: env.Channel,
 		Site: k.Site, AutoCreateTopics: k.AutoCreateTopics, Linger: k.Linger, MaxMessageBytes: k.MaxMessageBytes,
-		WriteTimeout: k.WriteTimeout, ExactlyOnce: k.ExactlyOnce, StateTopic: k.StateTopic,
+		WriteTimeout: k.WriteTimeout, ExactlyOnce: k.ExactlyOnce, StateTopic: k.StateTopic, NoLease: !k.LeaseOn(),
 		Format: k.FormatOptions(), Link: l, Logger: env.Logger}, nil
 }
 
@@ -420,7 +433,7 @@ func (c *SinkConfig) Link() (kafkalink.Link, error) { return link("sink", c.TLS,
 func (c *SinkConfig) Check(ctx context.Context, env engine.Env, r *engine.Report) {
 	k := c.Kafka
 	if checkBrokersReach(ctx, r, "sink", c.Link, k.Brokers, c.Endpoint()) {
-		r.OK("sink topics %q (auto-create %v), format %s, DDL %s, exactly-once %v", k.Topic, k.AutoCreateTopics, k.Format, k.DDL, k.ExactlyOnce)
+		r.OK("sink topics %q (auto-create %v), format %s, DDL %s, exactly-once %v, lease %v", k.Topic, k.AutoCreateTopics, k.Format, k.DDL, k.ExactlyOnce, k.LeaseOn())
 	}
 }
 

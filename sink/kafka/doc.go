@@ -29,16 +29,23 @@
 // (source.channel, source.position, source.index) or simply apply
 // idempotently.
 //
+// # Lease
+//
+// Unless Config.NoLease, every Apply is one Kafka transaction of the
+// channel's transactional id (TransactionalID), one at a time (lease.go):
+// a second process opening the channel fences the first by producer
+// epoch, and the first's next commit fails with sink.ErrLeaseHeld, so a
+// read_committed consumer never sees what it published after the
+// takeover. The transactional id is the sink's lease, in both delivery
+// modes. NoLease publishes with the plain idempotent producer, unfenced,
+// for Kafka-compatible brokers without transactions.
+//
 // # Exactly once
 //
-// With Config.ExactlyOnce every Apply is one Kafka transaction of the
-// channel's transactional id (TransactionalID): the batch's messages and a
+// With Config.ExactlyOnce each transaction of the lease also holds a
 // marker in the channel's state topic, which records the replay fence
-// (exactly.go). A read_committed consumer sees each change exactly once
-// across kill -9 of the publisher; a second process opening the channel
-// fences the first by producer epoch (its next batch fails with
-// sink.ErrLeaseHeld): the transactional id is the sink's lease. Applies
-// are serialised, one transaction at a time. The sink implements
+// (exactly.go): a read_committed consumer sees each change exactly once
+// across kill -9 of the publisher. The sink implements
 // pipeline.CheckpointWatcher to forget the fence entries the channel's
 // saved checkpoints passed.
 //

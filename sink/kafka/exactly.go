@@ -19,7 +19,6 @@ import (
 
 	"github.com/hamal-replication/hamal/event"
 	"github.com/hamal-replication/hamal/retry"
-	"github.com/hamal-replication/hamal/sink"
 )
 
 // Exactly-once publishing.
@@ -49,11 +48,9 @@ import (
 // marker still needed, which bounds what a restart reads back to the
 // Txns published since the checkpoint.
 //
-// Fencing: opening the sink initialises the transactional id, which
-// bumps its producer epoch and aborts a transaction the previous holder
-// left open; that holder's next produce or commit fails with
-// PRODUCER_FENCED, reported as sink.ErrLeaseHeld. The transactional id is
-// the Kafka sink's lease.
+// Fencing is the sink's lease (lease.go), which exactly-once shares with
+// at-least-once: the transactional id, taken over at open, whose producer
+// epoch the broker checks at every commit.
 
 // marker is the value of a state-topic record.
 type marker struct {
@@ -83,8 +80,6 @@ type exactly struct {
 	s     *Sink
 	topic string // the state topic
 
-	txMu    sync.Mutex // one transaction at a time
-	fenced  error      // set once the transactional id was taken over
 	txnNo   uint64
 	session string
 
@@ -107,20 +102,6 @@ func openExactly(ctx context.Context, s *Sink) (*exactly, error) {
 	x.session = hex.EncodeToString(b[:])
 	if err := x.ensureTopic(ctx); err != nil {
 		return nil, err
-	}
-	// Take the transactional id over: the first produce initialises it
-	// (bumping the epoch, which fences and aborts the previous holder);
-	// the probe is aborted, so no reader ever sees it.
-	if err := s.client.BeginTransaction(); err != nil {
-		return nil, fmt.Errorf("kafka transaction: %w", err)
-	}
-	probe := &kgo.Record{Topic: x.topic, Key: []byte(s.cfg.Channel), Value: []byte(`{"probe":true}`)}
-	if err := s.client.ProduceSync(ctx, probe).FirstErr(); err != nil {
-		x.abort(ctx)
-		return nil, x.openErr("take over the transactional id", err)
-	}
-	if err := s.client.EndTransaction(ctx, kgo.TryAbort); err != nil {
-		return nil, x.openErr("abort the probe transaction", err)
 	}
 	carry, span, err := x.load(ctx)
 	if err != nil {
@@ -149,18 +130,7 @@ func openExactly(ctx context.Context, s *Sink) (*exactly, error) {
 }
 
 func (x *exactly) openErr(what string, err error) error {
-	if isFenced(err) {
-		return fmt.Errorf("kafka exactly-once: %s: %w: %w", what, sink.ErrLeaseHeld, err)
-	}
-	err = fmt.Errorf("kafka exactly-once: %s (transactional id %s, state topic %s): %w", what, TransactionalID(x.s.cfg.Channel), x.topic, x.s.cfg.Link.Explain(err))
-	if errors.Is(err, kerr.TransactionalIDAuthorizationFailed) || errors.Is(err, kerr.ClusterAuthorizationFailed) {
-		return fmt.Errorf("%w; grant the sink's user WRITE and DESCRIBE on the transactional id and IDEMPOTENT_WRITE on the cluster", err)
-	}
-	return retry.Transient(err)
-}
-
-func isFenced(err error) bool {
-	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch)
+	return x.s.lease.openErr(what+" in state topic "+x.topic, err)
 }
 
 // ensureTopic creates the state topic (one partition, compacted) unless
@@ -225,16 +195,19 @@ func (x *exactly) nextMarker(entries []entry) marker {
 // commitMarker runs one transaction of recs and the marker m and returns
 // the marker's offset.
 func (x *exactly) commitMarker(ctx context.Context, recs []*kgo.Record, m marker) (int64, error) {
-	c := x.s.client
 	mrec, err := x.markerRecord(m)
 	if err != nil {
 		return 0, err
 	}
-	if err := c.BeginTransaction(); err != nil {
+	l := x.s.lease
+	if err := l.lock(); err != nil {
 		return 0, err
 	}
-	if err := c.ProduceSync(ctx, append(recs, mrec)...).FirstErr(); err != nil {
-		x.abort(ctx)
+	defer l.unlock()
+	if begun, err := l.produce(ctx, append(recs, mrec)); err != nil {
+		if begun {
+			l.abort(ctx)
+		}
 		return 0, err
 	}
 	return x.commit(ctx, m, mrec)
@@ -244,31 +217,19 @@ func (x *exactly) commitMarker(ctx context.Context, recs []*kgo.Record, m marker
 // and returns the marker's offset. When the outcome is unknown it aborts
 // (as franz-go asks) and reads the state topic back to learn it.
 func (x *exactly) commit(ctx context.Context, m marker, mrec *kgo.Record) (int64, error) {
-	c := x.s.client
-	err := c.EndTransaction(ctx, kgo.TryCommit)
+	err := x.s.lease.commit(ctx)
 	if err == nil {
 		return mrec.Offset, nil
 	}
 	if isFenced(err) {
 		return 0, err
 	}
-	_ = c.EndTransaction(ctx, kgo.TryAbort)
 	latest, off, lerr := x.latest(ctx)
 	if lerr == nil && latest != nil && latest.Session == m.Session && latest.Txn == m.Txn {
 		x.s.log.Info("exactly-once: commit reported an error but the transaction is in Kafka", "txn", m.Txn, "error", err)
 		return off, nil
 	}
 	return 0, err
-}
-
-func (x *exactly) abort(ctx context.Context) {
-	c := x.s.client
-	if err := c.AbortBufferedRecords(ctx); err != nil {
-		x.s.log.Warn("exactly-once: abort buffered records", "error", err)
-	}
-	if err := c.EndTransaction(ctx, kgo.TryAbort); err != nil {
-		x.s.log.Warn("exactly-once: abort transaction", "error", err)
-	}
 }
 
 // Persisted is told the seq of each checkpoint the channel saved: the

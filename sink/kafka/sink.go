@@ -63,6 +63,11 @@ type Config struct {
 	// ExactlyOnce publishes each batch in one Kafka transaction together
 	// with the channel's replay fence (see doc.go).
 	ExactlyOnce bool
+	// NoLease publishes with the plain idempotent producer: no
+	// transactional id, so no fence against a second process publishing
+	// the channel (for Kafka-compatible brokers without transactions).
+	// It cannot be combined with ExactlyOnce.
+	NoLease bool
 	// StateTopic is the template over {channel} of the topic holding the
 	// replay fence (exactly-once only).
 	StateTopic string
@@ -81,7 +86,8 @@ type Sink struct {
 	mu     sync.Mutex
 	topics map[string]string // namespace → topic
 
-	eos *exactly // nil unless Config.ExactlyOnce
+	lease *lease   // nil with Config.NoLease
+	eos   *exactly // nil unless Config.ExactlyOnce
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -104,12 +110,16 @@ var partitioner = kgo.BasicConsistentPartitioner(func(string) func(*kgo.Record, 
 	}
 })
 
-// Open checks that a broker answers and returns a Sink. With ExactlyOnce
+// Open checks that a broker answers and returns a Sink. Unless NoLease
 // it also takes over the channel's transactional id, which fences any
-// other process still publishing the channel, and loads the replay fence.
+// other process still publishing the channel, and with ExactlyOnce loads
+// the replay fence.
 func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("no brokers configured")
+	}
+	if cfg.NoLease && cfg.ExactlyOnce {
+		return nil, errors.New("exactly-once publishing needs the lease (the transactional id): drop sink.kafka.lease: false or sink.kafka.exactly_once: true")
 	}
 	if cfg.Topic == "" {
 		cfg.Topic = DefaultTopic
@@ -161,14 +171,22 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 		opts = append(opts, kgo.AllowAutoTopicCreation())
 	}
 	s := &Sink{cfg: cfg, log: log, enc: enc, topics: map[string]string{}}
-	if cfg.ExactlyOnce {
+	// A batch the brokers do not take within the delivery timeout fails
+	// (transient; with the lease its transaction is aborted) rather than
+	// waiting for ever.
+	opts = append(opts, kgo.RecordDeliveryTimeout(3*cfg.WriteTimeout))
+	if !cfg.NoLease {
 		opts = append(opts, kgo.TransactionalID(TransactionalID(cfg.Channel)),
 			kgo.TransactionTimeout(time.Minute))
-	} else {
-		opts = append(opts, kgo.RecordDeliveryTimeout(3*cfg.WriteTimeout))
 	}
 	if s.client, err = kgo.NewClient(opts...); err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	if !cfg.NoLease {
+		if s.lease, err = openLease(ctx, s); err != nil {
+			s.client.Close()
+			return nil, err
+		}
 	}
 	if cfg.ExactlyOnce {
 		if s.eos, err = openExactly(ctx, s); err != nil {
@@ -179,9 +197,9 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	return s, nil
 }
 
-// TransactionalID is the Kafka transactional id of a channel's
-// exactly-once producer: one per channel, so that a second process
-// publishing the channel fences the first.
+// TransactionalID is the Kafka transactional id of a channel's producer
+// (unless Config.NoLease): one per channel, so that a second process
+// publishing the channel fences the first. It is the sink's lease.
 func TransactionalID(channel string) string { return "hamal-" + channel }
 
 // Ping asks the brokers for cluster metadata over a plain link; it fails
@@ -207,9 +225,9 @@ func ping(ctx context.Context, brokers []string, link kafkalink.Link) error {
 	return nil
 }
 
-// Close flushes nothing (Apply is synchronous) and closes connections; an
-// exactly-once sink's transactional id stays with the brokers for the
-// next process.
+// Close flushes nothing (Apply is synchronous) and closes connections;
+// the channel's transactional id stays with the brokers for the next
+// process.
 func (s *Sink) Close() error {
 	s.client.Close()
 	return nil
@@ -217,8 +235,8 @@ func (s *Sink) Close() error {
 
 // Apply publishes every change of batch through the target protocol
 // (sink.Apply, unit.go) and returns once all of them are acknowledged by
-// all in-sync replicas (with ExactlyOnce: once the transaction holding
-// them is committed).
+// all in-sync replicas (with the lease: once the transaction holding them
+// is committed).
 func (s *Sink) Apply(ctx context.Context, batch []*event.Txn) error {
 	return sink.Apply(ctx, s, batch)
 }
@@ -311,7 +329,7 @@ func (s *Sink) topic(schema, table string) string {
 // naming the position of the batch and the fix where there is one.
 func (s *Sink) classify(cause error) error {
 	switch {
-	case s.eos != nil && isFenced(cause):
+	case s.lease != nil && isFenced(cause):
 		return fmt.Errorf("%w: another process took the channel's transactional id %s (producer epoch): %w",
 			sink.ErrLeaseHeld, TransactionalID(s.cfg.Channel), cause)
 	case errors.Is(cause, kerr.UnknownTopicOrPartition):

@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -14,18 +13,19 @@ import (
 
 // The sink's side of the target protocol (sink.Target, sink.Unit).
 //
-// At-least-once, a unit is one ProduceSync of its records: Marker
-// records the path for the headers, Write encodes and produces, Commit
-// and ProveLease do nothing (there is no lease: a second process
-// publishes the same changes again).
+// With the lease (the default), a unit is one Kafka transaction of the
+// channel's transactional id, held from Begin to Commit or Abort (one at
+// a time, lease.go): Marker records the path for the headers; Write
+// produces the records in the transaction, exactly-once after dropping
+// what the replay fence shows published and with the fence marker;
+// ProveLease is the producer epoch, which the broker checks when Commit
+// ends the transaction (a fenced producer's commit fails with
+// PRODUCER_FENCED, reported as sink.ErrLeaseHeld); Abort aborts the
+// transaction.
 //
-// Exactly-once, a unit is one Kafka transaction of the channel's
-// transactional id, held from Begin to Commit or Abort (one at a time):
-// Write drops what the replay fence shows published, then produces the
-// records and the fence marker in the transaction; ProveLease is the
-// producer epoch, which the broker checks when Commit ends the
-// transaction (a fenced producer's commit fails with PRODUCER_FENCED,
-// reported as sink.ErrLeaseHeld); Abort aborts the transaction.
+// With Config.NoLease, a unit is one ProduceSync of its records (Commit
+// and ProveLease do nothing: a second process publishes next to this
+// one).
 
 var (
 	_ sink.Target = (*Sink)(nil)
@@ -36,10 +36,10 @@ type unit struct {
 	s       *Sink
 	txns    []*event.Txn
 	path    string
-	locked  bool    // holds eos.txMu
-	entries []entry // fence entries of the published Txns
+	locked  bool    // holds lease.txMu
+	entries []entry // fence entries of the published Txns (exactly-once)
 	m       marker
-	mrec    *kgo.Record // the fence marker, once produced
+	mrec    *kgo.Record // the fence marker, once produced (exactly-once)
 	open    bool        // a transaction is open
 	empty   bool        // nothing to publish
 }
@@ -47,14 +47,11 @@ type unit struct {
 // Begin implements sink.Target.
 func (s *Sink) Begin(ctx context.Context, txns []*event.Txn) (sink.Unit, error) {
 	u := &unit{s: s, txns: txns}
-	if x := s.eos; x != nil {
-		x.txMu.Lock()
-		u.locked = true
-		if x.fenced != nil {
-			x.txMu.Unlock()
-			u.locked = false
-			return nil, x.fenced
+	if l := s.lease; l != nil {
+		if err := l.lock(); err != nil {
+			return nil, err
 		}
+		u.locked = true
 	}
 	return u, nil
 }
@@ -96,7 +93,8 @@ func (u *unit) Write(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.eos == nil {
+	l := s.lease
+	if l == nil {
 		if len(recs) == 0 {
 			return nil
 		}
@@ -105,41 +103,52 @@ func (u *unit) Write(ctx context.Context) error {
 		}
 		return nil
 	}
-	if len(pub) == 0 {
+	x := s.eos
+	if (x == nil && len(recs) == 0) || (x != nil && len(pub) == 0) {
 		u.empty = true
 		return nil
 	}
-	x := s.eos
-	x.fmu.Lock()
-	u.m = x.nextMarker(u.entries)
-	x.fmu.Unlock()
-	mrec, err := x.markerRecord(u.m)
+	if x != nil {
+		x.fmu.Lock()
+		u.m = x.nextMarker(u.entries)
+		x.fmu.Unlock()
+		mrec, err := x.markerRecord(u.m)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, mrec)
+		u.mrec = mrec
+	}
+	begun, err := l.produce(ctx, recs)
+	u.open = begun
 	if err != nil {
-		return err
+		return l.wrap(err)
 	}
-	if err := s.client.BeginTransaction(); err != nil {
-		return x.wrap(err)
-	}
-	u.open = true
-	if err := s.client.ProduceSync(ctx, append(recs, mrec)...).FirstErr(); err != nil {
-		return x.wrap(err)
-	}
-	u.mrec = mrec
 	return nil
 }
 
 func (u *unit) ProveLease(context.Context) error { return nil }
 
 func (u *unit) Commit(ctx context.Context) error {
+	l := u.s.lease
+	if l == nil || u.empty {
+		u.release()
+		return nil
+	}
 	x := u.s.eos
-	if x == nil || u.empty {
+	if x == nil {
+		err := l.commit(ctx)
+		u.open = false
+		if err != nil {
+			return l.wrap(err)
+		}
 		u.release()
 		return nil
 	}
 	off, err := x.commit(ctx, u.m, u.mrec)
 	u.open = false
 	if err != nil {
-		return x.wrap(err)
+		return l.wrap(err)
 	}
 	x.fmu.Lock()
 	for _, e := range u.entries {
@@ -154,7 +163,7 @@ func (u *unit) Commit(ctx context.Context) error {
 
 func (u *unit) Abort() {
 	if u.open {
-		u.s.eos.abort(context.Background())
+		u.s.lease.abort(context.Background())
 		u.open = false
 	}
 	u.release()
@@ -163,19 +172,8 @@ func (u *unit) Abort() {
 func (u *unit) release() {
 	if u.locked {
 		u.locked = false
-		u.s.eos.txMu.Unlock()
+		u.s.lease.unlock()
 	}
-}
-
-// wrap classifies an error of the transaction: a fenced producer is the
-// lease lost for good (remembered: every later unit fails with it).
-func (x *exactly) wrap(err error) error {
-	if isFenced(err) {
-		x.fenced = fmt.Errorf("%w: another process took the channel's transactional id %s (producer epoch): %w",
-			sink.ErrLeaseHeld, TransactionalID(x.s.cfg.Channel), err)
-		return x.fenced
-	}
-	return x.s.classify(err)
 }
 
 // markerRecord is the state-topic record of m.

@@ -21,8 +21,10 @@
 //
 // # Order
 //
-// One goroutine per partition fetches in offset order and feeds one merge
-// channel, so each partition's messages reach Next in order. Messages of a
+// One franz-go consumer fetches every partition, each in offset order, at
+// read_committed (transaction markers and aborted batches are skipped),
+// and one goroutine feeds its records to one merge channel, so each
+// partition's messages reach Next in order. Messages of a
 // row share a partition (the Kafka sink keys and partitions by row, and
 // puts a table with secondary unique keys in one partition), so the DAG
 // sees each key's changes — and each unique value's — in source order.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hamal-replication/hamal/envelope"
 	"github.com/hamal-replication/hamal/event"
@@ -72,7 +74,7 @@ var ErrPurged = errors.New("offset no longer available")
 
 type fetched struct {
 	tp  topicPartition
-	msg kafkago.Message
+	msg *kgo.Record
 	err error
 }
 
@@ -80,8 +82,8 @@ type fetched struct {
 type Source struct {
 	cfg    Config
 	log    *slog.Logger
-	client *kafkago.Client
-	dialer *kafkago.Dialer // the readers', over Config.Link
+	client *kafkago.Client // metadata and offsets
+	opts   []kgo.Opt       // the consumer's, over Config.Link
 	dec    envelope.ChangeDecoder
 	filter tableFilter
 	// refused counts envelopes naming Hamal's own schema (Next's
@@ -99,10 +101,14 @@ type Source struct {
 	cancel context.CancelFunc
 	msgs   chan fetched
 
-	mu      sync.Mutex // guards readers
-	readers map[topicPartition]*kafkago.Reader
-	wg      sync.WaitGroup
-	once    sync.Once
+	// consumer fetches every partition read (franz-go, read_committed:
+	// neither control records nor what a transaction aborted reach Next).
+	// It is created with the first partition; mu guards it and readers.
+	mu       sync.Mutex
+	consumer *kgo.Client
+	readers  map[topicPartition]bool
+	wg       sync.WaitGroup
+	once     sync.Once
 
 	whole *assembler // Config.Transactions "whole"
 }
@@ -151,14 +157,22 @@ func Open(ctx context.Context, cfg Config, resume event.Position) (*Source, erro
 	if err != nil {
 		return nil, err
 	}
-	dialer, err := cfg.Link.Dialer()
+	linkOpts, err := cfg.Link.Opts()
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: cfg, log: log, dec: dec, whole: whole, filter: newTableFilter(cfg), offsets: offsets, dialer: dialer,
+	s := &Source{cfg: cfg, log: log, dec: dec, whole: whole, filter: newTableFilter(cfg), offsets: offsets,
 		client:  &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: 25 * time.Second, Transport: transport},
 		msgs:    make(chan fetched, 1024),
-		readers: map[topicPartition]*kafkago.Reader{}}
+		readers: map[topicPartition]bool{},
+		opts: append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...),
+			// What a transaction aborted (a fenced or killed publisher's
+			// batch) must never be applied.
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.FetchMaxBytes(16 << 20), kgo.FetchMaxWait(250 * time.Millisecond),
+			// An offset the brokers no longer hold is an error (ErrPurged),
+			// never a silent jump.
+			kgo.ConsumeResetOffset(kgo.NoResetOffset())}, linkOpts...)}
 	parts, err := s.discover(ctx)
 	if err != nil {
 		return nil, err
@@ -277,50 +291,56 @@ func (s *Source) listOffsets(ctx context.Context, parts []topicPartition) (map[t
 	return out, nil
 }
 
-// startReader fetches one partition from offset on, in order, into msgs.
+// startReader has the consumer fetch one partition from offset on, in
+// order, into msgs; the first partition creates the consumer and its
+// poll loop.
 func (s *Source) startReader(tp topicPartition, offset int64) {
-	r := kafkago.NewReader(kafkago.ReaderConfig{
-		Brokers:               s.cfg.Brokers,
-		Dialer:                s.dialer,
-		Topic:                 tp.topic,
-		Partition:             tp.partition,
-		MinBytes:              1,
-		MaxBytes:              16 << 20,
-		MaxWait:               250 * time.Millisecond,
-		OffsetOutOfRangeError: true,
-		// What an exactly-once sink aborted (a batch of a process killed
-		// mid-transaction) must never be applied.
-		IsolationLevel: kafkago.ReadCommitted,
-	})
-	if err := r.SetOffset(offset); err != nil {
-		r.Close()
-		s.deliver(fetched{tp: tp, err: err})
-		return
-	}
+	parts := map[string]map[int32]kgo.Offset{tp.topic: {int32(tp.partition): kgo.NewOffset().At(offset)}}
 	s.mu.Lock()
-	if s.ctx.Err() != nil { // closed meanwhile
-		s.mu.Unlock()
-		r.Close()
+	defer s.mu.Unlock()
+	if s.ctx.Err() != nil || s.readers[tp] { // closed meanwhile, or read already
 		return
 	}
-	s.readers[tp] = r
+	if s.consumer != nil {
+		s.consumer.AddConsumePartitions(parts)
+		s.readers[tp] = true
+		return
+	}
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), s.opts...), kgo.ConsumePartitions(parts))...)
+	if err != nil {
+		go s.deliver(fetched{tp: tp, err: err})
+		return
+	}
+	s.consumer = cl
+	s.readers[tp] = true
 	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		for {
-			m, err := r.FetchMessage(s.ctx)
-			if err != nil {
-				if s.ctx.Err() == nil {
-					s.deliver(fetched{tp: tp, err: err})
-				}
-				return
-			}
-			if !s.deliver(fetched{tp: tp, msg: m}) {
-				return
-			}
+	go s.poll(cl)
+}
+
+// poll delivers the consumer's records, in order per partition, and its
+// errors, until Close.
+func (s *Source) poll(cl *kgo.Client) {
+	defer s.wg.Done()
+	for {
+		fs := cl.PollFetches(s.ctx)
+		if s.ctx.Err() != nil {
+			return
 		}
-	}()
+		ok := true
+		fs.EachError(func(topic string, partition int32, err error) {
+			if ok && !errors.Is(err, context.Canceled) {
+				ok = s.deliver(fetched{tp: topicPartition{topic, int(partition)}, err: err})
+			}
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			if ok {
+				ok = s.deliver(fetched{tp: topicPartition{r.Topic, int(r.Partition)}, msg: r})
+			}
+		})
+		if !ok {
+			return
+		}
+	}
 }
 
 func (s *Source) deliver(f fetched) bool {
@@ -426,7 +446,7 @@ func (s *Source) read(ctx context.Context) (message, error) {
 	case f = <-s.msgs:
 	}
 	if f.err != nil {
-		if errors.Is(f.err, kafkago.OffsetOutOfRange) {
+		if errors.Is(f.err, kerr.OffsetOutOfRange) {
 			return message{}, fmt.Errorf("partition %s at offset %d: %w (%v); the brokers deleted messages this channel has not applied: resync the target and start a new channel",
 				f.tp, s.offsets[f.tp], ErrPurged, f.err)
 		}
@@ -476,12 +496,12 @@ func (s *Source) Position() event.Position {
 func (s *Source) Close() error {
 	s.once.Do(func() {
 		s.cancel()
+		s.wg.Wait()
 		s.mu.Lock()
-		for _, r := range s.readers {
-			r.Close()
+		if s.consumer != nil {
+			s.consumer.Close()
 		}
 		s.mu.Unlock()
-		s.wg.Wait()
 	})
 	return nil
 }

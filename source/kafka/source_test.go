@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,15 @@ var kv2Table = &event.Table{Schema: "app", Name: "kv2", Columns: kvTable.Columns
 // app.kv2 through the Kafka sink, rows of odd keys with origin "sh".
 func publish(t *testing.T, brokers []string, keys, fromRound, rounds int) int {
 	t.Helper()
-	s, err := sinkkafka.Open(context.Background(), sinkkafka.Config{Brokers: brokers, Channel: "up", Site: "sz", AutoCreateTopics: true})
+	return publishWith(t, brokers, false, keys, fromRound, rounds)
+}
+
+// publishWith publishes as publish does; noLease uses the plain
+// idempotent producer, which writes no transaction markers, so that a
+// partition's offsets count its messages.
+func publishWith(t *testing.T, brokers []string, noLease bool, keys, fromRound, rounds int) int {
+	t.Helper()
+	s, err := sinkkafka.Open(context.Background(), sinkkafka.Config{Brokers: brokers, Channel: "up", Site: "sz", AutoCreateTopics: true, NoLease: noLease})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +185,7 @@ func TestReadsEverythingInKeyOrderAndResumes(t *testing.T) {
 
 func TestStartLatestPinsTheEnd(t *testing.T) {
 	brokers := kafkatest.Start(t, kafkatest.Topics(2, "hamal.app.kv", "hamal.app.kv2"))
-	publish(t, brokers, 6, 0, 3)
+	publishWith(t, brokers, true, 6, 0, 3) // offsets count messages
 	src := openSource(t, brokers, nil, func(c *Config) { c.Start = StartLatest })
 	offsets, err := parsePosition(src.Position())
 	if err != nil {
@@ -230,7 +239,7 @@ func TestRefusesBadPositions(t *testing.T) {
 
 func TestPurgedOffsetIsFatal(t *testing.T) {
 	brokers := kafkatest.Start(t, kafkatest.Topics(1, "hamal.app.kv", "hamal.app.kv2"))
-	publish(t, brokers, 2, 0, 3) // key 1 → app.kv: 3 messages
+	publishWith(t, brokers, true, 2, 0, 3) // key 1 → app.kv: 3 messages at offsets 0-2
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
@@ -289,4 +298,53 @@ func TestCloseUnblocksNext(t *testing.T) {
 		t.Fatal("Next returned no error after Close")
 	}
 	src.Close() // idempotent
+}
+
+// TestAbortedBatchIsNeverApplied: a publisher fenced with a batch in
+// flight (its transaction aborted by the successor's takeover) leaves
+// messages in the log that a read_committed reader must skip, as it
+// skips the transaction markers; the source reads the committed batches
+// only, in order.
+func TestAbortedBatchIsNeverApplied(t *testing.T) {
+	brokers := kafkatest.Start(t, kafkatest.Topics(1, "hamal.app.kv", "hamal.app.kv2"))
+	ctx := context.Background()
+	publish(t, brokers, 2, 0, 1) // round 0 committed
+	zombie, err := sinkkafka.Open(ctx, sinkkafka.Config{Brokers: brokers, Channel: "up", Site: "sz"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zombie.Close()
+	c := event.Change{Op: event.OpInsert, Namespace: kvTable.Namespace(), Table: kvTable, After: []any{int32(1), int64(99)}}
+	u, err := zombie.Begin(ctx, []*event.Txn{{Pos: event.Position("0-1-99"), Kind: event.KindDML, Changes: []event.Change{c}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Write(ctx); err != nil { // produced, not committed
+		t.Fatal(err)
+	}
+	publish(t, brokers, 2, 1, 1) // the successor takes over and publishes round 1
+	if err := u.Commit(ctx); err == nil {
+		t.Fatal("the fenced publisher's batch committed")
+	}
+	u.Abort()
+
+	src := openSource(t, brokers, nil, nil)
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var got []string
+	for len(got) < 4 {
+		txn, err := src.Next(rctx)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		if txn.Kind != event.KindDML {
+			continue
+		}
+		a := txn.Changes[0].After
+		got = append(got, fmt.Sprintf("%s/%d=%d", txn.Changes[0].Namespace, a[0], a[1]))
+	}
+	sort.Strings(got)
+	if want := "app.kv/1=0 app.kv/1=1 app.kv2/0=0 app.kv2/0=1"; strings.Join(got, " ") != want {
+		t.Fatalf("read %v, want %s (never the aborted app.kv/1=99)", got, want)
+	}
 }
