@@ -118,7 +118,7 @@ func (b bound) sql() string {
 	if b.isInt {
 		return strconv.FormatInt(b.i, 10)
 	}
-	return quoteString(string(b.s))
+	return QuoteString(string(b.s))
 }
 
 // RangeRule is rule "range": half-open [from, to) intervals, each owned by
@@ -220,7 +220,7 @@ func (r ListRule) Predicate(col string, shard int) string {
 	in := func(vals []string) string {
 		q := make([]string, len(vals))
 		for i, v := range vals {
-			q[i] = quoteString(v)
+			q[i] = QuoteString(v)
 		}
 		return col + " IN (" + strings.Join(q, ",") + ")"
 	}
@@ -413,10 +413,10 @@ func buildRange(specs []RangeSpec, checkShard func(string, int) error) (Rule, er
 	return r, nil
 }
 
-// quoteString returns s as a SQL string literal with backslash escapes:
-// the sessions that run the predicates set their own sql_mode, never
-// NO_BACKSLASH_ESCAPES.
-func quoteString(s string) string {
+// QuoteString returns s as a SQL string literal with backslash escapes,
+// for sessions that set their own sql_mode, never NO_BACKSLASH_ESCAPES
+// (those that run the rules' predicates, and resharding's).
+func QuoteString(s string) string {
 	return "'" + escape(s) + "'"
 }
 
