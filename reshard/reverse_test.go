@@ -19,6 +19,7 @@ import (
 	"github.com/hamal-replication/hamal/pipeline"
 	"github.com/hamal-replication/hamal/sink"
 	"github.com/hamal-replication/hamal/source"
+	"github.com/hamal-replication/hamal/test/harness"
 )
 
 // failingSink applies the first ok transactions, then fails every batch
@@ -114,17 +115,14 @@ func TestReverseChannelErrorIsShown(t *testing.T) {
 	m, reg, healthy, broken := reverseMigration(t)
 	wait := func(what string, cond func(Status) bool) Status {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			st := m.Status()
-			if cond(st) {
-				return st
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s; status %+v", what, st)
-			}
-			time.Sleep(5 * time.Millisecond)
+		var st Status
+		if err := harness.WaitFor(context.Background(), 30*time.Second, func() (bool, error) {
+			st = m.Status()
+			return cond(st), nil
+		}); err != nil {
+			t.Fatalf("waiting for %s: %v; status %+v", what, err, st)
 		}
+		return st
 	}
 	st := wait("rev1 in state error", func(st Status) bool {
 		return len(st.Channels) == 2 && st.Channels[1].State == pipeline.StateError && healthy.applied.Load() == 20

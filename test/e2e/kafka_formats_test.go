@@ -79,8 +79,10 @@ func TestKafkaFormatsKcatExactlyOnce(t *testing.T) {
 					errc <- workload.Write(context.Background(), src.Addr, fi*workers+w, txns, uint64(fi+1), &done)
 				}()
 			}
-			for done.Load() < workers*txns*2/5 && finished.Load() < workers {
-				time.Sleep(10 * time.Millisecond)
+			if err := harness.WaitFor(context.Background(), 2*time.Minute, func() (bool, error) {
+				return done.Load() >= workers*txns*2/5 || finished.Load() == workers, nil
+			}); err != nil {
+				t.Fatalf("writers reached %d of %d transactions: %v", done.Load(), workers*txns, err)
 			}
 			p.kill(t)
 			t.Logf("SIGKILL the publisher at %d/%d transactions", done.Load(), workers*txns)
@@ -99,14 +101,11 @@ func TestKafkaFormatsKcatExactlyOnce(t *testing.T) {
 			want, total := binlogMessages(t, src, startGTID, enc)
 			var got map[string][]string
 			var n int
-			deadline := time.Now().Add(2 * time.Minute)
-			for {
+			// On a timeout the comparison below names what is missing.
+			_ = harness.WaitFor(context.Background(), 2*time.Minute, func() (bool, error) {
 				got, n = kcatMessages(t, broker, format)
-				if n >= total || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(500 * time.Millisecond)
-			}
+				return n >= total, nil
+			})
 			t.Logf("binlog: %d messages over %d keys; kcat read_committed: %d", total, len(want), n)
 			for key, seq := range want {
 				msgs := got[key]

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/rand"
@@ -345,12 +346,10 @@ sites: {source: old, target: new}
 	for j, tg := range targets {
 		ws = append(ws, startAppWriter(t, tg, int64(10+j), func(uid int) bool { return crcShard(2)(strconv.Itoa(uid)) == j }))
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for ws[0].ops.Load() < 300 || ws[1].ops.Load() < 300 {
-		if time.Now().After(deadline) {
-			t.Fatalf("writers on the targets made %d and %d changes", ws[0].ops.Load(), ws[1].ops.Load())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := harness.WaitFor(context.Background(), 30*time.Second, func() (bool, error) {
+		return ws[0].ops.Load() >= 300 && ws[1].ops.Load() >= 300, nil
+	}); err != nil {
+		t.Fatalf("writers on the targets made %d and %d changes: %v", ws[0].ops.Load(), ws[1].ops.Load(), err)
 	}
 	for _, w := range ws {
 		w.halt()
