@@ -139,25 +139,13 @@ func acquireLease(ctx context.Context, client *mongo.Client, channel string, ttl
 
 func (l *lease) renew() {
 	defer close(l.done)
-	t := time.NewTicker(l.ttl / 5)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), l.ttl/2)
+	sink.KeepLease(l.stop, l.ttl, func(ctx context.Context) (bool, error) {
 		res, err := l.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: l.channel}, {Key: "owner", Value: l.owner}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "beat", Value: int64(1)}}}})
-		cancel()
-		if err == nil && res.MatchedCount == 0 {
-			l.state.Store(leaseLost)
-			l.log.Error("lease lost to another process", "channel", l.channel)
-			return
-		}
-		// A failed renewal is retried on the next tick; every unit still
-		// proves the lease itself.
-	}
+		return err == nil && res.MatchedCount > 0, err
+	}, func() {
+		l.state.Store(leaseLost)
+		l.log.Error("lease lost to another process", "channel", l.channel)
+	})
 }
 
 // check is the in-memory hint: ErrLeaseHeld once the lease was lost.

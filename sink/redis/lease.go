@@ -192,24 +192,10 @@ func describeHolder(v string) string {
 
 func (l *lease) renew() {
 	defer close(l.done)
-	t := time.NewTicker(l.ttl / 5)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), l.ttl/2)
+	sink.KeepLease(l.stop, l.ttl, func(ctx context.Context) (bool, error) {
 		n, err := renewScript.Run(ctx, l.conn, []string{l.key, l.owner}, l.value, l.ttl.Milliseconds()).Int()
-		cancel()
-		if err == nil && n == 0 {
-			l.state.Store(leaseLost)
-			return
-		}
-		// A failed renewal is retried on the next tick; meanwhile every
-		// apply still checks the lease under WATCH.
-	}
+		return err == nil && n != 0, err
+	}, func() { l.state.Store(leaseLost) })
 }
 
 // check interprets the owner value an apply read under WATCH: nil when
