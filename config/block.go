@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -76,6 +77,19 @@ func (s *Scope) Key(name string) string { return join(s.Path, name) }
 // Bad records a problem; the message names its key (s.Key) and the fix.
 func (s *Scope) Bad(format string, args ...any) {
 	*s.problems = append(*s.problems, fmt.Sprintf(format, args...))
+}
+
+// OneOf checks that *v, the value of the block's key name, is one of
+// allowed, and sets it to the first of them when it is empty (the
+// default); another value is a problem naming the key and the choices.
+func (s *Scope) OneOf(name string, v *string, allowed ...string) {
+	if *v == "" {
+		*v = allowed[0]
+		return
+	}
+	if !slices.Contains(allowed, *v) {
+		s.Bad("%s: %q is not one of %s", s.Key(name), *v, strings.Join(allowed, ", "))
+	}
 }
 
 // Problems lists what was recorded, in order.

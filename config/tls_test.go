@@ -147,3 +147,20 @@ func TestTLSBlocks(t *testing.T) {
 		}
 	}
 }
+
+// TestOneOf: empty takes the first choice, a listed value stays, another
+// is a problem naming the key and the choices.
+func TestOneOf(t *testing.T) {
+	s := NewScope("sink.kafka", "")
+	a, b, c := "", "whole", "some"
+	s.OneOf("transactions", &a, "each", "whole")
+	s.OneOf("transactions", &b, "each", "whole")
+	s.OneOf("transactions", &c, "each", "whole")
+	if a != "each" || b != "whole" || c != "some" {
+		t.Errorf("values %q %q %q", a, b, c)
+	}
+	want := []string{`sink.kafka.transactions: "some" is not one of each, whole`}
+	if got := s.Problems(); len(got) != 1 || got[0] != want[0] {
+		t.Errorf("problems %q, want %q", got, want)
+	}
+}

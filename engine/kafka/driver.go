@@ -217,34 +217,16 @@ func (c *SinkConfig) Validate(s *config.Scope) {
 	if k.Topic == "" {
 		k.Topic = "hamal.{db}.{table}"
 	}
-	switch k.DDL {
-	case "":
-		k.DDL = "error"
-	case "error", "skip", "publish":
-	default:
-		s.Bad("%s: %q is not one of error, skip, publish", s.Key("ddl"), k.DDL)
-	}
+	s.OneOf("ddl", &k.DDL, "error", "skip", "publish")
 	if k.DDLTopic == "" {
 		k.DDLTopic = "hamal.{channel}.ddl"
 	}
-	switch k.Format {
-	case "":
-		k.Format = "hamal"
-	case "hamal", "debezium", "canal", "maxwell":
-	default:
-		s.Bad("%s: %q is not one of hamal, debezium, canal, maxwell", s.Key("format"), k.Format)
-	}
+	s.OneOf("format", &k.Format, "hamal", "debezium", "canal", "maxwell")
 	if d := k.Debezium; d != nil {
 		if k.Format != "debezium" {
 			s.Bad("%s: set only with format debezium (format is %s)", s.Key("debezium"), k.Format)
 		}
-		switch d.DecimalHandling {
-		case "":
-			d.DecimalHandling = "precise"
-		case "precise", "double", "string":
-		default:
-			s.Bad("%s.decimal_handling: %q is not one of precise, double, string", s.Key("debezium"), d.DecimalHandling)
-		}
+		s.Sub("debezium").OneOf("decimal_handling", &d.DecimalHandling, "precise", "double", "string")
 	}
 	if k.StateTopic == "" {
 		k.StateTopic = "hamal.{channel}.state"
@@ -284,27 +266,9 @@ func (c *SourceConfig) Validate(s *config.Scope) {
 			s.Bad("%s[%d]: %q is not a topic name or glob", s.Key("topics"), i, tp)
 		}
 	}
-	switch k.Start {
-	case "":
-		k.Start = "earliest"
-	case "earliest", "latest":
-	default:
-		s.Bad("%s: %q is not one of earliest, latest", s.Key("start"), k.Start)
-	}
-	switch k.Format {
-	case "":
-		k.Format = "hamal"
-	case "hamal", "debezium", "canal", "maxwell":
-	default:
-		s.Bad("%s: %q is not one of hamal, debezium, canal, maxwell", s.Key("format"), k.Format)
-	}
-	switch k.Transactions {
-	case "":
-		k.Transactions = "each"
-	case "each", "whole":
-	default:
-		s.Bad("%s: %q is not one of each, whole", s.Key("transactions"), k.Transactions)
-	}
+	s.OneOf("start", &k.Start, "earliest", "latest")
+	s.OneOf("format", &k.Format, "hamal", "debezium", "canal", "maxwell")
+	s.OneOf("transactions", &k.Transactions, "each", "whole")
 	if k.TransactionBuffer < 0 {
 		s.Bad("%s: must be positive, e.g. 10000", s.Key("transaction_buffer"))
 	}
